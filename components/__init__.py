@@ -1,0 +1,1 @@
+"""The training-on-eks Pulumi components, their configuration reader and Kubernetes builders."""

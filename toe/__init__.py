@@ -1,0 +1,1 @@
+"""Operator tools for the training-on-eks workshop stacks (`python -m toe ...`)."""
