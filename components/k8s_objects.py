@@ -1,0 +1,201 @@
+"""Typed builders for the Kubernetes objects the stack creates; each returns a plain dict."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from components import wellknown as wk
+from components.config import GpuPoolSpec
+
+CHECKS_DIR = Path(__file__).resolve().parents[1] / "checks"
+CHECKS_MOUNT = "/checks"
+# Small fixed requests keep the check pods schedulable next to anything else on the node.
+CHECK_REQUESTS = {"cpu": "250m", "memory": "256Mi"}
+NON_ROOT_UID = 65534  # nobody
+# `pulumi up` waits a little longer than the Job's own deadline, so a Job that runs out of time
+# fails the update with Kubernetes' DeadlineExceeded rather than with a generic await timeout.
+AWAIT_MARGIN_SECONDS = 60
+
+
+def common_labels(component: str, run_id: str | None = None) -> dict[str, str]:
+    labels = {
+        wk.LABEL_APP_NAME: component,
+        wk.LABEL_PART_OF: wk.PROJECT,
+        wk.LABEL_MANAGED_BY: "pulumi",
+    }
+    if run_id is not None:
+        labels[wk.LABEL_RUN_ID] = run_id
+    return labels
+
+
+def gpu_nodepool(spec: GpuPoolSpec) -> dict:
+    """The Auto Mode NodePool that launches on-demand amd64 GPU nodes (karpenter.sh/v1)."""
+    requirements = [
+        {"key": wk.LABEL_ARCH, "operator": "In", "values": ["amd64"]},
+        {"key": wk.LABEL_CAPACITY_TYPE, "operator": "In", "values": list(spec.capacity_types)},
+        {
+            "key": wk.LABEL_INSTANCE_CATEGORY,
+            "operator": "In",
+            "values": list(spec.instance_categories),
+        },
+        # Only sizes with at least one GPU: category g/p alone still admits none-GPU edge cases.
+        {"key": wk.LABEL_INSTANCE_GPU_COUNT, "operator": "Gt", "values": ["0"]},
+    ]
+    if spec.instance_families:
+        requirements.append(
+            {
+                "key": wk.LABEL_INSTANCE_FAMILY,
+                "operator": "In",
+                "values": list(spec.instance_families),
+            }
+        )
+    return {
+        "apiVersion": wk.KARPENTER_API_VERSION,
+        "kind": "NodePool",
+        "metadata": {"name": spec.name, "labels": common_labels(spec.name)},
+        "spec": {
+            "template": {
+                "metadata": {"labels": {wk.LABEL_NODE_GROUP: spec.name}},
+                "spec": {
+                    "nodeClassRef": {
+                        "group": wk.NODECLASS_GROUP,
+                        "kind": wk.NODECLASS_KIND,
+                        "name": wk.NODECLASS_DEFAULT,
+                    },
+                    "requirements": requirements,
+                    "taints": [{"key": wk.GPU_TAINT_KEY, "effect": wk.GPU_TAINT_EFFECT}],
+                    "expireAfter": spec.expire_after,
+                },
+            },
+            "limits": {
+                wk.RESOURCE_GPU: str(spec.max_gpus),
+                "cpu": str(spec.max_cpu),
+                "memory": f"{spec.max_memory_gi}Gi",
+            },
+            "disruption": {
+                "consolidationPolicy": "WhenEmpty",
+                "consolidateAfter": spec.consolidate_after,
+            },
+        },
+    }
+
+
+def namespace(name: str) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": name, "labels": common_labels("validation")},
+    }
+
+
+def check_scripts() -> dict[str, str]:
+    """The check scripts shipped in `checks/`, keyed by file name."""
+    return {p.name: p.read_text() for p in sorted(CHECKS_DIR.glob("*.sh"))}
+
+
+def scripts_configmap(name: str, ns: str, scripts: Mapping[str, str]) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": ns, "labels": common_labels("check-scripts")},
+        "data": dict(scripts),
+    }
+
+
+@dataclass(frozen=True)
+class CheckJobSpec:
+    """One validation Job: a script from the ConfigMap, run once on a GPU-pool node."""
+
+    check: str  # gpu-check | efa-check
+    namespace: str
+    configmap: Any  # the ConfigMap's name: a string, or a Pulumi Output of one
+    image: str
+    run_id: str
+    nodepool: str
+    timeout_seconds: int
+    resources: Mapping[str, str] = field(default_factory=dict)  # extended resources to request
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)
+    run_as_non_root: bool = True
+    backoff_limit: int = 1
+
+
+def check_job(spec: CheckJobSpec) -> dict:
+    """A bounded Job: never restarts in place, gives up after `backoff_limit`, and has a deadline.
+
+    A bare Pod that exits is restarted forever and keeps its GPU node (FACTS.md, "GPU and EFA
+    checks"); this Job ends, and the empty node is consolidated.
+    """
+    labels = common_labels(spec.check, spec.run_id)
+    container_security: dict = {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "readOnlyRootFilesystem": True,
+    }
+    pod_security: dict = {"seccompProfile": {"type": "RuntimeDefault"}}
+    if spec.run_as_non_root:
+        pod_security.update({"runAsNonRoot": True, "runAsUser": NON_ROOT_UID})
+    limits = {k: str(v) for k, v in spec.resources.items()}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "namespace": spec.namespace,
+            "labels": labels,
+            "annotations": {
+                wk.ANNOTATION_TIMEOUT: str(spec.timeout_seconds + AWAIT_MARGIN_SECONDS),
+                # A failed check stays failed in state; replace it on the next `up` (re-run).
+                wk.ANNOTATION_REPLACE_UNREADY: "true",
+            },
+        },
+        "spec": {
+            "backoffLimit": spec.backoff_limit,
+            "activeDeadlineSeconds": spec.timeout_seconds,
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "automountServiceAccountToken": False,
+                    "nodeSelector": {
+                        wk.LABEL_NODEPOOL: spec.nodepool,
+                        wk.LABEL_ARCH: "amd64",
+                        **spec.node_selector,
+                    },
+                    "tolerations": [
+                        {
+                            "key": wk.GPU_TAINT_KEY,
+                            "operator": "Exists",
+                            "effect": wk.GPU_TAINT_EFFECT,
+                        }
+                    ],
+                    "securityContext": pod_security,
+                    "containers": [
+                        {
+                            "name": "check",
+                            "image": spec.image,
+                            "command": ["sh", f"{CHECKS_MOUNT}/{spec.check}.sh"],
+                            "env": [{"name": k, "value": v} for k, v in spec.env.items()],
+                            "resources": {
+                                "requests": {**CHECK_REQUESTS, **limits},
+                                "limits": {"memory": CHECK_REQUESTS["memory"], **limits},
+                            },
+                            "terminationMessagePath": "/dev/termination-log",
+                            "terminationMessagePolicy": "File",
+                            "securityContext": container_security,
+                            "volumeMounts": [
+                                {"name": "checks", "mountPath": CHECKS_MOUNT, "readOnly": True},
+                                {"name": "tmp", "mountPath": "/tmp"},
+                            ],
+                        }
+                    ],
+                    "volumes": [
+                        {"name": "checks", "configMap": {"name": spec.configmap}},
+                        {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+                    ],
+                },
+            },
+        },
+    }

@@ -1,0 +1,91 @@
+"""Node groups component: the worker IAM role and one EKS managed node group per config entry."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_eks as eks
+
+from components import wellknown as wk
+from components.config import NodeGroupSpec
+
+ASSUME_EC2 = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "ec2.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+)
+
+
+@dataclass(frozen=True)
+class NodeGroupsArgs:
+    cluster: eks.Cluster
+    cluster_name: str
+    groups: tuple[NodeGroupSpec, ...]
+    subnet_ids: tuple[str, ...]
+
+
+class NodeGroups(pulumi.ComponentResource):
+    """Private managed node groups with an explicit AMI type and IMDSv2 required."""
+
+    names: pulumi.Output[list[str]]
+    role_arn: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: NodeGroupsArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("training-on-eks:nodes:NodeGroups", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        role = aws.iam.Role(f"{name}-role", assume_role_policy=ASSUME_EC2, opts=child)
+        attachments = [
+            aws.iam.RolePolicyAttachment(
+                f"{name}-role-{arn.rsplit('/', 1)[-1]}",
+                role=role.name,
+                policy_arn=arn,
+                opts=child,
+            )
+            for arn in wk.NODE_ROLE_POLICIES
+        ]
+        for group in args.groups:
+            eks.ManagedNodeGroup(
+                f"{name}-{group.name}",
+                cluster=args.cluster,
+                node_group_name=group.name,
+                node_role=role,
+                instance_types=[group.instance_type],
+                # Always explicit: without it EKS defaults to x86 (FACTS.md, "pulumi-eks 4.x").
+                ami_type=group.ami_type,
+                capacity_type=group.capacity_type,
+                disk_size=group.disk_size,
+                subnet_ids=list(args.subnet_ids),
+                scaling_config=aws.eks.NodeGroupScalingConfigArgs(
+                    min_size=group.min_size,
+                    desired_size=group.desired_size,
+                    max_size=group.max_size,
+                ),
+                labels={
+                    wk.LABEL_NODE_GROUP: group.name,
+                    "training-on-eks/arch": group.arch,
+                    **dict(group.labels),
+                },
+                taints=[
+                    aws.eks.NodeGroupTaintArgs(key=t.key, value=t.value, effect=t.eks_effect)
+                    for t in group.taints
+                ]
+                or None,
+                enable_imd_sv2=True,
+                tags={"training-on-eks/cluster": args.cluster_name},
+                opts=pulumi.ResourceOptions(parent=self, depends_on=attachments),
+            )
+        self.names = pulumi.Output.from_input([g.name for g in args.groups])
+        self.role_arn = role.arn
+        self.register_outputs({"names": self.names, "role_arn": self.role_arn})

@@ -1,0 +1,101 @@
+"""Validation component: bounded Jobs that prove a GPU node works and whether EFA is there."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import k8s_objects
+from components import wellknown as wk
+from components.config import ChecksSpec
+
+
+@dataclass(frozen=True)
+class ValidationArgs:
+    checks: ChecksSpec
+    nodepool_name: str
+    provider: k8s.Provider
+    nodepool: pulumi.Resource
+
+
+def job_specs(checks: ChecksSpec, nodepool: str, configmap: Any) -> list[k8s_objects.CheckJobSpec]:
+    """The two checks as plain specs (the same for `pulumi up`, synth and the tests)."""
+    common = {
+        "namespace": wk.VALIDATION_NAMESPACE,
+        "configmap": configmap,
+        "run_id": checks.run_id,
+        "nodepool": nodepool,
+        "timeout_seconds": checks.timeout_seconds,
+    }
+    gpu = k8s_objects.CheckJobSpec(
+        check=wk.GPU_CHECK,
+        image=checks.gpu_image,
+        resources={wk.RESOURCE_GPU: "1"},
+        # The base image's CUDA may be newer than the node's driver (FACTS.md, "GPU and EFA").
+        env={"NVIDIA_DISABLE_REQUIRE": "true"},
+        **common,
+    )
+    efa_env = {
+        "EFA_REQUESTED": str(checks.efa_requested).lower(),
+        "EFA_REQUIRED": str(checks.efa_required).lower(),
+    }
+    efa = k8s_objects.CheckJobSpec(
+        check=wk.EFA_CHECK,
+        image=checks.efa_image,
+        resources={wk.RESOURCE_EFA: "1"} if checks.efa_requested else {},
+        node_selector=(
+            {wk.LABEL_INSTANCE_TYPE: checks.efa_instance_type} if checks.efa_requested else {}
+        ),
+        env=efa_env,
+        # The Deep Learning Container runs as root and its libfabric needs the device files.
+        run_as_non_root=False,
+        **common,
+    )
+    return [gpu, efa]
+
+
+class Validation(pulumi.ComponentResource):
+    """Namespace, the check scripts' ConfigMap and one Job per check."""
+
+    job_names: pulumi.Output[dict]
+    jobs: dict[str, k8s.batch.v1.Job]
+
+    def __init__(
+        self, name: str, args: ValidationArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("training-on-eks:validation:Validation", name, None, opts)
+        on_cluster = pulumi.ResourceOptions(parent=self, provider=args.provider)
+        ns = k8s_objects.namespace(wk.VALIDATION_NAMESPACE)
+        namespace = k8s.core.v1.Namespace(f"{name}-ns", metadata=ns["metadata"], opts=on_cluster)
+        cm = k8s_objects.scripts_configmap(
+            "check-scripts", wk.VALIDATION_NAMESPACE, k8s_objects.check_scripts()
+        )
+        scripts = k8s.core.v1.ConfigMap(
+            f"{name}-scripts",
+            metadata={k: v for k, v in cm["metadata"].items() if k != "name"},
+            data=cm["data"],
+            opts=pulumi.ResourceOptions.merge(
+                on_cluster, pulumi.ResourceOptions(depends_on=[namespace])
+            ),
+        )
+        configmap_name = scripts.metadata.apply(lambda m: m["name"])
+        self.jobs = {}
+        for spec in job_specs(args.checks, args.nodepool_name, configmap_name):
+            body = k8s_objects.check_job(spec)
+            self.jobs[spec.check] = k8s.batch.v1.Job(
+                f"{name}-{spec.check}",
+                metadata=body["metadata"],
+                spec=body["spec"],
+                # Only the cluster and the NodePool: never the node groups, so the GPU check
+                # runs while they are still being created.
+                opts=pulumi.ResourceOptions.merge(
+                    on_cluster, pulumi.ResourceOptions(depends_on=[args.nodepool, scripts])
+                ),
+            )
+        self.job_names = pulumi.Output.from_input(
+            {check: job.metadata.apply(lambda m: m["name"]) for check, job in self.jobs.items()}
+        )
+        self.register_outputs({"job_names": self.job_names})

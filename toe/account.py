@@ -1,0 +1,95 @@
+"""A simulated AWS account described in YAML, created in moto: VPCs and their named subnets."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+WORKSHOP_ACCOUNT = Path(__file__).resolve().parent / "accounts" / "workshop.yaml"
+# moto draws resource ids from one random source: seeding it makes ids repeat run after run.
+ID_SEED = 20251126
+
+
+class AccountError(ValueError):
+    """The account file is not usable; the message says where and why."""
+
+
+@dataclass(frozen=True)
+class SubnetSpec:
+    name: str
+    az: str
+    cidr: str
+
+
+@dataclass(frozen=True)
+class VpcSpec:
+    name: str
+    cidr: str
+    subnets: tuple[SubnetSpec, ...]
+
+
+@dataclass(frozen=True)
+class Account:
+    region: str
+    vpcs: tuple[VpcSpec, ...]
+    source: str
+
+
+def load_account(path: Path = WORKSHOP_ACCOUNT) -> Account:
+    """Read and check an account file; raise AccountError naming the file and the bad entry."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text())
+    except FileNotFoundError as err:
+        raise AccountError(f"{path}: no such account file") from err
+    except yaml.YAMLError as err:
+        raise AccountError(f"{path}: not valid YAML ({err})") from err
+    if not isinstance(raw, dict) or not raw.get("region") or not isinstance(raw.get("vpcs"), list):
+        raise AccountError(f"{path}: needs `region:` and a list `vpcs:`")
+    vpcs = []
+    for i, vpc in enumerate(raw["vpcs"]):
+        where = f"{path}: vpcs[{i}]"
+        if not isinstance(vpc, dict) or not {"name", "cidr"} <= vpc.keys():
+            raise AccountError(f"{where} needs name and cidr")
+        net = _network(where, vpc["cidr"])
+        subnets = []
+        for j, sub in enumerate(vpc.get("subnets") or []):
+            swhere = f"{where}.subnets[{j}]"
+            if not isinstance(sub, dict) or not {"name", "az", "cidr"} <= sub.keys():
+                raise AccountError(f"{swhere} needs name, az and cidr")
+            if not str(sub["az"]).startswith(str(raw["region"])):
+                raise AccountError(f"{swhere}: zone {sub['az']} is not in {raw['region']}")
+            if not _network(swhere, sub["cidr"]).subnet_of(net):
+                raise AccountError(f"{swhere}: {sub['cidr']} is outside the VPC's {vpc['cidr']}")
+            subnets.append(SubnetSpec(str(sub["name"]), str(sub["az"]), str(sub["cidr"])))
+        vpcs.append(VpcSpec(str(vpc["name"]), str(vpc["cidr"]), tuple(subnets)))
+    return Account(region=str(raw["region"]), vpcs=tuple(vpcs), source=str(path))
+
+
+def _network(where: str, cidr: object) -> ipaddress.IPv4Network:
+    try:
+        return ipaddress.IPv4Network(str(cidr))
+    except ValueError as err:
+        raise AccountError(f"{where}: {cidr!r} is not an IPv4 CIDR block") from err
+
+
+def create_in_moto(account: Account, session) -> None:
+    """Create the account's VPCs and subnets in the active moto mock, with repeatable ids."""
+    from moto.moto_api._internal import mock_random
+
+    mock_random.seed(ID_SEED)
+    ec2 = session.client("ec2", region_name=account.region)
+    for vpc in account.vpcs:
+        vpc_id = ec2.create_vpc(CidrBlock=vpc.cidr)["Vpc"]["VpcId"]
+        ec2.create_tags(Resources=[vpc_id], Tags=[{"Key": "Name", "Value": vpc.name}])
+        for sub in vpc.subnets:
+            ec2.create_subnet(
+                VpcId=vpc_id,
+                CidrBlock=sub.cidr,
+                AvailabilityZone=sub.az,
+                TagSpecifications=[
+                    {"ResourceType": "subnet", "Tags": [{"Key": "Name", "Value": sub.name}]}
+                ],
+            )

@@ -1,0 +1,551 @@
+"""Offline harness: runs the real program in-process under Pulumi mocks, with AWS answered by moto.
+
+The program (`__main__.py` with `Pulumi.yaml` and `Pulumi.<stack>.yaml`) runs unchanged. Provider
+functions (`aws.ec2.get_vpcs`, `get_subnets`, `get_instance_type`, ...) are answered by moto's EC2
+implementation, so tag filters and instance data are real; `aws.ec2.Tag` resources are applied to
+moto, so a run leaves the subnet tags an `up` would. Everything the program registers is recorded
+with its parent, provider, dependencies, inputs and outputs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import runpy
+import sys
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from toe.account import WORKSHOP_ACCOUNT, Account, create_in_moto, load_account
+
+ROOT = Path(__file__).resolve().parents[1]
+ACCOUNT_ID = "123456789012"
+SECRET_SIG = "4dabf18193072939515e22adb298388d"
+SECRET_VALUE_SIG = "1b47061264138c4ac30d75fd1eb44270"
+
+
+class Unknown:
+    """A value the engine would only know after `up` (rendered as `<computed>`)."""
+
+    def __repr__(self) -> str:
+        return "<computed>"
+
+
+UNKNOWN = Unknown()
+
+
+@dataclass
+class Registration:
+    """One resource the program registered, as the engine would have seen it."""
+
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    parent: str
+    provider: str
+    dependencies: list[str]
+    property_dependencies: dict[str, list[str]]
+    inputs: dict[str, Any]
+    outputs: dict[str, Any] = field(default_factory=dict)
+    id: str = ""
+
+
+@dataclass
+class ProgramRun:
+    """What one evaluation of the program did."""
+
+    stack: str
+    project: str
+    preview: bool
+    resources: list[Registration]
+    outputs: dict[str, Any]
+    secret_outputs: set[str]
+    config: dict[str, str]
+    subnet_tags: dict[str, dict[str, str]]
+
+    def of_type(self, type_: str) -> list[Registration]:
+        return [r for r in self.resources if r.type == type_]
+
+    def named(self, name: str) -> Registration:
+        matches = [r for r in self.resources if r.name == name]
+        if len(matches) != 1:
+            raise KeyError(f"{len(matches)} resources named {name!r}")
+        return matches[0]
+
+    def by_urn(self) -> dict[str, Registration]:
+        return {r.urn: r for r in self.resources}
+
+
+class ProgramError(Exception):
+    """The program failed; `message` is its own text (e.g. a configuration report)."""
+
+    def __init__(self, message: str, cause: BaseException) -> None:
+        super().__init__(message)
+        self.message = message
+        self.cause = cause
+
+
+def unwrap_secret(value: Any) -> Any:
+    """A secret input's plain value (inputs arrive wrapped; FACTS.md, mocks)."""
+    if isinstance(value, dict) and value.get(SECRET_SIG) == SECRET_VALUE_SIG:
+        return unwrap_secret(value.get("value"))
+    if isinstance(value, dict):
+        return {k: unwrap_secret(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap_secret(v) for v in value]
+    return value
+
+
+# ---------------------------------------------------------------------------- configuration
+
+
+def _config_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    return str(value)
+
+
+def stack_config(
+    stack: str, project_dir: Path = ROOT, overrides: Mapping[str, Any] | None = None
+) -> dict[str, str]:
+    """Config as the CLI would hand it to the program: Pulumi.yaml defaults, then the stack file.
+
+    Keys are fully qualified (`training-on-eks:vpcName`, `aws:region`); `overrides` may use short
+    project keys. A value of None in `overrides` removes the key.
+    """
+    project = yaml.safe_load((project_dir / "Pulumi.yaml").read_text())
+    name = project["name"]
+    merged: dict[str, Any] = {}
+    for key, decl in (project.get("config") or {}).items():
+        full = key if ":" in key else f"{name}:{key}"
+        if isinstance(decl, dict) and "default" in decl:
+            merged[full] = decl["default"]
+        elif isinstance(decl, dict) and "value" in decl:
+            merged[full] = decl["value"]
+        elif not isinstance(decl, dict):
+            merged[full] = decl
+    stack_file = project_dir / f"Pulumi.{stack}.yaml"
+    if stack_file.exists():
+        merged.update((yaml.safe_load(stack_file.read_text()) or {}).get("config") or {})
+    for key, value in (overrides or {}).items():
+        full = key if ":" in key else f"{name}:{key}"
+        if value is None:
+            merged.pop(full, None)
+        else:
+            merged[full] = value
+    return {k: _config_text(v) for k, v in merged.items()}
+
+
+# ---------------------------------------------------------------------------- AWS answers
+
+
+class InvokeError(Exception):
+    """A failed provider function, shaped like the engine's gRPC error so programs can catch it."""
+
+    def __init__(self, details: str) -> None:
+        super().__init__(details)
+        self._details = details
+
+    def code(self):
+        import grpc
+
+        return grpc.StatusCode.UNKNOWN
+
+    def details(self) -> str:
+        return self._details
+
+
+def _make_invoke_error(details: str) -> Exception:
+    import grpc
+
+    class _RpcInvokeError(InvokeError, grpc.RpcError):
+        pass
+
+    return _RpcInvokeError(details)
+
+
+def _tags(tags: list[dict] | None) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in tags or []}
+
+
+def _filters(args: Mapping[str, Any]) -> list[dict]:
+    return [{"Name": f["name"], "Values": list(f["values"])} for f in args.get("filters") or []]
+
+
+class AwsAnswers:
+    """Provider functions answered by boto3 against the active moto mock."""
+
+    def __init__(self, region: str) -> None:
+        self.region = region
+        self._local = threading.local()
+
+    @property
+    def ec2(self):
+        if not hasattr(self._local, "ec2"):
+            import boto3
+
+            self._local.ec2 = boto3.client("ec2", region_name=self.region)
+        return self._local.ec2
+
+    def get_vpcs(self, args: Mapping) -> dict:
+        vpcs = self.ec2.describe_vpcs(Filters=_filters(args))["Vpcs"]
+        return {"id": self.region, "ids": sorted(v["VpcId"] for v in vpcs), "filters": []}
+
+    def get_vpc(self, args: Mapping) -> dict:
+        vpc = self.ec2.describe_vpcs(VpcIds=[args["id"]])["Vpcs"][0]
+        return {
+            "id": vpc["VpcId"],
+            "cidrBlock": vpc["CidrBlock"],
+            "tags": _tags(vpc.get("Tags")),
+            "arn": f"arn:aws:ec2:{self.region}:{ACCOUNT_ID}:vpc/{vpc['VpcId']}",
+            "state": vpc.get("State", "available"),
+        }
+
+    def get_subnets(self, args: Mapping) -> dict:
+        subnets = self.ec2.describe_subnets(Filters=_filters(args))["Subnets"]
+        return {"id": self.region, "ids": sorted(s["SubnetId"] for s in subnets)}
+
+    def get_subnet(self, args: Mapping) -> dict:
+        s = self.ec2.describe_subnets(SubnetIds=[args["id"]])["Subnets"][0]
+        return {
+            "id": s["SubnetId"],
+            "vpcId": s["VpcId"],
+            "availabilityZone": s["AvailabilityZone"],
+            "cidrBlock": s["CidrBlock"],
+            "tags": _tags(s.get("Tags")),
+        }
+
+    def get_instance_type(self, args: Mapping) -> dict:
+        name = args["instanceType"]
+        try:
+            item = self.ec2.describe_instance_types(InstanceTypes=[name])["InstanceTypes"][0]
+        except Exception as err:
+            raise _make_invoke_error(
+                f"invoking aws:ec2/getInstanceType:getInstanceType: reading EC2 Instance Type "
+                f"({name}): {err}"
+            ) from None
+        gpus = (item.get("GpuInfo") or {}).get("Gpus") or []
+        return {
+            "id": name,
+            "instanceType": name,
+            "supportedArchitectures": item["ProcessorInfo"]["SupportedArchitectures"],
+            "defaultVcpus": item["VCpuInfo"]["DefaultVCpus"],
+            "memorySize": item["MemoryInfo"]["SizeInMiB"],
+            "efaSupported": bool(item.get("NetworkInfo", {}).get("EfaSupported", False)),
+            "gpuses": [
+                {
+                    "count": g.get("Count", 0),
+                    "manufacturer": g.get("Manufacturer", ""),
+                    "name": g.get("Name", ""),
+                    "memorySize": (g.get("MemoryInfo") or {}).get("SizeInMiB", 0),
+                }
+                for g in gpus
+            ],
+        }
+
+    def caller_identity(self, _args: Mapping) -> dict:
+        return {
+            "id": ACCOUNT_ID,
+            "accountId": ACCOUNT_ID,
+            "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/workshop-instructor",
+            "userId": "AIDAWORKSHOPINSTRUCTOR",
+        }
+
+    def apply_tag(self, inputs: Mapping) -> None:
+        self.ec2.create_tags(
+            Resources=[inputs["resourceId"]],
+            Tags=[{"Key": inputs["key"], "Value": inputs["value"]}],
+        )
+
+    def subnet_tags(self) -> dict[str, dict[str, str]]:
+        return {s["SubnetId"]: _tags(s.get("Tags")) for s in self.ec2.describe_subnets()["Subnets"]}
+
+
+def fake_kubeconfig(cluster_name: str, region: str) -> dict:
+    """A kubeconfig shaped like pulumi-eks's: an exec plugin calling `aws eks get-token`."""
+    digest = hashlib.sha256(f"{region}/{cluster_name}".encode()).hexdigest()[:32].upper()
+    server = f"https://{digest}.gr7.{region}.eks.amazonaws.com"
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": cluster_name,
+                "cluster": {
+                    "server": server,
+                    "certificate-authority-data": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg==",
+                },
+            }
+        ],
+        "contexts": [{"name": "aws", "context": {"cluster": cluster_name, "user": "aws"}}],
+        "current-context": "aws",
+        "users": [
+            {
+                "name": "aws",
+                "user": {
+                    "exec": {
+                        "apiVersion": "client.authentication.k8s.io/v1beta1",
+                        "command": "aws",
+                        "args": [
+                            "eks",
+                            "get-token",
+                            "--cluster-name",
+                            cluster_name,
+                            "--region",
+                            region,
+                            "--output",
+                            "json",
+                        ],
+                    }
+                },
+            }
+        ],
+    }
+
+
+# ---------------------------------------------------------------------------- mocks
+
+
+class HarnessMocks:
+    """Pulumi mocks: provider functions from moto, resource outputs shaped like the providers'."""
+
+    def __init__(self, aws: AwsAnswers, preview: bool) -> None:
+        self.aws = aws
+        self.preview = preview
+        self.calls: list[str] = []
+        self._functions = {
+            "aws:ec2/getVpcs:getVpcs": aws.get_vpcs,
+            "aws:ec2/getVpc:getVpc": aws.get_vpc,
+            "aws:ec2/getSubnets:getSubnets": aws.get_subnets,
+            "aws:ec2/getSubnet:getSubnet": aws.get_subnet,
+            "aws:ec2/getInstanceType:getInstanceType": aws.get_instance_type,
+            "aws:index/getCallerIdentity:getCallerIdentity": aws.caller_identity,
+        }
+
+    # Pulumi calls these two from its thread pool.
+    def call(self, args) -> dict:
+        self.calls.append(args.token)
+        answer = self._functions.get(args.token)
+        if answer is None:
+            raise _make_invoke_error(f"{args.token} is not simulated by the offline harness")
+        return answer(args.args)
+
+    def new_resource(self, args) -> tuple[str, dict]:
+        inputs = dict(args.inputs)
+        rid = f"{args.name}-id"
+        state: dict[str, Any] = dict(inputs)
+        if args.typ == "aws:ec2/tag:Tag":
+            rid = f"{inputs['resourceId']},{inputs['key']}"
+            if not self.preview:
+                self.aws.apply_tag(unwrap_secret(inputs))
+        elif args.typ == "eks:index:Cluster" and not self.preview:
+            name = inputs.get("name") or args.name
+            kubeconfig = fake_kubeconfig(name, self.aws.region)
+            state.update(kubeconfig=kubeconfig, kubeconfigJson=json.dumps(kubeconfig))
+        elif args.typ == "aws:iam/role:Role" and not self.preview:
+            state.update(arn=f"arn:aws:iam::{ACCOUNT_ID}:role/{args.name}", name=args.name)
+        elif args.typ.startswith("kubernetes:"):
+            metadata = dict(inputs.get("metadata") or {})
+            if not metadata.get("name"):
+                suffix = hashlib.sha256(args.name.encode()).hexdigest()[:8]
+                metadata["name"] = f"{args.name}-{suffix}"
+            state["metadata"] = metadata
+            namespace = metadata.get("namespace")
+            rid = f"{namespace}/{metadata['name']}" if namespace else metadata["name"]
+        return rid, state
+
+
+def _monitor_class():
+    from pulumi.runtime import mocks, rpc
+    from pulumi.runtime.proto import resource_pb2
+    from pulumi.runtime.sync_await import _sync_await
+
+    class HarnessMonitor(mocks.MockMonitor):
+        """MockMonitor that records registrations, forwards `Call`, and turns resource
+        references off (inputs then arrive as URN/ID strings; FACTS.md, mocks)."""
+
+        def __init__(self, harness_mocks: HarnessMocks) -> None:
+            super().__init__(harness_mocks)
+            self.registrations: list[Registration] = []
+            self._lock = threading.Lock()
+
+        def SupportsFeature(self, request):
+            supported = request.id not in ("outputValues", "resourceReferences")
+            return type("SupportsFeatureResponse", (object,), {"hasSupport": supported})
+
+        def GetDeploymentInfo(self, request):
+            info = super().GetDeploymentInfo(request)
+            features = [
+                f
+                for f in info.supportedFeatures
+                if f != resource_pb2.RESOURCE_MONITOR_FEATURE_RESOURCE_REFERENCES
+            ]
+            return resource_pb2.DeploymentInfo(supportedFeatures=features)
+
+        def RegisterResource(self, request):
+            response = super().RegisterResource(request)
+            if request.type == "pulumi:pulumi:Stack":
+                return response
+            from pulumi.runtime.mocks import MockMonitor
+
+            urn = response.urn
+            reg: MockMonitor.ResourceRegistration = self.resources[urn]
+            record = Registration(
+                urn=urn,
+                type=request.type,
+                name=request.name,
+                custom=bool(request.custom),
+                parent=request.parent,
+                provider=request.provider,
+                dependencies=list(request.dependencies),
+                property_dependencies={
+                    k: list(v.urns) for k, v in request.propertyDependencies.items()
+                },
+                inputs=rpc.deserialize_properties(request.object),
+                outputs=dict(reg.state),
+                id=reg.id or "",
+            )
+            with self._lock:
+                self.registrations.append(record)
+            return response
+
+        def Call(self, request):
+            args = rpc.deserialize_properties(request.args)
+            call_args = mocks.MockCallArgs(token=request.tok, args=args, provider="")
+            ret = self.mocks.call(call_args)
+            ret_proto = _sync_await(rpc.serialize_properties(ret, {}))
+            return resource_pb2.CallResponse(**{"return": ret_proto})
+
+    return HarnessMonitor
+
+
+# ---------------------------------------------------------------------------- running
+
+
+@contextlib.contextmanager
+def simulated_aws(account: Account) -> Iterator[None]:
+    """moto's in-process AWS with the account created in it, and throw-away credentials."""
+    import boto3
+    from moto import mock_aws
+
+    saved = {k: os.environ.get(k) for k in _AWS_ENV}
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_SESSION_TOKEN="testing",
+        AWS_DEFAULT_REGION=account.region,
+    )
+    for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
+        os.environ.pop(key, None)
+    try:
+        with mock_aws():
+            create_in_moto(account, boto3.Session(region_name=account.region))
+            yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+_AWS_ENV = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_DEFAULT_REGION",
+    "AWS_PROFILE",
+    "AWS_ENDPOINT_URL",
+)
+
+_RUN_LOCK = threading.Lock()
+
+
+def run_program(
+    stack: str = "dev",
+    *,
+    project_dir: Path = ROOT,
+    account: Account | Path | None = None,
+    config: Mapping[str, Any] | None = None,
+    preview: bool = False,
+) -> ProgramRun:
+    """Evaluate the program once, offline. Raises ProgramError with the program's own message."""
+    if account is None:
+        account = load_account(WORKSHOP_ACCOUNT)
+    elif isinstance(account, Path):
+        account = load_account(account)
+    cfg = stack_config(stack, project_dir, config)
+    project = yaml.safe_load((project_dir / "Pulumi.yaml").read_text())["name"]
+    region = cfg.get("aws:region") or account.region
+    with _RUN_LOCK, simulated_aws(account):
+        answers = AwsAnswers(region)
+        harness_mocks = HarnessMocks(answers, preview)
+        monitor = _evaluate(project_dir, project, stack, cfg, harness_mocks, preview)
+        outputs, secrets = _stack_outputs(preview)
+        tags = answers.subnet_tags()
+    return ProgramRun(
+        stack=stack,
+        project=project,
+        preview=preview,
+        resources=sorted(monitor.registrations, key=lambda r: r.urn),
+        outputs=outputs,
+        secret_outputs=secrets,
+        config=cfg,
+        subnet_tags=tags,
+    )
+
+
+def _evaluate(project_dir, project, stack, cfg, harness_mocks, preview):
+    import pulumi
+    from pulumi.runtime import settings
+    from pulumi.runtime.stack import run_pulumi_func
+    from pulumi.runtime.sync_await import _sync_await
+
+    settings.ROOT.set(None)  # a fresh root stack, or the previous stack's name sticks in URNs
+    pulumi.runtime.set_all_config(cfg)
+    monitor = _monitor_class()(harness_mocks)
+    pulumi.runtime.set_mocks(
+        harness_mocks, project=project, stack=stack, preview=preview, monitor=monitor
+    )
+    settings.SETTINGS.rpc_manager.clear()
+    settings.SETTINGS.outputs.clear()
+    main = project_dir / "__main__.py"
+    added = str(project_dir) not in sys.path
+    if added:
+        sys.path.insert(0, str(project_dir))
+    try:
+        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(main), run_name="__main__")))
+    except pulumi.RunError as err:
+        raise ProgramError(str(err), err) from err
+    except Exception as err:
+        raise ProgramError(f"{type(err).__name__}: {err}", err) from err
+    finally:
+        if added:
+            sys.path.remove(str(project_dir))
+    return monitor
+
+
+def _stack_outputs(preview: bool) -> tuple[dict[str, Any], set[str]]:
+    import pulumi
+    from pulumi.runtime.sync_await import _sync_await
+
+    root = pulumi.runtime.get_root_resource()
+    values: dict[str, Any] = {}
+    secrets: set[str] = set()
+    for key, value in (root.outputs if root is not None else {}).items():
+        output = pulumi.Output.from_input(value)
+        known = _sync_await(output.is_known())
+        values[key] = _sync_await(output.future()) if known else UNKNOWN
+        if _sync_await(output.is_secret()):
+            secrets.add(key)
+    return values, secrets
