@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from toe.account import WORKSHOP_ACCOUNT, Account, create_in_moto, load_account
+from toe.stackfiles import stack_config
 
 ROOT = Path(__file__).resolve().parents[1]
 ACCOUNT_ID = "123456789012"
@@ -102,48 +103,6 @@ def unwrap_secret(value: Any) -> Any:
     if isinstance(value, list):
         return [unwrap_secret(v) for v in value]
     return value
-
-
-# ---------------------------------------------------------------------------- configuration
-
-
-def _config_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, (list, dict)):
-        return json.dumps(value)
-    return str(value)
-
-
-def stack_config(
-    stack: str, project_dir: Path = ROOT, overrides: Mapping[str, Any] | None = None
-) -> dict[str, str]:
-    """Config as the CLI would hand it to the program: Pulumi.yaml defaults, then the stack file.
-
-    Keys are fully qualified (`training-on-eks:vpcName`, `aws:region`); `overrides` may use short
-    project keys. A value of None in `overrides` removes the key.
-    """
-    project = yaml.safe_load((project_dir / "Pulumi.yaml").read_text())
-    name = project["name"]
-    merged: dict[str, Any] = {}
-    for key, decl in (project.get("config") or {}).items():
-        full = key if ":" in key else f"{name}:{key}"
-        if isinstance(decl, dict) and "default" in decl:
-            merged[full] = decl["default"]
-        elif isinstance(decl, dict) and "value" in decl:
-            merged[full] = decl["value"]
-        elif not isinstance(decl, dict):
-            merged[full] = decl
-    stack_file = project_dir / f"Pulumi.{stack}.yaml"
-    if stack_file.exists():
-        merged.update((yaml.safe_load(stack_file.read_text()) or {}).get("config") or {})
-    for key, value in (overrides or {}).items():
-        full = key if ":" in key else f"{name}:{key}"
-        if value is None:
-            merged.pop(full, None)
-        else:
-            merged[full] = value
-    return {k: _config_text(v) for k, v in merged.items()}
 
 
 # ---------------------------------------------------------------------------- AWS answers
