@@ -58,7 +58,7 @@ class Declaration:
 
 @cache
 def schema(path: Path = PROJECT_FILE) -> dict[str, Declaration]:
-    """The configuration schema declared in Pulumi.yaml."""
+    """The project's configuration schema declared in Pulumi.yaml (`ns:key` values excluded)."""
     declared = yaml.safe_load(path.read_text())["config"]
     return {
         key: Declaration(
@@ -69,6 +69,7 @@ def schema(path: Path = PROJECT_FILE) -> dict[str, Declaration]:
             has_default="default" in spec,
         )
         for key, spec in declared.items()
+        if ":" not in key
     }
 
 
@@ -239,7 +240,8 @@ def load(
         r.problem(
             "kubernetesVersion", f"{version!r} is not a Kubernetes MAJOR.MINOR version", "1.33"
         )
-    minor = int(VERSION_RE.match(version).group(1)) if VERSION_RE.match(version) else None
+    version_match = VERSION_RE.match(version or "")
+    minor = int(version_match.group(1)) if version_match else None
 
     vpc_name = _text(r.value("vpcName", "training-on-eks"))
     patterns = {}

@@ -1,0 +1,101 @@
+"""The VPC and subnet look-up rules, answered by moto (real EC2 filter semantics)."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from components.network_lookup import Boto3NetworkApi, resolve_network
+from components.problems import ConfigError
+from toe.account import Account, SubnetSpec, VpcSpec, create_in_moto, load_account
+
+REGION = "ap-northeast-2"
+
+
+def resolve(account: Account, **kw):
+    with mock_aws():
+        session = boto3.Session(region_name=REGION)
+        create_in_moto(account, session)
+        api = Boto3NetworkApi(session.client("ec2"))
+        args = {
+            "stack": "dev",
+            "region": REGION,
+            "vpc_name": "training-on-eks",
+            "private_pattern": "TOE-priv-subnet-*",
+            "public_pattern": "TOE-pub-subnet-*",
+        }
+        args.update(kw)
+        return resolve_network(api, **args)
+
+
+def account(*vpcs: VpcSpec) -> Account:
+    return Account(region=REGION, vpcs=vpcs, source="test")
+
+
+def vpc(name: str, cidr: str, *subnets: tuple[str, str, str]) -> VpcSpec:
+    return VpcSpec(name, cidr, tuple(SubnetSpec(n, f"{REGION}{az}", c) for n, az, c in subnets))
+
+
+def test_workshop_account_resolves_inside_the_workshop_vpc_only():
+    facts = resolve(load_account())
+    assert facts.vpc.name == "training-on-eks"
+    assert [s.name for s in facts.private] == ["TOE-priv-subnet-a", "TOE-priv-subnet-c"]
+    assert [s.name for s in facts.public] == ["TOE-pub-subnet-a", "TOE-pub-subnet-c"]
+    assert facts.private_azs == ("ap-northeast-2a", "ap-northeast-2c")
+    # The decoy VPC reuses the names; none of its subnets (10.1.x) may be picked.
+    assert all(s.cidr.startswith("10.0.") for s in facts.private + facts.public)
+
+
+def test_missing_vpc_names_the_tag_and_what_was_found():
+    with pytest.raises(ConfigError) as err:
+        resolve(load_account(), vpc_name="training-on-eks-2")
+    (p,) = err.value.problems
+    assert p.key == "vpcName"
+    assert "no VPC carries Name='training-on-eks-2'" in p.message
+    assert "training-on-eks (vpc-" in p.message and "data-platform" in p.message
+    assert p.fix.startswith("pulumi config set vpcName")
+
+
+def test_several_vpcs_with_the_name_are_refused():
+    twins = account(vpc("training-on-eks", "10.0.0.0/16"), vpc("training-on-eks", "10.2.0.0/16"))
+    with pytest.raises(ConfigError) as err:
+        resolve(twins)
+    assert "2 VPCs carry Name='training-on-eks'" in err.value.problems[0].message
+
+
+def test_private_subnets_in_one_zone_name_the_zone():
+    one_az = account(
+        vpc(
+            "training-on-eks",
+            "10.0.0.0/16",
+            ("TOE-priv-subnet-a", "a", "10.0.1.0/24"),
+            ("TOE-priv-subnet-a2", "a", "10.0.2.0/24"),
+        )
+    )
+    with pytest.raises(ConfigError) as err:
+        resolve(one_az)
+    (p,) = err.value.problems
+    assert p.key == "privateSubnetPattern"
+    assert "at least 2 availability zones" in p.message
+    assert "in ap-northeast-2a only" in p.message
+
+
+def test_no_public_subnets_is_allowed():
+    internal = account(
+        vpc(
+            "training-on-eks",
+            "10.0.0.0/16",
+            ("TOE-priv-subnet-a", "a", "10.0.1.0/24"),
+            ("TOE-priv-subnet-b", "b", "10.0.2.0/24"),
+        )
+    )
+    facts = resolve(internal)
+    assert facts.public == ()
+    assert len(facts.private) == 2
+
+
+def test_overlapping_patterns_are_refused():
+    with pytest.raises(ConfigError) as err:
+        resolve(load_account(), public_pattern="TOE-*")
+    assert err.value.problems[0].key == "publicSubnetPattern"

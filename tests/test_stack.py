@@ -1,0 +1,229 @@
+"""The whole program under the offline harness: what it registers, tags, exports and depends on."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from components import outputs
+from toe.harness import ProgramError, ProgramRun, run_program, unwrap_secret
+from toe.stackfiles import ROOT
+
+DEV = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"]
+
+
+@pytest.fixture(scope="module")
+def dev() -> ProgramRun:
+    return run_program("dev")
+
+
+def one(run: ProgramRun, type_: str, name: str | None = None):
+    found = [r for r in run.of_type(type_) if name is None or r.name == name]
+    assert len(found) == 1, [r.name for r in run.of_type(type_)]
+    return found[0]
+
+
+def components_of(run: ProgramRun) -> dict[str, str]:
+    return {r.urn: r.type for r in run.resources if r.type.startswith("training-on-eks:")}
+
+
+def test_components_and_their_children(dev):
+    kinds = sorted(components_of(dev).values())
+    assert kinds == [
+        "training-on-eks:cluster:Cluster",
+        "training-on-eks:gpu:GpuNodePool",
+        "training-on-eks:network:Network",
+        "training-on-eks:nodes:NodeGroups",
+        "training-on-eks:validation:Validation",
+    ]
+    top = {r.urn for r in dev.resources if r.type.startswith("training-on-eks:")}
+    for r in dev.resources:
+        if r.type.startswith("training-on-eks:"):
+            assert r.parent.endswith("pulumi:pulumi:Stack::training-on-eks-dev"), r.name
+        else:
+            assert r.parent in top, f"{r.type} {r.name} is not a component's child"
+
+
+def test_cluster_is_auto_mode_eks_1_33_in_the_looked_up_subnets(dev):
+    cluster = one(dev, "eks:index:Cluster")
+    props = cluster.inputs
+    assert props["name"] == "toe-dev"
+    assert props["version"] == "1.33"
+    assert props["authenticationMode"] == "API"
+    assert props["autoMode"]["enabled"] is True
+    assert props["autoMode"]["computeConfig"]["nodePools"] == ["general-purpose", "system"]
+    assert props["endpointPrivateAccess"] is True
+    assert props["skipDefaultNodeGroup"] is True
+    # Auto Mode makes pulumi-eks skip these; managed node groups need them.
+    assert props["useDefaultVpcCni"] is False
+    assert props["kubeProxyAddonOptions"]["enabled"] is True
+    assert props["vpcId"] == dev.outputs[outputs.VPC_ID]
+    assert props["privateSubnetIds"] == dev.outputs[outputs.PRIVATE_SUBNET_IDS]
+    assert props["publicSubnetIds"] == dev.outputs[outputs.PUBLIC_SUBNET_IDS]
+
+
+def test_node_groups_are_private_with_explicit_ami_and_imdsv2(dev):
+    groups = {
+        r.inputs["nodeGroupName"]: r.inputs for r in dev.of_type("eks:index:ManagedNodeGroup")
+    }
+    assert set(groups) == {"ng-arm", "ng-x86"}
+    assert groups["ng-arm"]["instanceTypes"] == ["c7g.2xlarge"]
+    assert groups["ng-arm"]["amiType"] == "AL2023_ARM_64_STANDARD"
+    assert groups["ng-x86"]["instanceTypes"] == ["c6i.2xlarge"]
+    assert groups["ng-x86"]["amiType"] == "AL2023_x86_64_STANDARD"
+    for props in groups.values():
+        assert props["subnetIds"] == dev.outputs[outputs.PRIVATE_SUBNET_IDS]
+        assert props["scalingConfig"] == {"minSize": 2.0, "desiredSize": 2.0, "maxSize": 2.0}
+        assert props["enableIMDSv2"] is True
+        assert props["labels"]["training-on-eks/node-group"] == props["nodeGroupName"]
+        assert props["nodeRole"]  # a role, with the standard worker policies
+    policies = {
+        r.inputs["policyArn"].rsplit("/", 1)[-1]
+        for r in dev.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+    }
+    assert {
+        "AmazonEKSWorkerNodePolicy",
+        "AmazonEKS_CNI_Policy",
+        "AmazonEC2ContainerRegistryReadOnly",
+    } <= policies
+
+
+def test_subnets_end_up_tagged_for_load_balancers_and_the_cluster(dev):
+    public = set(dev.outputs[outputs.PUBLIC_SUBNET_IDS])
+    private = set(dev.outputs[outputs.PRIVATE_SUBNET_IDS])
+    for subnet_id in public:
+        tags = dev.subnet_tags[subnet_id]
+        assert tags["kubernetes.io/role/elb"] == "1"
+        assert tags["kubernetes.io/cluster/toe-dev"] == "shared"
+        assert "kubernetes.io/role/internal-elb" not in tags
+    for subnet_id in private:
+        tags = dev.subnet_tags[subnet_id]
+        assert tags["kubernetes.io/role/internal-elb"] == "1"
+        assert tags["kubernetes.io/cluster/toe-dev"] == "shared"
+    others = set(dev.subnet_tags) - public - private
+    assert others  # the decoy VPC's same-named subnets ...
+    for subnet_id in others:  # ... are left alone
+        assert not any(k.startswith("kubernetes.io/") for k in dev.subnet_tags[subnet_id])
+    # One aws.ec2.Tag per subnet per key; the subnets themselves are never managed.
+    assert len(dev.of_type("aws:ec2/tag:Tag")) == 2 * len(public | private)
+    assert not dev.of_type("aws:ec2/subnet:Subnet")
+
+
+def test_shared_vpc_stack_leaves_role_tags_to_their_owner():
+    run = run_program("dev", config={"manageSubnetRoleTags": False})
+    keys = {r.inputs["key"] for r in run.of_type("aws:ec2/tag:Tag")}
+    assert keys == {"kubernetes.io/cluster/toe-dev"}
+
+
+def test_gpu_nodepool_and_jobs_use_the_explicit_cluster_provider(dev):
+    provider = one(dev, "pulumi:providers:kubernetes")
+    k8s_resources = [r for r in dev.resources if r.type.startswith("kubernetes:")]
+    assert {r.type for r in k8s_resources} == {
+        "kubernetes:karpenter.sh/v1:NodePool",
+        "kubernetes:core/v1:Namespace",
+        "kubernetes:core/v1:ConfigMap",
+        "kubernetes:batch/v1:Job",
+    }
+    for r in k8s_resources:
+        assert r.provider.startswith(provider.urn + "::"), r.name
+    assert dev.config["pulumi:disable-default-providers"] == '["kubernetes"]'
+
+
+def test_gpu_check_does_not_wait_for_the_node_groups(dev):
+    """Jobs depend on the cluster (via its provider) and the NodePool only."""
+    by_urn = dev.by_urn()
+
+    def ancestors(urn: str, seen: set[str]) -> set[str]:
+        r = by_urn.get(urn)
+        if r is None or urn in seen:
+            return seen
+        seen.add(urn)
+        edges = set(r.dependencies) | {u for us in r.property_dependencies.values() for u in us}
+        if r.provider:
+            edges.add(r.provider.rsplit("::", 1)[0])
+        for dep in edges:
+            ancestors(dep, seen)
+        return seen
+
+    nodepool = one(dev, "kubernetes:karpenter.sh/v1:NodePool")
+    for job in dev.of_type("kubernetes:batch/v1:Job"):
+        deps = ancestors(job.urn, set())
+        assert nodepool.urn in deps
+        types = {by_urn[u].type for u in deps if u in by_urn}
+        assert "eks:index:Cluster" in types
+        assert "eks:index:ManagedNodeGroup" not in types
+        assert "training-on-eks:nodes:NodeGroups" not in types
+
+
+def test_outputs_are_the_documented_set_and_the_kubeconfig_is_secret(dev):
+    assert set(dev.outputs) == set(outputs.ALL) - {outputs.VALIDATION_SUMMARY} or set(
+        dev.outputs
+    ) == set(outputs.ALL)
+    assert dev.secret_outputs == {outputs.KUBECONFIG}
+    assert dev.outputs[outputs.CLUSTER_NAME] == "toe-dev"
+    assert dev.outputs[outputs.REGION] == "ap-northeast-2"
+    assert dev.outputs[outputs.UPDATE_KUBECONFIG_COMMAND] == (
+        "aws eks update-kubeconfig --region ap-northeast-2 --name toe-dev"
+    )
+    assert dev.outputs[outputs.CLUSTER_ENDPOINT].startswith("https://")
+    assert [g["amiType"] for g in dev.outputs[outputs.NODE_GROUPS]] == [
+        "AL2023_ARM_64_STANDARD",
+        "AL2023_x86_64_STANDARD",
+    ]
+    assert dev.outputs[outputs.GPU_NODE_POOL]["taints"] == ["gpu-workload:NoSchedule"]
+
+
+def test_the_kubernetes_provider_gets_the_kubeconfig_as_a_secret(dev):
+    provider = one(dev, "pulumi:providers:kubernetes")
+    raw = provider.inputs["kubeconfig"]
+    assert raw != unwrap_secret(raw), "the provider's kubeconfig input must be secret"
+
+
+def test_two_attendee_stacks_never_collide():
+    runs = [run_program(stack, config=DEV) for stack in ("attendee-01", "attendee-02")]
+    names = [
+        {
+            run.named("cluster-eks").inputs["name"],
+            *(
+                r.inputs["key"]
+                for r in run.of_type("aws:ec2/tag:Tag")
+                if r.inputs["key"].startswith("kubernetes.io/cluster/")
+            ),
+        }
+        for run in runs
+    ]
+    assert names[0] == {"toe-attendee-01", "kubernetes.io/cluster/toe-attendee-01"}
+    assert names[1] == {"toe-attendee-02", "kubernetes.io/cluster/toe-attendee-02"}
+    assert runs[0].outputs[outputs.CLUSTER_NAME] != runs[1].outputs[outputs.CLUSTER_NAME]
+
+
+def test_two_evaluations_register_identical_resources(dev):
+    again = run_program("dev")
+    assert [(r.urn, r.inputs, r.dependencies, r.provider) for r in again.resources] == [
+        (r.urn, r.inputs, r.dependencies, r.provider) for r in dev.resources
+    ]
+
+
+def test_bad_config_fails_before_anything_is_registered():
+    with pytest.raises(ProgramError) as err:
+        run_program("dev", config={"kubernetesVersion": "133", "gpuMaxGpus": -1})
+    text = err.value.message
+    assert "Stack 'dev' has 2 configuration problems; nothing was created" in text
+    assert "kubernetesVersion" in text and "gpuMaxGpus" in text
+    assert "pulumi config set kubernetesVersion 1.33" in text
+
+
+def test_missing_vpc_fails_with_the_tag_value():
+    with pytest.raises(ProgramError) as err:
+        run_program("dev", config={"vpcName": "no-such-vpc"})
+    assert "no VPC carries Name='no-such-vpc' in ap-northeast-2" in err.value.message
+
+
+def test_preview_renders_values_known_only_after_up_as_computed():
+    run = run_program("dev", preview=True)
+    assert repr(run.outputs[outputs.CLUSTER_ENDPOINT]) == "<computed>"
+    assert run.outputs[outputs.CLUSTER_NAME] == "toe-dev"
+    assert run.subnet_tags  # preview changes nothing ...
+    assert not any(
+        k.startswith("kubernetes.io/") for tags in run.subnet_tags.values() for k in tags
+    )
