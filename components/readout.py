@@ -500,7 +500,6 @@ class ValidationReadout(
     """The validation Jobs' results, read once they finished: `validation`, `validation_summary`."""
 
     validation: pulumi.Output[dict[str, Any]]
-    validation_summary: pulumi.Output[str]
 
     def __init__(
         self,
@@ -525,5 +524,8 @@ class ValidationReadout(
         }
         super().__init__(provider or ReadoutProvider(), name, props, opts)
 
-    def translate_output_property(self, prop: str) -> str:
-        return {"validationSummary": "validation_summary"}.get(prop, prop)
+    @property
+    def validation_summary(self) -> pulumi.Output[str]:
+        """`validationSummary`: one line per check, joined by newlines."""
+        # Outputs of a dynamic resource are attributes named as the engine names them.
+        return self.__dict__["validationSummary"]
