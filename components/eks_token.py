@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 from typing import Any
 
 # Same scheme as aws-cli `awscli/customizations/eks/get_token.py` (FACTS.md, "Credentials"):
@@ -64,10 +65,13 @@ def api_client(endpoint: str, certificate_authority: str, token: str) -> Any:
     """A `kubernetes.client.ApiClient` from endpoint, base64 CA data (as EKS gives it), token."""
     from kubernetes import client
 
+    ca_data: str | bytes = base64.b64decode(certificate_authority)
+    with contextlib.suppress(UnicodeDecodeError):
+        ca_data = ca_data.decode("ascii")  # PEM, as EKS returns it; anything else is DER
     configuration = client.Configuration(
         host=endpoint,
         api_key={"BearerToken": token},
         api_key_prefix={"BearerToken": "Bearer"},
-        ca_cert_data=base64.b64decode(certificate_authority).decode("utf-8"),
+        ca_cert_data=ca_data,
     )
     return client.ApiClient(configuration)

@@ -89,7 +89,8 @@ def _iso(value: dt.datetime | None) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _describe_exception(exc: Exception) -> str:
+def describe_exception(exc: Exception) -> str:
+    """One line for an API or connection error: `HTTP 401 Unauthorized`, `ConnectionError: ...`."""
     status = getattr(exc, "status", None)
     reason = getattr(exc, "reason", None)
     if status is not None:  # kubernetes.client.ApiException
@@ -98,7 +99,8 @@ def _describe_exception(exc: Exception) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
-def _newest(items: list[Any]) -> Any:
+def newest(items: list[Any]) -> Any:
+    """The item (pod, Job, ...) with the latest creationTimestamp."""
     epoch = dt.datetime.min.replace(tzinfo=dt.UTC)
     return max(items, key=lambda item: item.metadata.creation_timestamp or epoch)
 
@@ -156,7 +158,7 @@ def _observe(api: Any, namespace: str, job_name: str, container: str | None) -> 
     try:
         pods = api.list_namespaced_pod(namespace, label_selector=f"{JOB_NAME_LABEL}={job_name}")
     except Exception as exc:
-        reason = f"Kubernetes API unreachable: {_describe_exception(exc)}"
+        reason = f"Kubernetes API unreachable: {describe_exception(exc)}"
         return _Observation(facts, status=ERROR, reason=reason)
     if not pods.items:
         reason = (
@@ -164,7 +166,7 @@ def _observe(api: Any, namespace: str, job_name: str, container: str | None) -> 
             "finished)"
         )
         return _Observation(facts, status=ERROR, reason=reason)
-    pod = _newest(pods.items)
+    pod = newest(pods.items)
     node_name = pod.spec.node_name if pod.spec else None
     status = _container_status(pod, container)
     state = status.state if status else None
@@ -434,7 +436,7 @@ class ReadoutProvider(pulumi.dynamic.ResourceProvider):
         try:
             api = factory(props)
         except Exception as exc:
-            reason = f"could not build a Kubernetes client: {_describe_exception(exc)}"
+            reason = f"could not build a Kubernetes client: {describe_exception(exc)}"
             gpu = gpu_dict(GpuResult(ERROR, reason), PodFacts(props.get("gpuJobName", "")))
             efa = efa_dict(
                 EfaResult(ERROR, reason, requested=efa_requested),
