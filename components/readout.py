@@ -5,6 +5,11 @@
 unreachable API, a pod that never scheduled or an image that never pulled each become a result
 with a status and a reason. `ReadoutProvider` runs it once per `pulumi up` (never at preview) and
 `ValidationReadout` exposes the outcome as the `validation` / `validationSummary` outputs.
+
+Pulumi 3.272 pickles the provider with dill, its class by reference (pulumi/pulumi#7453), and runs
+it in `python -m pulumi.dynamic` started in the program directory (pulumi/pulumi#5455): that
+process imports this module, so it must stay importable from the project root and must not
+create resources at import time.
 """
 
 from __future__ import annotations
@@ -517,7 +522,7 @@ class ValidationReadout(
             "certificateAuthority": args.certificate_authority,
             "namespace": args.namespace,
             "gpuJobName": args.gpu_job_name,
-            "efaJobName": args.efa_job_name or "",
+            "efaJobName": args.efa_job_name if args.efa_job_name is not None else "",
             "efaRequested": args.efa_requested,
             "efaRequired": args.efa_required,
             "runId": args.run_id,

@@ -184,6 +184,9 @@ def test_serialized_provider_round_trips_in_process() -> None:
     provider = readout.ReadoutProvider()
     text = serialize_provider(provider)
     assert text == serialize_provider(readout.ReadoutProvider())  # deterministic: no spurious diffs
+    # pulumi 3.272 pickles the class by reference (pulumi/pulumi#7453): the provider process must
+    # be able to import components.readout, which it can from the program directory.
+    assert b"components.readout" in base64.b64decode(text)
     loaded = _deserialize(lambda: dill.loads(base64.b64decode(text)))
     assert type(loaded) is readout.ReadoutProvider
     assert loaded.diff("id", PROPS, {**PROPS, "runId": "9"}).replaces == ["runId"]
@@ -192,7 +195,9 @@ def test_serialized_provider_round_trips_in_process() -> None:
 FRESH_PROVIDER = textwrap.dedent(
     """
     import json, os, sys
-    sys.path[:0] = [os.environ["ROOT"], os.path.join(os.environ["ROOT"], "tests")]
+    # Run with `-c` from the program directory: sys.path[0] is the working directory, as for
+    # the `python -m pulumi.dynamic` the engine starts there. The tests folder is only for the fake.
+    sys.path.append(os.path.join(os.getcwd(), "tests"))
     import runpy
 
     # Install the fake API through the module hook, as a test provider process would.
@@ -220,17 +225,14 @@ def test_pickled_provider_runs_create_in_a_fresh_provider_process(
     import grpc
     from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
-    script = tmp_path / "provider.py"
-    script.write_text(FRESH_PROVIDER)
     env = {
         **os.environ,
-        "ROOT": str(ROOT),
         "MESSAGES": json.dumps([messages["gpu"], messages["efa"]]),
         "PULUMI_PROJECT": "training-on-eks",
     }
     proc = subprocess.Popen(
-        [sys.executable, str(script)],
-        cwd=tmp_path,  # not the repository: the pickle must resolve through sys.path alone
+        [sys.executable, "-c", FRESH_PROVIDER],
+        cwd=ROOT,  # the engine starts dynamic providers in the program directory
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
