@@ -1,0 +1,77 @@
+"""EKS bearer tokens and Kubernetes API clients from boto3 alone (no aws CLI, no kubeconfig)."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+from typing import Any
+
+# Same scheme as aws-cli `awscli/customizations/eks/get_token.py` (FACTS.md, "Credentials"):
+# a presigned STS GetCallerIdentity URL whose signature covers the `x-k8s-aws-id` header.
+K8S_AWS_ID_HEADER = "x-k8s-aws-id"
+TOKEN_PREFIX = "k8s-aws-v1."
+URL_TIMEOUT_SECONDS = 60
+
+
+def _retrieve_k8s_aws_id(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+    if K8S_AWS_ID_HEADER in params:
+        context[K8S_AWS_ID_HEADER] = params.pop(K8S_AWS_ID_HEADER)
+
+
+def _inject_k8s_aws_id_header(request: Any, **_: Any) -> None:
+    if K8S_AWS_ID_HEADER in request.context:
+        request.headers[K8S_AWS_ID_HEADER] = request.context[K8S_AWS_ID_HEADER]
+
+
+def presigned_url(cluster_name: str, region: str, session: Any = None) -> str:
+    """Presigned STS GetCallerIdentity URL (60 s) with `x-k8s-aws-id: <cluster_name>` signed."""
+    import boto3
+
+    session = session or boto3.session.Session()
+    sts = session.client("sts", region_name=region)
+    events = sts.meta.events
+    events.register("provide-client-params.sts.GetCallerIdentity", _retrieve_k8s_aws_id)
+    events.register("before-sign.sts.GetCallerIdentity", _inject_k8s_aws_id_header)
+    return sts.generate_presigned_url(
+        "get_caller_identity",
+        Params={K8S_AWS_ID_HEADER: cluster_name},
+        ExpiresIn=URL_TIMEOUT_SECONDS,
+        HttpMethod="GET",
+    )
+
+
+def get_token(cluster_name: str, region: str, session: Any = None) -> str:
+    """Bearer token for the EKS cluster's API server: `k8s-aws-v1.` + base64url(URL), unpadded."""
+    url = presigned_url(cluster_name, region, session)
+    encoded = base64.urlsafe_b64encode(url.encode("utf-8")).decode("utf-8").rstrip("=")
+    return TOKEN_PREFIX + encoded
+
+
+def core_v1_api(endpoint: str, certificate_authority: str, token: str) -> Any:
+    """A `kubernetes.client.CoreV1Api` for the endpoint, trusting the base64 PEM CA data."""
+    from kubernetes import client
+
+    return client.CoreV1Api(api_client(endpoint, certificate_authority, token))
+
+
+def batch_v1_api(endpoint: str, certificate_authority: str, token: str) -> Any:
+    """A `kubernetes.client.BatchV1Api` for the endpoint, trusting the base64 PEM CA data."""
+    from kubernetes import client
+
+    return client.BatchV1Api(api_client(endpoint, certificate_authority, token))
+
+
+def api_client(endpoint: str, certificate_authority: str, token: str) -> Any:
+    """A `kubernetes.client.ApiClient` from endpoint, base64 CA data (as EKS gives it), token."""
+    from kubernetes import client
+
+    ca_data: str | bytes = base64.b64decode(certificate_authority)
+    with contextlib.suppress(UnicodeDecodeError):
+        ca_data = ca_data.decode("ascii")  # PEM, as EKS returns it; anything else is DER
+    configuration = client.Configuration(
+        host=endpoint,
+        api_key={"BearerToken": token},
+        api_key_prefix={"BearerToken": "Bearer"},
+        ca_cert_data=ca_data,
+    )
+    return client.ApiClient(configuration)

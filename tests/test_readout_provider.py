@@ -1,0 +1,322 @@
+"""ReadoutProvider (a Pulumi dynamic provider) and ValidationReadout: CRUD, pickling, processes."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import dill
+import pulumi
+import pulumi.dynamic
+import pytest
+from conftest import ROOT, shared_path
+from pulumi.dynamic.dynamic import serialize_provider
+from pulumi.runtime import rpc
+from pulumi.runtime._serialization import _deserialize
+from test_checks import EFA_FROM_SHM, _fake_fi_info, _fake_nvidia_smi, _run
+from test_readout import NS, FakeCoreV1, node, pod, terminated
+
+from components import readout
+from components.results import ERROR, PASSED, UNAVAILABLE
+
+PROPS: dict[str, Any] = {
+    "clusterName": "toe-dev",
+    "region": "ap-northeast-2",
+    "endpoint": "https://ABC.gr7.ap-northeast-2.eks.amazonaws.com",
+    "certificateAuthority": base64.b64encode(b"-----BEGIN CERTIFICATE-----\n").decode(),
+    "namespace": NS,
+    "gpuJobName": "gpu-check-1",
+    "efaJobName": "efa-check-1",
+    "efaRequested": True,
+    "efaRequired": False,
+    "runId": "1",
+}
+
+
+@pytest.fixture(scope="module")
+def messages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Any]]:
+    """Messages from the real scripts: H200 GPU, EFA (derived from the shm fixture), no EFA."""
+    h200 = shared_path("fixtures", "nvidia-smi", "h200")
+    out: dict[str, list[Any]] = {}
+    env = {"EFA_REQUESTED": "true"}
+    for key, script, setup in [
+        (
+            "gpu",
+            "gpu-check.sh",
+            lambda t: _fake_nvidia_smi(t, h200 / "nvidia-smi.txt", h200 / "query-nounits.csv"),
+        ),
+        ("efa", "efa-check.sh", lambda t: _fake_fi_info(t, "shm", EFA_FROM_SHM)),
+        ("efa-61", "efa-check.sh", lambda t: _fake_fi_info(t, "no-efa")),
+    ]:
+        tmp = tmp_path_factory.mktemp(key)
+        setup(tmp)
+        run = _run(script, tmp, env)
+        out[key] = [run.message, run.returncode]
+    return out
+
+
+def fake_api(gpu: list[Any], efa: list[Any]) -> FakeCoreV1:
+    return FakeCoreV1(
+        pods=[
+            pod("gpu-check-1", "gpu-check-1-a", node_name="i-1", state=terminated(*gpu)),
+            pod("efa-check-1", "efa-check-1-b", node_name="i-1", state=terminated(*efa)),
+        ],
+        nodes=[node("i-1", "g5.8xlarge")],
+    )
+
+
+class Recorder:
+    """API factory that hands out one fake and records the props it was called with."""
+
+    def __init__(self, api: Any) -> None:
+        self.api, self.calls = api, []
+
+    def __call__(self, props: Any) -> Any:
+        self.calls.append(dict(props))
+        return self.api
+
+
+def test_check_is_pure_and_names_bad_inputs() -> None:
+    recorder = Recorder(None)
+    provider = readout.ReadoutProvider(recorder)
+    assert provider.check({}, dict(PROPS)).failures == []
+    bad = {**PROPS, "endpoint": "", "efaRequired": 3}
+    del bad["gpuJobName"]
+    failures = {(f.property, f.reason) for f in provider.check({}, bad).failures}
+    assert failures == {
+        ("endpoint", "endpoint must be a non-empty string"),
+        ("gpuJobName", "gpuJobName is required"),
+        ("efaRequired", "efaRequired must be a boolean"),
+    }
+    unknown = {k: rpc.UNKNOWN for k in PROPS}  # preview: values not known yet
+    assert provider.check({}, unknown).failures == []
+    assert recorder.calls == []
+
+
+def test_diff_replaces_on_any_input_change_and_nothing_else() -> None:
+    provider = readout.ReadoutProvider()
+    olds = {**PROPS, "validation": {"gpu": {}}, "validationSummary": "x", "__provider": "p"}
+    same = provider.diff("id", olds, {**PROPS, "__provider": "p"})
+    assert (same.changes, same.replaces) == (False, [])
+    rerun = provider.diff("id", olds, {**PROPS, "runId": "2"})
+    assert (rerun.changes, rerun.replaces, rerun.delete_before_replace) == (True, ["runId"], False)
+    both = provider.diff("id", olds, {**PROPS, "endpoint": "https://new", "efaRequired": True})
+    assert both.replaces == ["endpoint", "efaRequired"]
+
+
+def test_create_reads_both_jobs(messages: dict[str, list[Any]]) -> None:
+    recorder = Recorder(fake_api(messages["gpu"], messages["efa"]))
+    result = readout.ReadoutProvider(recorder).create(dict(PROPS))
+    assert result.id == "toe-validation/gpu-check-1/1"
+    assert recorder.calls == [PROPS]
+    validation = result.outs["validation"]
+    assert (validation["gpu"]["status"], validation["efa"]["status"]) == (PASSED, PASSED)
+    assert result.outs["validationSummary"] == "\n".join(readout.summary_lines(validation))
+    assert result.outs["validationSummary"].splitlines()[0].startswith("gpu: passed — NVIDIA H200")
+    assert {k: result.outs[k] for k in PROPS} == PROPS  # inputs kept for the next diff
+    assert json.dumps(result.outs)
+
+
+def test_update_rereads_and_delete_does_nothing(messages: dict[str, list[Any]]) -> None:
+    recorder = Recorder(fake_api(messages["gpu"], messages["efa-61"]))
+    provider = readout.ReadoutProvider(recorder)
+    outs = provider.update("id", dict(PROPS), {**PROPS, "runId": "2"}).outs
+    assert (outs["runId"], outs["validation"]["efa"]["status"]) == ("2", UNAVAILABLE)
+    assert provider.delete("id", outs) is None
+    assert len(recorder.calls) == 1
+
+
+def test_efa_required_but_unavailable_fails_the_update(messages: dict[str, list[Any]]) -> None:
+    provider = readout.ReadoutProvider(Recorder(fake_api(messages["gpu"], messages["efa-61"])))
+    with pytest.raises(
+        readout.ReadoutError, match=r"EFA is required .* unavailable: no EFA device"
+    ):
+        provider.create({**PROPS, "efaRequired": True})
+
+
+def test_efa_required_and_present_passes(messages: dict[str, list[Any]]) -> None:
+    provider = readout.ReadoutProvider(Recorder(fake_api(messages["gpu"], messages["efa"])))
+    outs = provider.create({**PROPS, "efaRequired": True}).outs
+    assert outs["validation"]["efa"]["status"] == PASSED
+
+
+def test_gpu_failure_is_reported_not_raised(messages: dict[str, list[Any]]) -> None:
+    provider = readout.ReadoutProvider(Recorder(fake_api(["", 1], messages["efa"])))
+    outs = provider.create(dict(PROPS)).outs
+    assert outs["validation"]["gpu"]["status"] == "failed"
+
+
+def test_efa_not_requested_without_a_job(messages: dict[str, list[Any]]) -> None:
+    provider = readout.ReadoutProvider(Recorder(fake_api(messages["gpu"], messages["efa"])))
+    outs = provider.create({**PROPS, "efaJobName": "", "efaRequested": False}).outs
+    assert outs["validationSummary"].splitlines()[1].startswith("efa: unavailable — not requested")
+
+
+def test_api_factory_failure_becomes_error_results() -> None:
+    def broken(_props: Any) -> Any:
+        raise RuntimeError("Unable to locate credentials")
+
+    outs = readout.ReadoutProvider(broken).create(dict(PROPS)).outs
+    for check in ("gpu", "efa"):
+        assert outs["validation"][check]["status"] == ERROR
+        assert outs["validation"][check]["reason"] == (
+            "could not build a Kubernetes client: RuntimeError: Unable to locate credentials"
+        )
+
+
+def test_module_hook_is_used_when_no_factory_is_given(
+    monkeypatch: pytest.MonkeyPatch, messages: dict[str, list[Any]]
+) -> None:
+    recorder = Recorder(fake_api(messages["gpu"], messages["efa"]))
+    monkeypatch.setattr(readout, "API_FACTORY", recorder)
+    readout.ReadoutProvider().create(dict(PROPS))
+    assert len(recorder.calls) == 1
+
+
+def test_serialized_provider_round_trips_in_process() -> None:
+    provider = readout.ReadoutProvider()
+    text = serialize_provider(provider)
+    assert text == serialize_provider(readout.ReadoutProvider())  # deterministic: no spurious diffs
+    # pulumi 3.272 pickles the class by reference (pulumi/pulumi#7453): the provider process must
+    # be able to import components.readout, which it can from the program directory.
+    assert b"components.readout" in base64.b64decode(text)
+    loaded = _deserialize(lambda: dill.loads(base64.b64decode(text)))
+    assert type(loaded) is readout.ReadoutProvider
+    assert loaded.diff("id", PROPS, {**PROPS, "runId": "9"}).replaces == ["runId"]
+
+
+FRESH_PROVIDER = textwrap.dedent(
+    """
+    import json, os, sys
+    # Run with `-c` from the program directory: sys.path[0] is the working directory, as for
+    # the `python -m pulumi.dynamic` the engine starts there. The tests folder is only for the fake.
+    sys.path.append(os.path.join(os.getcwd(), "tests"))
+    import runpy
+
+    # Install the fake API through the module hook, as a test provider process would.
+    import components.readout as readout
+    from test_readout import FakeCoreV1, node, pod, terminated
+
+    gpu, efa = json.loads(os.environ["MESSAGES"])
+    readout.API_FACTORY = lambda props: FakeCoreV1(
+        pods=[
+            pod("gpu-check-1", "gpu-check-1-a", node_name="i-1", state=terminated(*gpu)),
+            pod("efa-check-1", "efa-check-1-b", node_name="i-1", state=terminated(*efa)),
+        ],
+        nodes=[node("i-1", "g5.8xlarge")],
+    )
+    sys.argv = ["pulumi-dynamic-provider"]
+    runpy.run_module("pulumi.dynamic", run_name="__main__")  # the real provider gRPC server
+    """
+)
+
+
+def test_pickled_provider_runs_create_in_a_fresh_provider_process(
+    tmp_path: Path, messages: dict[str, list[Any]]
+) -> None:
+    """Start `pulumi.dynamic`'s own gRPC server in a new interpreter and send it a Create."""
+    import grpc
+    from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
+
+    env = {
+        **os.environ,
+        "MESSAGES": json.dumps([messages["gpu"], messages["efa"]]),
+        "PULUMI_PROJECT": "training-on-eks",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-c", FRESH_PROVIDER],
+        cwd=ROOT,  # the engine starts dynamic providers in the program directory
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        port = int(proc.stdout.readline().strip() or "0")
+        assert port, proc.stderr.read()
+        props = {**PROPS, "__provider": serialize_provider(readout.ReadoutProvider())}
+        loop = asyncio.new_event_loop()
+        struct = loop.run_until_complete(rpc.serialize_properties(props, {}))
+        loop.close()
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = provider_pb2_grpc.ResourceProviderStub(channel)
+            urn = "urn:pulumi:dev::training-on-eks::pulumi-python:dynamic:Resource::readout"
+            response = stub.Create(
+                provider_pb2.CreateRequest(urn=urn, properties=struct), timeout=30
+            )
+        outs = rpc.deserialize_properties(response.properties)
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    assert response.id == "toe-validation/gpu-check-1/1"
+    assert outs["validation"]["gpu"]["status"] == PASSED
+    assert outs["validation"]["efa"]["instanceType"] == "g5.8xlarge"
+    assert outs["validationSummary"].splitlines() == [
+        "gpu: passed — NVIDIA H200 on g5.8xlarge (ap-northeast-2a), driver 580.159.04, "
+        "CUDA 13.0, 143771 MiB",
+        "efa: passed — 2 efa endpoints on g5.8xlarge (ap-northeast-2a): rdmap0s29-rdm (FI_EP_RDM)",
+    ]
+
+
+class _Mocks(pulumi.runtime.Mocks):
+    def __init__(self) -> None:
+        self.registered: list[pulumi.runtime.MockResourceArgs] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        self.registered.append(args)
+        outs = {
+            **args.inputs,
+            "validation": {"gpu": {"status": "passed"}},
+            "validationSummary": "gpu: passed — mocked",
+        }
+        return f"{args.name}-id", outs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list | None]:
+        return {}, None
+
+
+def test_validation_readout_resource_under_mocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    def must_not_run(_props: Any) -> Any:
+        raise AssertionError("the readout must not reach the cluster while the program runs")
+
+    monkeypatch.setattr(readout, "API_FACTORY", must_not_run)
+    pulumi.runtime.settings.ROOT.set(None)
+    mocks = _Mocks()
+    pulumi.runtime.set_mocks(mocks, project="training-on-eks", stack="dev", preview=True)
+
+    @pulumi.runtime.test
+    def program() -> pulumi.Output:
+        res = readout.ValidationReadout(
+            "validation",
+            readout.ValidationReadoutArgs(
+                cluster_name="toe-dev",
+                region="ap-northeast-2",
+                endpoint=PROPS["endpoint"],
+                certificate_authority=PROPS["certificateAuthority"],
+                namespace=NS,
+                gpu_job_name="gpu-check-1",
+                efa_job_name="efa-check-1",
+                efa_requested=True,
+                run_id="7",
+            ),
+        )
+
+        def check(values: list[Any]) -> None:
+            summary, validation = values
+            assert summary == "gpu: passed — mocked"
+            assert validation == {"gpu": {"status": "passed"}}
+
+        return pulumi.Output.all(res.validation_summary, res.validation).apply(check)
+
+    program()
+    (args,) = mocks.registered
+    assert args.typ == "pulumi-python:dynamic/training-on-eks:ValidationReadout"
+    assert {k: args.inputs[k] for k in PROPS} == {**PROPS, "runId": "7"}
+    assert "__provider" in args.inputs

@@ -1,0 +1,258 @@
+"""`python -m toe report`: Job discovery, report, exit status and connection paths, all offline."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from conftest import shared_path
+from kubernetes.client import V1Job, V1JobList
+from kubernetes.client.exceptions import ApiException
+from moto import mock_aws
+from test_checks import EFA_FROM_SHM, _fake_fi_info, _fake_nvidia_smi, _run
+from test_readout import NS, FakeCoreV1, node, pod, terminated
+
+from toe import cli, report
+
+
+class FakeBatchV1:
+    """`list_namespaced_job` over in-memory Jobs, honouring an equality label selector."""
+
+    def __init__(self, jobs: list[V1Job] = (), fail: Exception | None = None) -> None:  # type: ignore[assignment]
+        self.jobs, self.fail = list(jobs), fail
+
+    def list_namespaced_job(self, namespace: str, label_selector: str | None = None) -> V1JobList:
+        if self.fail:
+            raise self.fail
+        items = [j for j in self.jobs if j.metadata.namespace == namespace]
+        if label_selector:
+            key, _, value = label_selector.partition("=")
+            items = [j for j in items if (j.metadata.labels or {}).get(key) == value]
+        return V1JobList(items=items)
+
+
+def job(name: str, app: str | None, created: str) -> V1Job:
+    labels = {"app.kubernetes.io/part-of": "training-on-eks"}
+    if app:
+        labels["app.kubernetes.io/name"] = app
+    return V1Job.from_dict(
+        {
+            "metadata": {
+                "name": name,
+                "namespace": NS,
+                "labels": labels,
+                "creationTimestamp": created,
+            }
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def messages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str, int]]:
+    h200 = shared_path("fixtures", "nvidia-smi", "h200")
+    out = {}
+    for key, script, env, setup in [
+        (
+            "gpu",
+            "gpu-check.sh",
+            {},
+            lambda t: _fake_nvidia_smi(t, h200 / "nvidia-smi.txt", h200 / "query-nounits.csv"),
+        ),
+        (
+            "efa",
+            "efa-check.sh",
+            {"EFA_REQUESTED": "true"},
+            lambda t: _fake_fi_info(t, "shm", EFA_FROM_SHM),
+        ),
+        ("efa-not-requested", "efa-check.sh", {}, lambda t: _fake_fi_info(t, "no-efa")),
+    ]:
+        tmp = tmp_path_factory.mktemp(key)
+        setup(tmp)
+        run = _run(script, tmp, env)
+        out[key] = (run.message, run.returncode)
+    return out
+
+
+def cluster(messages: dict[str, tuple[str, int]], efa_key: str | None = "efa") -> report.Clients:
+    """Two runs of the stack: the newer Jobs (suffix -b) must be the ones read."""
+    jobs = [
+        job("gpu-check-a", "gpu-check", "2026-11-28T10:00:00Z"),
+        job("gpu-check-b", "gpu-check", "2026-11-28T17:45:00Z"),
+    ]
+    pods = [
+        pod("gpu-check-a", "gpu-check-a-1", node_name="i-1", state=terminated("", 1)),
+        pod("gpu-check-b", "gpu-check-b-1", node_name="i-1", state=terminated(*messages["gpu"])),
+    ]
+    if efa_key:
+        jobs.append(job("efa-check-b", "efa-check", "2026-11-28T17:45:00Z"))
+        pods.append(
+            pod(
+                "efa-check-b",
+                "efa-check-b-1",
+                node_name="i-1",
+                state=terminated(*messages[efa_key]),
+            )
+        )
+    core = FakeCoreV1(pods=pods, nodes=[node("i-1", "g5.8xlarge")])
+    return report.Clients(core=core, batch=FakeBatchV1(jobs))
+
+
+def test_find_job_newest_by_label_then_by_name_prefix() -> None:
+    batch = FakeBatchV1(
+        [
+            job("gpu-check-old", "gpu-check", "2026-11-28T10:00:00Z"),
+            job("gpu-check-new", "gpu-check", "2026-11-28T11:00:00Z"),
+            job("efa-check-x1", None, "2026-11-28T12:00:00Z"),  # unlabelled: found by name
+            job("other", "other", "2026-11-28T13:00:00Z"),
+        ]
+    )
+    assert report.find_job(batch, NS, "gpu-check") == "gpu-check-new"
+    assert report.find_job(batch, NS, "efa-check") == "efa-check-x1"
+    assert report.find_job(batch, NS, "nccl-check") is None
+    assert report.find_job(batch, "default", "gpu-check") is None
+
+
+def test_report_of_a_healthy_cluster(messages: dict[str, tuple[str, int]]) -> None:
+    validation = report.build_report(cluster(messages), NS)
+    assert validation["gpu"]["jobName"] == "gpu-check-b"
+    assert (validation["gpu"]["status"], validation["efa"]["status"]) == ("passed", "passed")
+    assert report.render(validation).splitlines() == [
+        "gpu: passed — NVIDIA H200 on g5.8xlarge (ap-northeast-2a), driver 580.159.04, "
+        "CUDA 13.0, 143771 MiB",
+        "efa: passed — 2 efa endpoints on g5.8xlarge (ap-northeast-2a): rdmap0s29-rdm (FI_EP_RDM)",
+    ]
+    assert json.loads(report.render(validation, as_json=True)) == validation
+    assert report.exit_status(validation) == report.EXIT_OK
+
+
+def test_report_without_an_efa_job_says_not_requested(messages: dict[str, tuple[str, int]]) -> None:
+    validation = report.build_report(cluster(messages, efa_key=None), NS)
+    assert validation["efa"]["status"] == "unavailable"
+    assert report.render(validation).splitlines()[1].startswith("efa: unavailable — not requested")
+    assert report.exit_status(validation) == report.EXIT_OK
+
+
+def test_report_efa_job_not_requested(messages: dict[str, tuple[str, int]]) -> None:
+    validation = report.build_report(cluster(messages, efa_key="efa-not-requested"), NS)
+    assert (validation["efa"]["status"], validation["efa"]["requested"]) == ("unavailable", False)
+
+
+def test_report_without_jobs_is_an_error() -> None:
+    clients = report.Clients(core=FakeCoreV1(), batch=FakeBatchV1())
+    validation = report.build_report(clients, NS)
+    assert validation["gpu"]["status"] == "error"
+    assert validation["gpu"]["reason"].startswith(
+        "no Job labelled app.kubernetes.io/name=gpu-check in namespace toe-validation"
+    )
+    assert report.exit_status(validation) == report.EXIT_CHECKS_NOT_PASSED
+
+
+def test_report_when_the_api_is_unreachable() -> None:
+    fail = ApiException(status=403, reason="Forbidden")
+    validation = report.build_report(report.Clients(FakeCoreV1(), FakeBatchV1(fail=fail)), NS)
+    assert {c["status"] for c in validation.values()} == {"error"}
+    assert validation["gpu"]["reason"] == "Kubernetes API unreachable: HTTP 403 Forbidden"
+
+
+def _fake_pulumi(tmp_path: Path, script: str) -> Path:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "pulumi").write_text("#!/bin/sh\n" + script)
+    (bin_dir / "pulumi").chmod(0o755)
+    return bin_dir
+
+
+def test_stack_outputs_from_the_pulumi_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    outputs = {"clusterName": "toe-dev", "region": "ap-northeast-2", "kubeconfig": "[secret]"}
+    bin_dir = _fake_pulumi(
+        tmp_path,
+        '[ "$*" = "stack output --json --stack dev" ] || exit 3\n'
+        f"printf '%s\\n' '{json.dumps(outputs)}'\n",  # builtins only: PATH has just this
+    )
+    monkeypatch.setenv("PATH", str(bin_dir))
+    assert report.stack_outputs("dev") == outputs
+
+
+def test_stack_outputs_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no pulumi here
+    with pytest.raises(report.ReportError, match="the pulumi CLI is not on PATH"):
+        report.stack_outputs("dev")
+    bin_dir = _fake_pulumi(
+        tmp_path,
+        'case "$*" in *--stack\\ gone*) echo "error: no stack named \'gone\' found" >&2; exit 255;;'
+        '\n*) echo \'{"vpcId": "vpc-1"}\';; esac\n',
+    )
+    monkeypatch.setenv("PATH", str(bin_dir))
+    with pytest.raises(report.ReportError, match="exited 255: error: no stack named 'gone' found"):
+        report.stack_outputs("gone")
+    with pytest.raises(report.ReportError, match="has no clusterName or region output"):
+        report.stack_outputs("dev")
+
+
+def test_command_without_pulumi_cli_exits_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert cli.main(["report", "--stack", "dev"]) == 2
+    assert "report: the pulumi CLI is not on PATH" in capsys.readouterr().err
+
+
+def test_command_prints_summary_and_json(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    messages: dict[str, tuple[str, int]],
+) -> None:
+    seen: list[dict[str, Any]] = []
+
+    def connect(**kwargs: Any) -> report.Clients:
+        seen.append(kwargs)
+        return cluster(messages)
+
+    monkeypatch.setattr(report, "connect", connect)
+    assert cli.main(["report", "--cluster", "toe-dev", "--region", "ap-northeast-2"]) == 0
+    assert capsys.readouterr().out.startswith("gpu: passed — NVIDIA H200 on g5.8xlarge")
+    assert seen[0]["cluster"] == "toe-dev" and seen[0]["region"] == "ap-northeast-2"
+    assert cli.main(["report", "--kubeconfig", "kc.yaml", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["efa"]["status"] == "passed"
+    assert seen[1]["kubeconfig"] == "kc.yaml"
+
+
+def test_clients_for_cluster_under_moto(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    with mock_aws():
+        eks = boto3.client("eks", region_name="ap-northeast-2")
+        role = "arn:aws:iam::123456789012:role/toe"
+        eks.create_cluster(name="toe-dev", roleArn=role, resourcesVpcConfig={"subnetIds": []})
+        endpoint = eks.describe_cluster(name="toe-dev")["cluster"]["endpoint"]
+        clients = report.connect(cluster="toe-dev")  # region defaults to the workshop's
+        with pytest.raises(report.ReportError, match="cannot reach EKS cluster toe-gone"):
+            report.clients_for_cluster("toe-gone", "ap-northeast-2")
+    configuration = clients.core.api_client.configuration
+    assert configuration.host == endpoint
+    assert configuration.auth_settings()["BearerToken"]["value"].startswith("Bearer k8s-aws-v1.")
+    assert clients.batch.api_client is clients.core.api_client
+
+
+def test_clients_for_kubeconfig(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c", "cluster": {"server": "https://10.0.0.1"}}],
+                "users": [{"name": "u", "user": {"token": "abc"}}],
+                "contexts": [{"name": "toe", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "toe",
+            }
+        )
+    )
+    clients = report.clients_for_kubeconfig(str(kubeconfig))
+    assert clients.core.api_client.configuration.host == "https://10.0.0.1"
+    with pytest.raises(report.ReportError, match="cannot use kubeconfig"):
+        report.clients_for_kubeconfig(os.fspath(tmp_path / "missing"))

@@ -1,0 +1,54 @@
+"""`python -m toe report`: the GPU/EFA validation results of a live cluster, without `pulumi up`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+NAME = "report"
+HELP = (
+    "Print the GPU and EFA validation results of a running cluster (exit 0: GPU passed and EFA "
+    "passed or unavailable; 1: a check did not pass; 2: could not connect)."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--cluster", metavar="NAME", help="EKS cluster name (boto3 credentials)")
+    target.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig file to use instead")
+    target.add_argument(
+        "--stack", metavar="NAME", help="read clusterName/region from this stack's outputs"
+    )
+    parser.add_argument(
+        "--region", default=None, help="AWS region of --cluster (default ap-northeast-2)"
+    )
+    parser.add_argument("--context", default=None, help="kubeconfig context (with --kubeconfig)")
+    parser.add_argument(
+        "--namespace", default="toe-validation", help="namespace of the validation Jobs"
+    )
+    parser.add_argument(
+        "--gpu-job", default="gpu-check", help="app.kubernetes.io/name of the GPU check Job"
+    )
+    parser.add_argument(
+        "--efa-job", default="efa-check", help="app.kubernetes.io/name of the EFA check Job"
+    )
+    parser.add_argument("--json", action="store_true", help="print the full result as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from toe import report
+
+    try:
+        clients = report.connect(
+            cluster=args.cluster,
+            region=args.region,
+            kubeconfig=args.kubeconfig,
+            context=args.context,
+            stack=args.stack,
+        )
+    except report.ReportError as exc:
+        print(f"report: {exc}", file=sys.stderr)
+        return report.EXIT_USAGE
+    validation = report.build_report(clients, args.namespace, args.gpu_job, args.efa_job)
+    print(report.render(validation, as_json=args.json))
+    return report.exit_status(validation)

@@ -1,0 +1,170 @@
+"""Validation report for a live cluster without `pulumi up`: find the check Jobs, read them out."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from components import readout
+from components.results import ERROR, PASSED, UNAVAILABLE, EfaResult, GpuResult
+
+NAMESPACE = "toe-validation"
+GPU_JOB = "gpu-check"
+EFA_JOB = "efa-check"
+NAME_LABEL = "app.kubernetes.io/name"
+DEFAULT_REGION = "ap-northeast-2"
+# Exit status of `python -m toe report`.
+EXIT_OK = 0
+EXIT_CHECKS_NOT_PASSED = 1
+EXIT_USAGE = 2
+
+
+class ReportError(Exception):
+    """The report could not start (no pulumi CLI, no such stack, cluster not found, ...)."""
+
+
+@dataclass(frozen=True)
+class Clients:
+    """The two Kubernetes APIs the report reads: pods/nodes/events and Jobs."""
+
+    core: Any
+    batch: Any
+
+
+def find_job(batch: Any, namespace: str, name: str) -> str | None:
+    """The newest Job labelled `app.kubernetes.io/name=<name>`, else the newest named `<name>*`."""
+    jobs = batch.list_namespaced_job(namespace, label_selector=f"{NAME_LABEL}={name}").items
+    if not jobs:
+        everything = batch.list_namespaced_job(namespace).items or []
+        jobs = [j for j in everything if j.metadata.name.startswith(name)]
+    if not jobs:
+        return None
+    return readout.newest(jobs).metadata.name
+
+
+def build_report(
+    clients: Clients,
+    namespace: str = NAMESPACE,
+    gpu_job: str = GPU_JOB,
+    efa_job: str = EFA_JOB,
+) -> dict[str, Any]:
+    """`{"gpu": ..., "efa": ...}` as the `validation` stack output has it; never raises."""
+    try:
+        gpu_name = find_job(clients.batch, namespace, gpu_job)
+        efa_name = find_job(clients.batch, namespace, efa_job)
+    except Exception as exc:
+        reason = f"Kubernetes API unreachable: {readout.describe_exception(exc)}"
+        return {
+            "gpu": readout.gpu_dict(GpuResult(ERROR, reason), readout.PodFacts(gpu_job)),
+            "efa": readout.efa_dict(EfaResult(ERROR, reason), readout.PodFacts(efa_job)),
+        }
+    if gpu_name is None:
+        reason = (
+            f"no Job labelled {NAME_LABEL}={gpu_job} in namespace {namespace} "
+            "(has `pulumi up` run on this cluster?)"
+        )
+        gpu = readout.gpu_dict(GpuResult(ERROR, reason), readout.PodFacts(gpu_job))
+    else:
+        gpu = readout.read_gpu(clients.core, namespace, gpu_name)
+    # Without an EFA Job the stack did not ask for EFA; with one, its message says whether it did.
+    efa = readout.read_efa(clients.core, namespace, efa_name, requested=efa_name is not None)
+    return {"gpu": gpu, "efa": efa}
+
+
+def exit_status(validation: Mapping[str, Any]) -> int:
+    """0 when the GPU check passed and EFA passed or is unavailable; 1 otherwise."""
+    gpu_ok = validation["gpu"]["status"] == PASSED
+    efa_ok = validation["efa"]["status"] in (PASSED, UNAVAILABLE)
+    return EXIT_OK if gpu_ok and efa_ok else EXIT_CHECKS_NOT_PASSED
+
+
+def render(validation: Mapping[str, Any], as_json: bool = False) -> str:
+    """The summary lines (as in the `validationSummary` output), or the whole result as JSON."""
+    if as_json:
+        return json.dumps(validation, indent=2, sort_keys=True)
+    return "\n".join(readout.summary_lines(validation))
+
+
+Runner = Callable[..., subprocess.CompletedProcess]
+
+
+def stack_outputs(stack: str, runner: Runner = subprocess.run) -> dict[str, Any]:
+    """`pulumi stack output --json --stack <stack>`; ReportError without the CLI or stack."""
+    command = ["pulumi", "stack", "output", "--json", "--stack", stack]
+    try:
+        proc = runner(command, capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        raise ReportError(
+            "the pulumi CLI is not on PATH: install it (https://www.pulumi.com/docs/install/) or "
+            "use --cluster NAME --region REGION, or --kubeconfig PATH"
+        ) from None
+    if proc.returncode != 0:
+        detail = (proc.stderr or proc.stdout or "").strip().splitlines()
+        raise ReportError(
+            f"`{' '.join(command)}` exited {proc.returncode}: {detail[-1] if detail else ''}"
+        )
+    try:
+        outputs = json.loads(proc.stdout)
+    except json.JSONDecodeError as exc:
+        raise ReportError(f"`{' '.join(command)}` printed no JSON: {exc}") from None
+    missing = [k for k in ("clusterName", "region") if not outputs.get(k)]
+    if missing:
+        raise ReportError(f"stack {stack} has no {' or '.join(missing)} output: run `pulumi up`")
+    return outputs
+
+
+def clients_for_cluster(cluster: str, region: str, session: Any = None) -> Clients:
+    """Clients for an EKS cluster from `eks:DescribeCluster` and a boto3-built token."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from components import eks_token
+
+    session = session or boto3.session.Session()
+    try:
+        described = session.client("eks", region_name=region).describe_cluster(name=cluster)
+        token = eks_token.get_token(cluster, region, session)
+    except (BotoCoreError, ClientError) as exc:
+        raise ReportError(f"cannot reach EKS cluster {cluster} in {region}: {exc}") from None
+    info = described["cluster"]
+    endpoint, ca = info.get("endpoint"), (info.get("certificateAuthority") or {}).get("data")
+    if not endpoint or not ca:
+        raise ReportError(f"cluster {cluster} has no endpoint yet (status {info.get('status')})")
+    api = eks_token.api_client(endpoint, ca, token)
+    from kubernetes import client
+
+    return Clients(client.CoreV1Api(api), client.BatchV1Api(api))
+
+
+def clients_for_kubeconfig(path: str, context: str | None = None) -> Clients:
+    """Clients from a kubeconfig file (the stack's one runs `aws eks get-token`)."""
+    from kubernetes import client, config
+
+    try:
+        api = config.new_client_from_config(config_file=path, context=context)
+    except (OSError, config.ConfigException) as exc:
+        raise ReportError(f"cannot use kubeconfig {path}: {exc}") from None
+    return Clients(client.CoreV1Api(api), client.BatchV1Api(api))
+
+
+def connect(
+    *,
+    cluster: str | None = None,
+    region: str | None = None,
+    kubeconfig: str | None = None,
+    context: str | None = None,
+    stack: str | None = None,
+    runner: Runner = subprocess.run,
+) -> Clients:
+    """Clients from whichever of --cluster/--region, --kubeconfig or --stack was given."""
+    if kubeconfig:
+        return clients_for_kubeconfig(kubeconfig, context)
+    if stack:
+        outputs = stack_outputs(stack, runner)
+        return clients_for_cluster(outputs["clusterName"], outputs["region"])
+    if cluster:
+        return clients_for_cluster(cluster, region or DEFAULT_REGION)
+    raise ReportError("give --cluster NAME [--region R], --kubeconfig PATH or --stack NAME")
