@@ -72,9 +72,14 @@ def cluster_name_for(stack: str, config: Mapping[str, Any] | None = None) -> str
     return str(override) if override else f"{CLUSTER_PREFIX}{stack}"
 
 
+def is_pulumi_stack_name(stack: str) -> bool:
+    """Whether Pulumi accepts `stack` as a stack name."""
+    return bool(_STACK_NAME.fullmatch(stack))
+
+
 def stack_name_errors(stack: str) -> list[str]:
     """Why `stack` cannot name an attendee stack (empty when it can)."""
-    if not _STACK_NAME.fullmatch(stack):
+    if not is_pulumi_stack_name(stack):
         return [
             f"{stack!r}: Pulumi stack names are 1-100 letters, digits, '-', '_' or '.'; "
             "choose a name such as attendee01"
