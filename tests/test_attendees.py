@@ -196,3 +196,16 @@ def test_cli_table_and_refusals(project: Path, capsys):
     assert main(["attendees", "list", "--dir", str(project)]) == 0
     out = capsys.readouterr().out
     assert "toe-alice" in out and "ap-northeast-2" in out
+
+
+def test_cli_warns_when_the_role_tag_owner_does_not_manage_them(project: Path, capsys):
+    dev = project / "Pulumi.dev.yaml"
+    dev.write_text(DEV_STACK + "  training-on-eks:manageSubnetRoleTags: false\n", "utf-8")
+    assert main(["attendees", "add", "a1", "--dir", str(project)]) == 0
+    assert "no stack manages" in capsys.readouterr().out
+    assert (
+        main(["attendees", "add", "a2", "--role-tags-owner", "ghost", "--dir", str(project)]) == 0
+    )
+    assert "'ghost' has no stack file" in capsys.readouterr().out
+    assert main(["attendees", "add", "a3", "--role-tags-owner", "a3", "--dir", str(project)]) == 0
+    assert "note:" not in capsys.readouterr().out

@@ -241,6 +241,11 @@ def stack_names(directory: Path) -> list[str]:
     return sorted(path.name[len("Pulumi.") : -len(".yaml")] for path in _stack_paths(directory))
 
 
+def manages_role_tags(document: Mapping[str, Any]) -> bool:
+    """Whether a stack document manages the shared subnet role tags (Pulumi.yaml default: true)."""
+    return bool((document.get("config") or {}).get(ROLE_TAGS_KEY, True))
+
+
 def _stack_paths(directory: Path) -> list[Path]:
     return sorted(p for p in directory.glob("Pulumi.*.yaml") if p.is_file())
 
@@ -258,8 +263,7 @@ def list_stack_files(directory: Path) -> list[StackFile]:
                 path=path,
                 cluster_name=cluster_name_for(name, config),
                 region=str(region) if region else None,
-                # Pulumi.yaml declares manageSubnetRoleTags with default true.
-                manages_role_tags=bool(config.get(ROLE_TAGS_KEY, True)),
+                manages_role_tags=manages_role_tags({"config": config}),
                 generated=path.read_text(encoding="utf-8").startswith(GENERATED_MARK),
             )
         )

@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         return _list(args, console)
     except attendees.AttendeeError as error:
         for line in str(error).splitlines():
-            err.print(f"[red]error:[/red] {line}", markup=True, highlight=False)
+            err.print(f"[red]error:[/red] {line}", markup=True, highlight=False, soft_wrap=True)
         return 2
 
 
@@ -93,13 +93,14 @@ def _add(args: argparse.Namespace, console) -> int:
         force=args.force,
     )
     for path in attendees.write_planned(planned):
-        console.print(f"wrote {path}", highlight=False)
+        console.print(f"wrote {path}", highlight=False, soft_wrap=True)
     skipped = sorted({key for item in planned for key in item.skipped})
     if skipped:
         console.print(
             f"not copied (per stack or encrypted): {', '.join(skipped)}; set encrypted values "
             "per stack with `pulumi config set --secret KEY VALUE --stack NAME`",
             highlight=False,
+            soft_wrap=True,
         )
     if args.shared_vpc and args.role_tags_owner not in names:
         owner = attendees.stack_file_path(args.dir, args.role_tags_owner)
@@ -108,6 +109,15 @@ def _add(args: argparse.Namespace, console) -> int:
                 f"note: the role-tag owner {args.role_tags_owner!r} has no stack file ({owner}); "
                 "no stack manages the shared subnet role tags yet",
                 highlight=False,
+                soft_wrap=True,
+            )
+        elif not attendees.manages_role_tags(attendees.load_stack_document(owner)):
+            console.print(
+                f"note: {owner.name} sets {attendees.ROLE_TAGS_KEY}: false, so no stack manages "
+                "the shared subnet role tags; set it to true there or pick another "
+                "--role-tags-owner",
+                highlight=False,
+                soft_wrap=True,
             )
     return 0
 
