@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.table import Table
 from rich.text import Text
@@ -335,7 +335,7 @@ class _StackRunner:
         on_output: Callable[[str], None],
         on_error: Callable[[str], None],
         on_event: Callable[[Any], None],
-        log: Any,
+        log: TextIO,
     ) -> dict[str, Any]:
         from pulumi import automation as auto
 
@@ -388,7 +388,7 @@ class _StackRunner:
         cluster = outputs.get("clusterName") or attendees.cluster_name_for(stack, config)
         return region, cluster, outputs.get("vpcId")
 
-    def _run_sweep(self, target: tuple[str | None, str, str | None], log: Any) -> dict[str, Any]:
+    def _run_sweep(self, target: tuple[str | None, str, str | None], log: TextIO) -> dict[str, Any]:
         if self.sweep is None:
             if self.sweep_note:
                 log.write(f"[fleet] {self.sweep_note}\n")
