@@ -143,10 +143,22 @@ def test_every_problem_is_reported_at_once_and_nothing_is_written(project: Path)
     assert not (project / "Pulumi.carol.yaml").exists()
 
 
-def test_force_overwrites(project: Path):
-    (project / "Pulumi.bob.yaml").write_text("config: {}\n", encoding="utf-8")
+def test_force_overwrites_but_keeps_the_stacks_own_encryption(project: Path):
+    bob = project / "Pulumi.bob.yaml"
+    bob.write_text(
+        "encryptionsalt: v1:bob:salt\n"
+        "config:\n"
+        "  aws:region: us-east-1\n"
+        "  training-on-eks:apiKey:\n"
+        "    secure: v1:bob:cipher\n",
+        encoding="utf-8",
+    )
     attendees.write_planned(attendees.plan_attendees(project, ["bob"], force=True))
-    assert _config(project / "Pulumi.bob.yaml")["aws:region"] == "ap-northeast-2"
+    document = yaml.safe_load(bob.read_text(encoding="utf-8"))
+    assert document["config"]["aws:region"] == "ap-northeast-2"
+    assert document["encryptionsalt"] == "v1:bob:salt"
+    assert document["config"]["training-on-eks:apiKey"] == {"secure": "v1:bob:cipher"}
+    assert "training-on-eks:webhookToken" not in document["config"]  # dev's key, dev's cipher
 
 
 def test_missing_source_is_reported(tmp_path: Path):

@@ -122,12 +122,15 @@ def attendee_document(
     source: Mapping[str, Any],
     *,
     manage_role_tags: bool,
+    existing: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], tuple[str, ...]]:
     """The attendee's stack document built from the source stack's, and the keys left out.
 
     Key order is the source's; `manageSubnetRoleTags` is set explicitly (appended when the source
     lacks it). Per-stack keys, the source's secrets-provider state and its encrypted (`secure:`)
-    values are left out: each stack encrypts with its own key.
+    values are left out: each stack encrypts with its own key. When the attendee's file already
+    exists (`existing`), its own secrets-provider state and encrypted values are kept, so a
+    regenerated file still opens the stack's secrets.
     """
     skipped: list[str] = []
     config: dict[str, Any] = {}
@@ -144,6 +147,13 @@ def attendee_document(
         else:
             document[key] = config if key == "config" else value
     document.setdefault("config", config)
+    if existing:
+        for key, value in (existing.get("config") or {}).items():
+            if _is_secret(value):
+                config[key] = value
+        for key in SECRETS_PROVIDER_KEYS:
+            if key in existing:
+                document[key] = existing[key]
     return document, tuple(skipped)
 
 
@@ -219,11 +229,16 @@ def plan_attendees(
     owner = role_tags_owner if shared_vpc else None
     planned = []
     for name in names:
-        document, skipped = attendee_document(source, manage_role_tags=owner in (None, name))
+        target = stack_file_path(directory, name)
+        document, skipped = attendee_document(
+            source,
+            manage_role_tags=owner in (None, name),
+            existing=load_stack_document(target) if target.is_file() else None,
+        )
         text = render_stack_file(
             document, stack=name, source_file=source_path.name, role_tags_owner=owner
         )
-        planned.append(PlannedStackFile(name, stack_file_path(directory, name), text, skipped))
+        planned.append(PlannedStackFile(name, target, text, skipped))
     return planned
 
 
