@@ -1,0 +1,114 @@
+"""`python -m toe fleet preview|up|destroy`: drive every attendee stack, a few at a time."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+NAME = "fleet"
+HELP = "Preview, deploy or destroy many stacks in parallel with live progress and per-stack logs."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("operation", choices=("preview", "up", "destroy"))
+    parser.add_argument(
+        "--stacks",
+        nargs="+",
+        metavar="STACK",
+        help="stacks to drive (default: every Pulumi.<stack>.yaml in --work-dir)",
+    )
+    parser.add_argument(
+        "--parallel", type=int, default=4, help="stacks run at the same time (default: 4)"
+    )
+    parser.add_argument(
+        "--log-dir",
+        type=Path,
+        default=Path("build/fleet-logs"),
+        help="one log file per stack, <stack>.<operation>.log (default: build/fleet-logs)",
+    )
+    parser.add_argument(
+        "--work-dir",
+        type=Path,
+        default=Path("."),
+        help="project directory with Pulumi.yaml (default: current)",
+    )
+    parser.add_argument(
+        "--secrets-provider",
+        help="for stacks created here, e.g. awskms://alias/toe-workshop "
+        "(default: the backend's, a passphrase from PULUMI_CONFIG_PASSPHRASE)",
+    )
+    parser.add_argument(
+        "--pulumi-root",
+        type=Path,
+        help="directory holding bin/pulumi (default: pulumi on PATH)",
+    )
+    parser.add_argument(
+        "--no-sweep",
+        dest="sweep",
+        action="store_false",
+        help="destroy: skip the teardown sweep for leftovers",
+    )
+    parser.add_argument("--yes", action="store_true", help="destroy: confirm deleting the stacks")
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.live import Live
+
+    from toe import fleet
+
+    console = Console()
+    err = Console(stderr=True)
+    work_dir = args.work_dir.resolve()
+    if args.operation == "destroy" and not args.yes:
+        err.print("error: fleet destroy deletes every selected stack's resources; add --yes")
+        return 2
+    try:
+        stacks = fleet.select_stacks(work_dir, args.stacks, args.operation)
+    except ValueError as error:
+        for line in str(error).splitlines():
+            err.print(f"error: {line}", highlight=False, soft_wrap=True)
+        return 2
+    if not stacks:
+        err.print(f"error: no Pulumi.<stack>.yaml files in {work_dir}")
+        return 2
+    options = fleet.FleetOptions(
+        work_dir=work_dir,
+        log_dir=args.log_dir.resolve(),
+        parallel=args.parallel,
+        pulumi_root=args.pulumi_root,
+        secrets_provider=args.secrets_provider,
+        sweep=args.sweep,
+    )
+    try:
+        command = fleet.pulumi_command(args.pulumi_root)
+    except FileNotFoundError:
+        err.print(
+            "error: the pulumi CLI is not installed here; install it "
+            "(https://www.pulumi.com/docs/iac/download-install/) or pass --pulumi-root"
+        )
+        return 2
+
+    console.print(
+        f"fleet {args.operation}: {len(stacks)} stacks, {args.parallel} at a time, "
+        f"logs in {options.log_dir}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if console.is_terminal:
+        progress = fleet.FleetProgress(stacks)
+        with Live(get_renderable=progress.table, console=console, refresh_per_second=4):
+            results = fleet.run_fleet(args.operation, stacks, options, progress, command)
+    else:
+
+        def report(result: fleet.StackResult) -> None:
+            console.print(
+                f"{result.stack}: {result.result} ({result.log_path})",
+                highlight=False,
+                soft_wrap=True,
+            )
+
+        progress = fleet.FleetProgress(stacks, on_finish=report)
+        results = fleet.run_fleet(args.operation, stacks, options, progress, command)
+    console.print(fleet.summary_table(results, args.operation))
+    return 0 if all(result.ok for result in results) else 1

@@ -1,0 +1,425 @@
+"""Drive many attendee stacks through `pulumi preview|up|destroy` with the Automation API."""
+
+from __future__ import annotations
+
+import importlib
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from rich.table import Table
+from rich.text import Text
+
+from toe import attendees
+
+if TYPE_CHECKING:
+    from pulumi import automation as auto
+
+OPERATIONS = ("preview", "up", "destroy")
+VALIDATION_OUTPUT = "validationSummary"
+
+# (region, cluster name, VPC id) -> the resources a destroyed stack left behind.
+Sweep = Callable[[str | None, str, str | None], list[Any]]
+
+
+@dataclass(frozen=True)
+class StackResult:
+    """How one stack's operation ended."""
+
+    stack: str
+    operation: str
+    result: str  # succeeded | failed | absent | leftovers
+    duration_s: float
+    log_path: Path
+    changes: str = ""
+    validation_summary: str | None = None
+    error: str | None = None
+    note: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.result in ("succeeded", "absent")
+
+
+@dataclass(frozen=True)
+class StackProgress:
+    """What the live view shows for one stack."""
+
+    stack: str
+    phase: str = "queued"  # queued | running | succeeded | failed | absent | leftovers
+    started: float | None = None
+    finished: float | None = None
+    resources_done: int = 0
+    last_line: str = ""
+
+
+class FleetProgress:
+    """Thread-safe progress of every stack in a run, for a live table or plain log lines."""
+
+    def __init__(
+        self,
+        stacks: Iterable[str],
+        on_finish: Callable[[StackResult], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._lock = threading.Lock()
+        self._states = {stack: StackProgress(stack) for stack in stacks}
+        self._on_finish = on_finish
+        self._clock = clock
+
+    def _update(self, stack: str, **changes: Any) -> None:
+        with self._lock:
+            self._states[stack] = replace(self._states[stack], **changes)
+
+    def started(self, stack: str) -> None:
+        self._update(stack, phase="running", started=self._clock())
+
+    def line(self, stack: str, text: str) -> None:
+        if text.strip():
+            self._update(stack, last_line=text.strip())
+
+    def resource_done(self, stack: str) -> None:
+        with self._lock:
+            state = self._states[stack]
+            self._states[stack] = replace(state, resources_done=state.resources_done + 1)
+
+    def finished(self, result: StackResult) -> None:
+        self._update(result.stack, phase=result.result, finished=self._clock())
+        if self._on_finish:
+            self._on_finish(result)
+
+    def snapshot(self) -> list[StackProgress]:
+        with self._lock:
+            return list(self._states.values())
+
+    def table(self) -> Table:
+        """The live view: one row per stack with its phase, elapsed time and latest output."""
+        now = self._clock()
+        table = Table(expand=True)
+        table.add_column("stack", no_wrap=True)
+        table.add_column("state", no_wrap=True)
+        table.add_column("elapsed", justify="right", no_wrap=True)
+        table.add_column("resources", justify="right", no_wrap=True)
+        table.add_column("last output", overflow="ellipsis", no_wrap=True, ratio=1)
+        for state in self.snapshot():
+            elapsed = ""
+            if state.started is not None:
+                elapsed = _duration((state.finished or now) - state.started)
+            table.add_row(
+                state.stack,
+                Text(state.phase, style=_PHASE_STYLE.get(state.phase, "")),
+                elapsed,
+                str(state.resources_done) if state.started is not None else "",
+                state.last_line,
+            )
+        return table
+
+
+_PHASE_STYLE = {
+    "running": "cyan",
+    "succeeded": "green",
+    "absent": "green",
+    "failed": "bold red",
+    "leftovers": "yellow",
+}
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{seconds:.1f}s"
+
+
+def format_changes(changes: Mapping[str, int] | None) -> str:
+    """`{"create": 3, "same": 1}` as `create 3, same 1`."""
+    return ", ".join(f"{op} {count}" for op, count in (changes or {}).items() if count)
+
+
+def format_validation(value: Any) -> str:
+    """The `validationSummary` output in one line, whatever its shape."""
+    if isinstance(value, Mapping):
+        return ", ".join(f"{key}: {format_validation(item)}" for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return "; ".join(format_validation(item) for item in value)
+    return str(value)
+
+
+def summary_table(results: Sequence[StackResult], operation: str) -> Table:
+    """The closing table: stack, result, duration, changes and validation summary or notes."""
+    failed = sum(not r.ok for r in results)
+    table = Table(title=f"fleet {operation}: {len(results) - failed} ok, {failed} failed")
+    table.add_column("stack", no_wrap=True)
+    table.add_column("result", no_wrap=True)
+    table.add_column("duration", justify="right", no_wrap=True)
+    table.add_column("changes")
+    table.add_column("validation summary" if operation == "up" else "notes")
+    for r in results:
+        detail = " ".join(
+            part for part in (r.error, r.validation_summary, r.note) if part is not None
+        )
+        table.add_row(
+            r.stack,
+            Text(r.result, style=_PHASE_STYLE.get(r.result, "")),
+            _duration(r.duration_s),
+            r.changes,
+            detail,
+        )
+    return table
+
+
+def select_stacks(work_dir: Path, requested: Sequence[str] | None, operation: str) -> list[str]:
+    """The stacks to drive: those named (in order, once each), else every `Pulumi.*.yaml`.
+
+    Raises `ValueError` listing every name Pulumi would refuse, and for preview/up every name
+    without a stack file (destroy may target a stack whose file is already gone).
+    """
+    if not requested:
+        return attendees.stack_names(work_dir)
+    names = list(dict.fromkeys(requested))
+    errors = [f"{name!r} is not a Pulumi stack name" for name in names if not _valid(name)]
+    if operation != "destroy":
+        errors += [
+            f"{attendees.stack_file_path(work_dir, name)} is missing; create it with "
+            "`python -m toe attendees add`"
+            for name in names
+            if _valid(name) and not attendees.stack_file_path(work_dir, name).is_file()
+        ]
+    if errors:
+        raise ValueError("\n".join(errors))
+    return names
+
+
+def _valid(name: str) -> bool:
+    return attendees.is_pulumi_stack_name(name)
+
+
+def load_sweep() -> tuple[Sweep | None, str | None]:
+    """The teardown sweep from `toe.sweep` when that module is present, else a note why not."""
+    try:
+        module = importlib.import_module("toe.sweep")
+    except ImportError:
+        return None, "teardown sweep skipped: toe.sweep is not installed"
+
+    def sweep(region: str | None, cluster: str, vpc_id: str | None) -> list[Any]:
+        import boto3
+
+        session = boto3.Session(region_name=region)
+        return list(module.find_leftovers(session, cluster, vpc_id=vpc_id))
+
+    return sweep, None
+
+
+@dataclass(frozen=True)
+class FleetOptions:
+    """How to reach Pulumi and where to write per-stack logs."""
+
+    work_dir: Path
+    log_dir: Path
+    parallel: int = 4
+    pulumi_root: Path | None = None
+    secrets_provider: str | None = None
+    sweep: bool = True
+
+
+def pulumi_command(root: Path | None) -> auto.PulumiCommand:
+    """The CLI the Automation API runs: `<root>/bin/pulumi`, else `pulumi` on PATH."""
+    from pulumi import automation as auto
+
+    return auto.PulumiCommand(root=str(root) if root else None)
+
+
+def run_fleet(
+    operation: str,
+    stacks: Sequence[str],
+    options: FleetOptions,
+    progress: FleetProgress | None = None,
+    command: auto.PulumiCommand | None = None,
+) -> list[StackResult]:
+    """Run `operation` on every stack, at most `options.parallel` at a time.
+
+    One stack failing does not stop the others; results come back in the order of `stacks`.
+    """
+    if operation not in OPERATIONS:
+        raise ValueError(f"unknown operation {operation!r}; choose one of {OPERATIONS}")
+    if options.parallel < 1:
+        raise ValueError("--parallel must be at least 1")
+    progress = progress or FleetProgress(stacks)
+    command = command or pulumi_command(options.pulumi_root)
+    sweep, sweep_note = (None, None)
+    if operation == "destroy" and options.sweep:
+        sweep, sweep_note = load_sweep()
+    options.log_dir.mkdir(parents=True, exist_ok=True)
+    runner = _StackRunner(operation, options, progress, command, sweep, sweep_note)
+    with ThreadPoolExecutor(max_workers=options.parallel, thread_name_prefix="fleet") as pool:
+        return list(pool.map(runner.run, stacks))
+
+
+class _StackRunner:
+    """Runs one operation on one stack, logging its output and reporting progress."""
+
+    def __init__(
+        self,
+        operation: str,
+        options: FleetOptions,
+        progress: FleetProgress,
+        command: auto.PulumiCommand,
+        sweep: Sweep | None,
+        sweep_note: str | None,
+    ) -> None:
+        self.operation = operation
+        self.options = options
+        self.progress = progress
+        self.command = command
+        self.sweep = sweep
+        self.sweep_note = sweep_note
+        # `pulumi stack select` and `stack init` record the selected stack in the workspace's
+        # settings under ~/.pulumi/workspaces, shared by every stack of the project: run them one
+        # at a time (inferred from the CLI's behaviour, not observed failing). The operations
+        # themselves pass `--stack` and run in parallel.
+        self.select_lock = threading.Lock()
+
+    def run(self, stack: str) -> StackResult:
+        log_path = self.options.log_dir / f"{stack}.{self.operation}.log"
+        started = time.monotonic()
+        self.progress.started(stack)
+        stderr: list[str] = []
+        with log_path.open("w", encoding="utf-8") as log:
+
+            def on_output(line: str) -> None:
+                log.write(line + "\n")
+                log.flush()
+                self.progress.line(stack, line)
+
+            def on_error(line: str) -> None:
+                log.write(f"[stderr] {line}\n")
+                log.flush()
+                stderr.append(line)
+
+            def on_event(event: Any) -> None:
+                if event.res_outputs_event is not None or event.res_op_failed_event is not None:
+                    self.progress.resource_done(stack)
+
+            try:
+                fields = self._operate(stack, on_output, on_error, on_event, log)
+            except Exception as error:  # one stack's failure must not stop the fleet
+                log.write(f"[fleet] {self.operation} failed: {error}\n")
+                fields = {"result": "failed", "error": _error_line(stderr, error)}
+        result = StackResult(
+            stack=stack,
+            operation=self.operation,
+            duration_s=time.monotonic() - started,
+            log_path=log_path,
+            **fields,
+        )
+        self.progress.finished(result)
+        return result
+
+    def _open(self, stack: str) -> auto.Stack:
+        from pulumi import automation as auto
+
+        opts = auto.LocalWorkspaceOptions(
+            pulumi_command=self.command, secrets_provider=self.options.secrets_provider
+        )
+        open_stack = (
+            auto.select_stack if self.operation == "destroy" else auto.create_or_select_stack
+        )
+        with self.select_lock:
+            return open_stack(stack, work_dir=str(self.options.work_dir), opts=opts)
+
+    def _operate(
+        self,
+        stack: str,
+        on_output: Callable[[str], None],
+        on_error: Callable[[str], None],
+        on_event: Callable[[Any], None],
+        log: TextIO,
+    ) -> dict[str, Any]:
+        from pulumi import automation as auto
+
+        try:
+            handle = self._open(stack)
+        except auto.StackNotFoundError:
+            log.write("[fleet] no such stack in the backend: nothing to destroy\n")
+            return {"result": "absent", "note": "no such stack in the backend"}
+        streams = {
+            "on_output": on_output,
+            "on_error": on_error,
+            "on_event": on_event,
+            "color": "never",
+            "suppress_progress": True,
+        }
+        if self.operation == "preview":
+            preview = handle.preview(**streams)
+            return {"result": "succeeded", "changes": format_changes(preview.change_summary)}
+        if self.operation == "up":
+            up = handle.up(**streams)
+            validation = up.outputs.get(VALIDATION_OUTPUT)
+            return {
+                "result": _result(up.summary.result),
+                "changes": format_changes(up.summary.resource_changes),
+                "validation_summary": (
+                    format_validation(validation.value) if validation is not None else None
+                ),
+            }
+        target = self._sweep_target(stack, handle)
+        # Delete hooks run only when the engine runs the program during destroy (Pulumi docs,
+        # "Resource hooks"), hence run_program=True.
+        destroyed = handle.destroy(run_program=True, **streams)
+        fields: dict[str, Any] = {
+            "result": _result(destroyed.summary.result),
+            "changes": format_changes(destroyed.summary.resource_changes),
+        }
+        if fields["result"] == "succeeded":
+            fields.update(self._run_sweep(target, log))
+        return fields
+
+    def _sweep_target(self, stack: str, handle: auto.Stack) -> tuple[str | None, str, str | None]:
+        """Region, cluster name and VPC id to sweep, from the outputs or else the stack file."""
+        try:
+            outputs = {key: out.value for key, out in handle.outputs().items()}
+        except Exception:  # a stack that never deployed has no outputs to read
+            outputs = {}
+        path = attendees.stack_file_path(self.options.work_dir, stack)
+        config = (attendees.load_stack_document(path).get("config") or {}) if path.is_file() else {}
+        region = outputs.get("region") or config.get(attendees.REGION_KEY)
+        cluster = outputs.get("clusterName") or attendees.cluster_name_for(stack, config)
+        return region, cluster, outputs.get("vpcId")
+
+    def _run_sweep(self, target: tuple[str | None, str, str | None], log: TextIO) -> dict[str, Any]:
+        if self.sweep is None:
+            if self.sweep_note:
+                log.write(f"[fleet] {self.sweep_note}\n")
+            return {"note": self.sweep_note} if self.sweep_note else {}
+        region, cluster, vpc_id = target
+        try:
+            leftovers = self.sweep(region, cluster, vpc_id)
+        except Exception as error:  # the destroy itself succeeded; report the sweep's problem
+            log.write(f"[fleet] sweep of {cluster} failed: {error}\n")
+            return {"note": f"sweep failed: {error}"}
+        for item in leftovers:
+            log.write(f"[sweep] leftover: {item}\n")
+        if not leftovers:
+            return {"note": f"sweep: nothing left of {cluster}"}
+        return {
+            "result": "leftovers",
+            "note": f"sweep: {len(leftovers)} left of {cluster} (see the log)",
+        }
+
+
+def _result(engine_result: str) -> str:
+    return "succeeded" if engine_result == "succeeded" else "failed"
+
+
+def _error_line(stderr: Sequence[str], error: BaseException) -> str:
+    """The most telling line of a failure: the CLI's last `error:` line, else the exception."""
+    for line in reversed(stderr):
+        if line.strip().startswith("error:"):
+            return line.strip()
+    text = str(error).strip()
+    for line in text.splitlines():
+        if line.strip().startswith("error:"):
+            return line.strip()
+    return text.splitlines()[0] if text else type(error).__name__
