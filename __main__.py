@@ -47,6 +47,10 @@ validation = Validation(
         nodepool_name=cfg.gpu_pool.name,
         provider=cluster.provider,
         nodepool=gpu_pool.nodepool,
+        cluster_name=cfg.cluster_name,
+        region=cfg.region,
+        endpoint=cluster.endpoint,
+        certificate_authority=cluster.certificate_authority,
     ),
 )
 
@@ -84,4 +88,5 @@ pulumi.export(
     outputs.UPDATE_KUBECONFIG_COMMAND,
     f"aws eks update-kubeconfig --region {cfg.region} --name {cfg.cluster_name}",
 )
-pulumi.export(outputs.VALIDATION, validation.job_names)
+pulumi.export(outputs.VALIDATION, validation.results)
+pulumi.export(outputs.VALIDATION_SUMMARY, validation.summary)

@@ -11,6 +11,7 @@ import pulumi_kubernetes as k8s
 from components import k8s_objects
 from components import wellknown as wk
 from components.config import ChecksSpec
+from components.readout import ValidationReadout, ValidationReadoutArgs
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,10 @@ class ValidationArgs:
     nodepool_name: str
     provider: k8s.Provider
     nodepool: pulumi.Resource
+    cluster_name: str
+    region: str
+    endpoint: pulumi.Input[str]
+    certificate_authority: pulumi.Input[str]
 
 
 def job_specs(checks: ChecksSpec, nodepool: str, configmap: Any) -> list[k8s_objects.CheckJobSpec]:
@@ -58,10 +63,12 @@ def job_specs(checks: ChecksSpec, nodepool: str, configmap: Any) -> list[k8s_obj
 
 
 class Validation(pulumi.ComponentResource):
-    """Namespace, the check scripts' ConfigMap and one Job per check."""
+    """Namespace, the check scripts' ConfigMap, one Job per check, and the readout of both."""
 
     job_names: pulumi.Output[dict]
     jobs: dict[str, k8s.batch.v1.Job]
+    results: pulumi.Output[dict]
+    summary: pulumi.Output[str]
 
     def __init__(
         self, name: str, args: ValidationArgs, opts: pulumi.ResourceOptions | None = None
@@ -95,7 +102,28 @@ class Validation(pulumi.ComponentResource):
                     on_cluster, pulumi.ResourceOptions(depends_on=[args.nodepool, scripts])
                 ),
             )
-        self.job_names = pulumi.Output.from_input(
-            {check: job.metadata.apply(lambda m: m["name"]) for check, job in self.jobs.items()}
+        names = {check: job.metadata.apply(lambda m: m["name"]) for check, job in self.jobs.items()}
+        self.job_names = pulumi.Output.from_input(names)
+        # Reads the finished Jobs' pods (a dynamic resource: nothing runs during preview). Its
+        # inputs are the Jobs' names, so it waits for them and is replaced with them (runId).
+        readout = ValidationReadout(
+            f"{name}-readout",
+            ValidationReadoutArgs(
+                cluster_name=args.cluster_name,
+                region=args.region,
+                endpoint=args.endpoint,
+                certificate_authority=args.certificate_authority,
+                namespace=wk.VALIDATION_NAMESPACE,
+                gpu_job_name=names[wk.GPU_CHECK],
+                efa_job_name=names[wk.EFA_CHECK],
+                efa_requested=args.checks.efa_requested,
+                efa_required=args.checks.efa_required,
+                run_id=args.checks.run_id,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
         )
-        self.register_outputs({"job_names": self.job_names})
+        self.results = readout.validation
+        self.summary = readout.validation_summary
+        self.register_outputs(
+            {"job_names": self.job_names, "results": self.results, "summary": self.summary}
+        )

@@ -8,12 +8,12 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+from conftest import shared_path
 
 from components import k8s_objects
 from components import wellknown as wk
 from components.config import ChecksSpec, GpuPoolSpec
 from components.validation import job_specs
-from tests.conftest import shared_path
 
 K8S_VERSION = "1.33"
 

@@ -21,10 +21,10 @@ from pulumi.dynamic.dynamic import serialize_provider
 from pulumi.runtime import rpc
 from pulumi.runtime._serialization import _deserialize
 from test_checks import EFA_FROM_SHM, _fake_fi_info, _fake_nvidia_smi, _run
-from test_readout import NS, FakeCoreV1, node, pod, terminated
 
 from components import readout
 from components.results import ERROR, PASSED, UNAVAILABLE
+from toe.simulated_cluster import NS, FakeCoreV1, node, pod, terminated
 
 PROPS: dict[str, Any] = {
     "clusterName": "toe-dev",
@@ -202,7 +202,7 @@ FRESH_PROVIDER = textwrap.dedent(
 
     # Install the fake API through the module hook, as a test provider process would.
     import components.readout as readout
-    from test_readout import FakeCoreV1, node, pod, terminated
+    from toe.simulated_cluster import FakeCoreV1, node, pod, terminated
 
     gpu, efa = json.loads(os.environ["MESSAGES"])
     readout.API_FACTORY = lambda props: FakeCoreV1(

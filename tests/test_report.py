@@ -14,9 +14,9 @@ from kubernetes.client import V1Job, V1JobList
 from kubernetes.client.exceptions import ApiException
 from moto import mock_aws
 from test_checks import EFA_FROM_SHM, _fake_fi_info, _fake_nvidia_smi, _run
-from test_readout import NS, FakeCoreV1, node, pod, terminated
 
 from toe import cli, report
+from toe.simulated_cluster import NS, FakeCoreV1, node, pod, terminated
 
 
 class FakeBatchV1:

@@ -156,9 +156,7 @@ def test_gpu_check_does_not_wait_for_the_node_groups(dev):
 
 
 def test_outputs_are_the_documented_set_and_the_kubeconfig_is_secret(dev):
-    assert set(dev.outputs) == set(outputs.ALL) - {outputs.VALIDATION_SUMMARY} or set(
-        dev.outputs
-    ) == set(outputs.ALL)
+    assert set(dev.outputs) == set(outputs.ALL)
     assert dev.secret_outputs == {outputs.KUBECONFIG}
     assert dev.outputs[outputs.CLUSTER_NAME] == "toe-dev"
     assert dev.outputs[outputs.REGION] == "ap-northeast-2"
@@ -227,3 +225,59 @@ def test_preview_renders_values_known_only_after_up_as_computed():
     assert not any(
         k.startswith("kubernetes.io/") for tags in run.subnet_tags.values() for k in tags
     )
+
+
+def test_validation_outputs_read_the_finished_jobs(dev):
+    validation = dev.outputs[outputs.VALIDATION]
+    gpu, efa = validation["gpu"], validation["efa"]
+    assert gpu["status"] == "passed"
+    assert gpu["gpus"] == [
+        {"name": "NVIDIA A10G", "driverVersion": "570.195.03", "memoryMiB": 23028}
+    ]
+    assert (gpu["instanceType"], gpu["zone"], gpu["cudaVersion"]) == (
+        "g5.xlarge",
+        "ap-northeast-2a",
+        "12.8",
+    )
+    assert gpu["durationSeconds"] == 3
+    jobs = {
+        r.inputs["metadata"]["labels"]["app.kubernetes.io/name"]: r.outputs["metadata"]["name"]
+        for r in dev.of_type("kubernetes:batch/v1:Job")
+    }
+    assert gpu["jobName"] == jobs["gpu-check"] and efa["jobName"] == jobs["efa-check"]
+    assert efa["status"] == "unavailable" and efa["requested"] is False
+    gpu_line, efa_line = dev.outputs[outputs.VALIDATION_SUMMARY].splitlines()
+    assert gpu_line == (
+        "gpu: passed — NVIDIA A10G on g5.xlarge (ap-northeast-2a), driver 570.195.03, CUDA 12.8, "
+        "23028 MiB"
+    )
+    assert efa_line.startswith("efa: unavailable — not requested")
+
+
+def test_readout_waits_for_both_jobs_and_runs_nothing_in_preview(dev):
+    (readout,) = dev.of_type("pulumi-python:dynamic/training-on-eks:ValidationReadout")
+    jobs = {r.urn for r in dev.of_type("kubernetes:batch/v1:Job")}
+    deps = set(readout.dependencies) | {
+        u for us in readout.property_dependencies.values() for u in us
+    }
+    assert jobs <= deps
+    preview = run_program("dev", preview=True)
+    assert repr(preview.outputs[outputs.VALIDATION]) == "<computed>"
+
+
+def test_changing_run_id_replaces_the_jobs_and_the_readout(dev):
+    from components.readout import ReadoutProvider
+
+    rerun = run_program("dev", config={"runId": "2"})
+    for old, new in zip(
+        dev.of_type("kubernetes:batch/v1:Job"),
+        rerun.of_type("kubernetes:batch/v1:Job"),
+        strict=True,
+    ):
+        labels = lambda r: r.inputs["spec"]["template"]["metadata"]["labels"]  # noqa: E731
+        assert labels(old)["training-on-eks/run-id"] == "1"
+        assert labels(new)["training-on-eks/run-id"] == "2"  # a template change replaces a Job
+    (old,) = dev.of_type("pulumi-python:dynamic/training-on-eks:ValidationReadout")
+    (new,) = rerun.of_type("pulumi-python:dynamic/training-on-eks:ValidationReadout")
+    diff = ReadoutProvider().diff("id", unwrap_secret(old.inputs), unwrap_secret(new.inputs))
+    assert diff.replaces == ["runId"]

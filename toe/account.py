@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,10 +33,29 @@ class VpcSpec:
 
 
 @dataclass(frozen=True)
+class CheckOutcome:
+    """What one validation Job's container left: its exit code and termination message."""
+
+    exit_code: int
+    message: str
+
+
+@dataclass(frozen=True)
+class SimulatedCluster:
+    """The GPU node Auto Mode launches for the checks, and what the checks find there."""
+
+    instance_type: str
+    zone: str
+    capacity_type: str
+    checks: Mapping[str, CheckOutcome]
+
+
+@dataclass(frozen=True)
 class Account:
     region: str
     vpcs: tuple[VpcSpec, ...]
     source: str
+    cluster: SimulatedCluster | None = None
 
 
 def load_account(path: Path = WORKSHOP_ACCOUNT) -> Account:
@@ -65,7 +85,33 @@ def load_account(path: Path = WORKSHOP_ACCOUNT) -> Account:
                 raise AccountError(f"{swhere}: {sub['cidr']} is outside the VPC's {vpc['cidr']}")
             subnets.append(SubnetSpec(str(sub["name"]), str(sub["az"]), str(sub["cidr"])))
         vpcs.append(VpcSpec(str(vpc["name"]), str(vpc["cidr"]), tuple(subnets)))
-    return Account(region=str(raw["region"]), vpcs=tuple(vpcs), source=str(path))
+    return Account(
+        region=str(raw["region"]),
+        vpcs=tuple(vpcs),
+        source=str(path),
+        cluster=_cluster(f"{path}: cluster", raw.get("cluster"), str(raw["region"])),
+    )
+
+
+def _cluster(where: str, raw: object, region: str) -> SimulatedCluster | None:
+    if raw is None:
+        return None
+    node = raw.get("gpuNode") if isinstance(raw, dict) else None
+    if not isinstance(node, dict) or not {"instanceType", "zone"} <= node.keys():
+        raise AccountError(f"{where}.gpuNode needs instanceType and zone")
+    if not str(node["zone"]).startswith(region):
+        raise AccountError(f"{where}.gpuNode: zone {node['zone']} is not in {region}")
+    checks = {}
+    for name, check in (raw.get("checks") or {}).items():
+        if not isinstance(check, dict) or "message" not in check:
+            raise AccountError(f"{where}.checks.{name} needs message (and exitCode)")
+        checks[str(name)] = CheckOutcome(int(check.get("exitCode", 0)), str(check["message"]))
+    return SimulatedCluster(
+        instance_type=str(node["instanceType"]),
+        zone=str(node["zone"]),
+        capacity_type=str(node.get("capacityType", "on-demand")),
+        checks=checks,
+    )
 
 
 def _network(where: str, cidr: object) -> ipaddress.IPv4Network:

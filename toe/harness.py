@@ -24,7 +24,13 @@ from typing import Any
 
 import yaml
 
-from toe.account import WORKSHOP_ACCOUNT, Account, create_in_moto, load_account
+from toe.account import (
+    WORKSHOP_ACCOUNT,
+    Account,
+    SimulatedCluster,
+    create_in_moto,
+    load_account,
+)
 from toe.stackfiles import stack_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -289,9 +295,10 @@ def fake_kubeconfig(cluster_name: str, region: str) -> dict:
 class HarnessMocks:
     """Pulumi mocks: provider functions from moto, resource outputs shaped like the providers'."""
 
-    def __init__(self, aws: AwsAnswers, preview: bool) -> None:
+    def __init__(self, aws: AwsAnswers, preview: bool, cluster: SimulatedCluster | None) -> None:
         self.aws = aws
         self.preview = preview
+        self.cluster = cluster
         self.calls: list[str] = []
         self._functions = {
             "aws:ec2/getVpcs:getVpcs": aws.get_vpcs,
@@ -324,6 +331,8 @@ class HarnessMocks:
             state.update(kubeconfig=kubeconfig, kubeconfigJson=json.dumps(kubeconfig))
         elif args.typ == "aws:iam/role:Role" and not self.preview:
             state.update(arn=f"arn:aws:iam::{ACCOUNT_ID}:role/{args.name}", name=args.name)
+        elif args.typ == READOUT_TYPE and not self.preview:
+            rid, state = self._readout(unwrap_secret(inputs))
         elif args.typ.startswith("kubernetes:"):
             metadata = dict(inputs.get("metadata") or {})
             if not metadata.get("name"):
@@ -333,6 +342,19 @@ class HarnessMocks:
             namespace = metadata.get("namespace")
             rid = f"{namespace}/{metadata['name']}" if namespace else metadata["name"]
         return rid, state
+
+    def _readout(self, props: dict) -> tuple[str, dict]:
+        """Run the readout's real provider against the simulated cluster's finished Jobs."""
+        from components.readout import ReadoutProvider
+        from toe.simulated_cluster import from_account
+
+        jobs = {"gpu-check": props.get("gpuJobName", ""), "efa-check": props.get("efaJobName", "")}
+        provider = ReadoutProvider(api_factory=lambda _props: from_account(self.cluster, jobs))
+        result = provider.create({k: v for k, v in props.items() if not k.startswith("__")})
+        return result.id, {**props, **(result.outs or {})}
+
+
+READOUT_TYPE = "pulumi-python:dynamic/training-on-eks:ValidationReadout"
 
 
 def _monitor_class():
@@ -461,7 +483,7 @@ def run_program(
     region = cfg.get("aws:region") or account.region
     with _RUN_LOCK, simulated_aws(account):
         answers = AwsAnswers(region)
-        harness_mocks = HarnessMocks(answers, preview)
+        harness_mocks = HarnessMocks(answers, preview, account.cluster)
         monitor = _evaluate(project_dir, project, stack, cfg, harness_mocks, preview)
         outputs, secrets = _stack_outputs(preview)
         tags = answers.subnet_tags()
