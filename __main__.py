@@ -30,6 +30,15 @@ network = Network(
     ),
 )
 cluster = Cluster("cluster", ClusterArgs(config=cfg, network=facts))
+gpu_pool = GpuNodePool(
+    "gpu",
+    GpuNodePoolArgs(
+        spec=cfg.gpu_pool,
+        provider=cluster.provider,
+        cluster_name=cfg.cluster_name,
+        region=cfg.region,
+    ),
+)
 node_groups = NodeGroups(
     "nodes",
     NodeGroupsArgs(
@@ -39,7 +48,7 @@ node_groups = NodeGroups(
         subnet_ids=tuple(s.id for s in facts.private),
     ),
 )
-gpu_pool = GpuNodePool("gpu", GpuNodePoolArgs(spec=cfg.gpu_pool, provider=cluster.provider))
+
 validation = Validation(
     "validation",
     ValidationArgs(

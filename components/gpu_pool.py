@@ -9,12 +9,15 @@ import pulumi_kubernetes as k8s
 
 from components import k8s_objects
 from components.config import GpuPoolSpec
+from components.teardown import DrainTarget, nodepool_drain_hook
 
 
 @dataclass(frozen=True)
 class GpuNodePoolArgs:
     spec: GpuPoolSpec
     provider: k8s.Provider
+    cluster_name: str
+    region: str
 
 
 class GpuNodePool(pulumi.ComponentResource):
@@ -35,7 +38,19 @@ class GpuNodePool(pulumi.ComponentResource):
             kind=body["kind"],
             metadata=body["metadata"],
             spec=body["spec"],
-            opts=pulumi.ResourceOptions(parent=self, provider=args.provider),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                provider=args.provider,
+                # On destroy, wait until Auto Mode has removed the pool's GPU nodes before the
+                # node groups and the cluster go (needs `pulumi destroy --run-program`).
+                hooks=pulumi.ResourceHookBinding(
+                    after_delete=[
+                        nodepool_drain_hook(
+                            DrainTarget(args.cluster_name, args.region, args.spec.name)
+                        )
+                    ]
+                ),
+            ),
         )
         self.name = self.nodepool.metadata.apply(lambda m: m["name"])
         spec = body["spec"]

@@ -64,6 +64,7 @@ class Registration:
     inputs: dict[str, Any]
     outputs: dict[str, Any] = field(default_factory=dict)
     id: str = ""
+    hooks: dict[str, list[str]] = field(default_factory=dict)  # e.g. after_delete: [hook names]
 
 
 @dataclass
@@ -354,6 +355,14 @@ class HarnessMocks:
         return result.id, {**props, **(result.outs or {})}
 
 
+HOOK_KINDS = (
+    "before_create",
+    "after_create",
+    "before_update",
+    "after_update",
+    "before_delete",
+    "after_delete",
+)
 READOUT_TYPE = "pulumi-python:dynamic/training-on-eks:ValidationReadout"
 
 
@@ -404,6 +413,11 @@ def _monitor_class():
                     k: list(v.urns) for k, v in request.propertyDependencies.items()
                 },
                 inputs=rpc.deserialize_properties(request.object),
+                hooks={
+                    kind: list(getattr(request.hooks, kind))
+                    for kind in HOOK_KINDS
+                    if request.HasField("hooks") and getattr(request.hooks, kind)
+                },
                 outputs=dict(reg.state),
                 id=reg.id or "",
             )

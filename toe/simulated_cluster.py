@@ -10,7 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kubernetes.client import CoreV1Event, CoreV1EventList, V1Node, V1Pod, V1PodList
+from kubernetes.client import (
+    CoreV1Event,
+    CoreV1EventList,
+    V1Node,
+    V1NodeList,
+    V1Pod,
+    V1PodList,
+)
 from kubernetes.client.exceptions import ApiException
 
 from components import wellknown as wk
@@ -47,6 +54,14 @@ class FakeCoreV1:
             if p.metadata.namespace == namespace and (p.metadata.labels or {}).get(key) == value
         ]
         return V1PodList(items=items)
+
+    def list_node(self, label_selector: str = "") -> V1NodeList:
+        self.calls.append(("list_node", label_selector))
+        if self.fail:
+            raise self.fail
+        key, _, value = label_selector.partition("=")
+        items = [n for n in self.nodes if not key or (n.metadata.labels or {}).get(key) == value]
+        return V1NodeList(items=items)
 
     def read_node(self, name: str) -> V1Node:
         self.calls.append(("read_node", name))
