@@ -1,9 +1,9 @@
-"""A simulated AWS account described in YAML, created in moto: VPCs and their named subnets."""
+"""A simulated AWS account described in YAML, created in moto: VPCs, named subnets, EC2 quotas."""
 
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -11,6 +11,14 @@ import yaml
 WORKSHOP_ACCOUNT = Path(__file__).resolve().parent / "accounts" / "workshop.yaml"
 # moto draws resource ids from one random source: seeding it makes ids repeat run after run.
 ID_SEED = 20251126
+# EC2 running on-demand vCPU quotas (Service Quotas codes; moto does not simulate the service).
+# An account file without `quotas:` gets these generous values.
+DEFAULT_QUOTAS = {
+    "L-1216C47A": 640.0,  # Standard (A, C, D, H, I, M, R, T, Z) instances
+    "L-DB2E81BA": 192.0,  # G and VT instances
+    "L-417A185B": 192.0,  # P instances
+}
+QUOTA_CODE_PREFIX = "L-"
 
 
 class AccountError(ValueError):
@@ -36,6 +44,7 @@ class Account:
     region: str
     vpcs: tuple[VpcSpec, ...]
     source: str
+    quotas: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_QUOTAS))
 
 
 def load_account(path: Path = WORKSHOP_ACCOUNT) -> Account:
@@ -65,7 +74,24 @@ def load_account(path: Path = WORKSHOP_ACCOUNT) -> Account:
                 raise AccountError(f"{swhere}: {sub['cidr']} is outside the VPC's {vpc['cidr']}")
             subnets.append(SubnetSpec(str(sub["name"]), str(sub["az"]), str(sub["cidr"])))
         vpcs.append(VpcSpec(str(vpc["name"]), str(vpc["cidr"]), tuple(subnets)))
-    return Account(region=str(raw["region"]), vpcs=tuple(vpcs), source=str(path))
+    quotas = _quotas(path, raw.get("quotas"))
+    return Account(region=str(raw["region"]), vpcs=tuple(vpcs), source=str(path), quotas=quotas)
+
+
+def _quotas(path: Path, raw: object) -> dict[str, float]:
+    """`quotas:` maps a quota code to its value; codes not listed keep their default."""
+    quotas = dict(DEFAULT_QUOTAS)
+    if raw is None:
+        return quotas
+    if not isinstance(raw, dict):
+        raise AccountError(f"{path}: quotas must map a quota code (L-...) to a number")
+    for code, value in raw.items():
+        if not str(code).startswith(QUOTA_CODE_PREFIX):
+            raise AccountError(f"{path}: quotas: {code!r} is not a quota code (L-...)")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise AccountError(f"{path}: quotas.{code}: {value!r} is not a non-negative number")
+        quotas[str(code)] = float(value)
+    return quotas
 
 
 def _network(where: str, cidr: object) -> ipaddress.IPv4Network:
