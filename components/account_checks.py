@@ -24,7 +24,7 @@ QUOTA_NAMES = {
 # Instance categories counted by each quota (the quota names above).
 QUOTA_CATEGORIES = {
     QUOTA_STANDARD: frozenset({"a", "c", "d", "h", "i", "m", "r", "t", "z"}),
-    QUOTA_G_VT: frozenset({"g", "vt"}),
+    QUOTA_G_VT: frozenset({"g", "gr", "vt"}),  # gr6 (graphics, more memory) is a G family
     QUOTA_P: frozenset({"p"}),
 }
 GPU_QUOTAS = (QUOTA_G_VT, QUOTA_P)
@@ -158,12 +158,27 @@ def pool_admits(pool: GpuPoolSpec, instance_type: str) -> bool:
     return not pool.instance_families or family(instance_type) in pool.instance_families
 
 
+def within_limits(pool: GpuPoolSpec, facts: TypeFacts) -> bool:
+    """Whether one node of this type fits the NodePool's limits.
+
+    Karpenter drops instance types larger than what is left of a NodePool's limits
+    (kubernetes-sigs/karpenter, scheduler `filterByRemainingResources`), so with the default
+    limits (4 GPUs, 96 vCPUs) an 8-GPU p5.48xlarge is never launched.
+    """
+    return (
+        facts.gpu_count <= pool.max_gpus
+        and facts.vcpus <= pool.max_cpu
+        and facts.memory_mib <= pool.max_memory_gi * 1024
+    )
+
+
 def pool_can_launch(pool: GpuPoolSpec, facts: TypeFacts) -> bool:
-    """The NodePool's requirements on the type's facts: amd64 and at least one GPU."""
+    """The NodePool's requirements on the type's facts: amd64, a GPU, within the limits."""
     return (
         pool_admits(pool, facts.instance_type)
         and facts.kubernetes_arch == "amd64"
         and facts.gpu_count > 0
+        and within_limits(pool, facts)
     )
 
 
@@ -210,8 +225,9 @@ def gpu_capacity_problems(
         return [
             Problem(
                 key,
-                f"the GPU NodePool ({what}, amd64) can launch no NVIDIA GPU type in the private "
-                f"subnets' zones in {region}; the validation Jobs would never start",
+                f"the GPU NodePool ({what}, amd64, at most {pool.max_gpus} GPUs / "
+                f"{pool.max_cpu} vCPUs / {pool.max_memory_gi} GiB) can launch no NVIDIA GPU type "
+                f"in the private subnets' zones in {region}; the validation Jobs would never start",
                 set_command(key, example),
             )
         ]

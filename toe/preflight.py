@@ -149,8 +149,12 @@ def run(
     today: date | None = None,
     project_dir: Path = ROOT,
     eks_table: Path = EKS_VERSIONS,
+    overrides: Mapping[str, Any] | None = None,
 ) -> Report:
-    """Run every check against the account the credentials reach; raise CouldNotCheck if none."""
+    """Run every check against the account the credentials reach; raise CouldNotCheck if none.
+
+    `overrides` change stack configuration values as `pulumi config set` would (short keys).
+    """
     from botocore.exceptions import BotoCoreError, ClientError
 
     region = region or stack_config(stack, project_dir).get("aws:region")
@@ -171,7 +175,9 @@ def run(
     except (ClientError, BotoCoreError) as err:
         raise CouldNotCheck(f"the credentials do not work: {err}") from err
     today = today or datetime.now(UTC).date()
-    checks = Checker(stack, region, clients, identity, today, project_dir, eks_table).all()
+    overrides = {**(overrides or {}), "aws:region": region}
+    checker = Checker(stack, region, clients, identity, today, project_dir, eks_table, overrides)
+    checks = checker.all()
     return Report(
         stack=stack,
         region=region,
@@ -185,7 +191,10 @@ def run(
 class Checker:
     """Runs the checks in order; each reads what the earlier ones found."""
 
-    def __init__(self, stack, region, clients, identity, today, project_dir, eks_table) -> None:
+    def __init__(
+        self, stack, region, clients, identity, today, project_dir, eks_table, overrides
+    ) -> None:
+        self.overrides = overrides
         self.stack = stack
         self.region = region
         self.clients = clients
@@ -200,9 +209,7 @@ class Checker:
         from toe.stackfiles import read_config
 
         try:
-            cfg = read_config(
-                self.stack, self.lookup, self.project_dir, overrides={"aws:region": self.region}
-            )
+            cfg = read_config(self.stack, self.lookup, self.project_dir, overrides=self.overrides)
         except ConfigError as err:
             bad = _problem_check("config", "Stack configuration", err.problems)
             return [bad, self.iam()], []
@@ -385,6 +392,7 @@ class Checker:
         lines.append(
             "quotas limit running vCPUs in the region: instances already running count against them"
         )
+        lines += [f"fix: {p.fix}" for p in blocked]
         summary = "; ".join(
             f"{_short(r['code'])} {_value(r['value'])}" + ("" if r["status"] == PASS else " ⚠")
             for r in rows
