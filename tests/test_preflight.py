@@ -232,6 +232,8 @@ def test_missing_vpc_fails_and_skips_the_zone_checks(account):
     assert statuses(report)["network"] == "fail"
     assert "no VPC carries Name='nope'" in report.check("network").summary
     assert statuses(report)["node-groups"] == "warn"
+    gpu_rows = [r for r in report.check("quotas").data["quotas"] if r["code"] != QUOTA_STANDARD]
+    assert all("not compared" in r["verdict"] for r in gpu_rows)
     assert report.exit_code == 1
 
 
@@ -309,6 +311,17 @@ def test_command_prints_tables_and_json(account, monkeypatch, capsys):
     assert "GPU types the NodePool can launch" in text
     assert "│ g6.8xlarge " in text
     assert "preflight: PASS with 1 warning (EKS version support)" in text
+
+    zero = {**GOOD_QUOTAS, QUOTA_G_VT: 0.0}
+    monkeypatch.setattr(
+        preflight,
+        "run",
+        lambda stack, region=None: real(
+            stack, region=region, clients=clients(account, zero), today=TODAY
+        ),
+    )
+    assert main(["preflight"]) == 1
+    assert "preflight: FAIL (EC2 on-demand vCPU quotas)" in capsys.readouterr().out
 
 
 def test_no_credentials_exits_2(monkeypatch, tmp_path, capsys):

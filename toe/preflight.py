@@ -221,7 +221,7 @@ class Checker:
             skipped = "not checked: the stack's network could not be resolved"
             checks.append(Check("node-groups", "Node-group instance types", WARN, skipped))
             checks.append(Check("gpu-types", "GPU types the NodePool can launch", WARN, skipped))
-            checks.append(self.quotas(cfg, [], {}))
+            checks.append(self.quotas(cfg, [], [], gpu_known=False))
             launchable: list[ac.TypeFacts] = []
         else:
             offered = self.api.offerings(facts.private_azs)
@@ -358,7 +358,9 @@ class Checker:
         return check, launchable, candidates
 
     # 4 ------------------------------------------------------------------------------------
-    def quotas(self, cfg, launchable: Sequence[ac.TypeFacts], candidates) -> Check:
+    def quotas(
+        self, cfg, launchable: Sequence[ac.TypeFacts], candidates, *, gpu_known: bool = True
+    ) -> Check:
         codes = (*ac.GPU_QUOTAS, ac.QUOTA_STANDARD)
         values = {code: self.api.quota(code) for code in codes}
         node_need = _node_group_vcpus(cfg.node_groups, self.lookup)
@@ -384,6 +386,7 @@ class Checker:
                 efa_required=cfg.checks.efa_required,
                 node_need=node_need,
                 blocked=blocked,
+                gpu_known=gpu_known,
             )
             for code in codes
         ]
@@ -430,6 +433,7 @@ def quota_row(
     efa_required: bool,
     node_need: Mapping[str, tuple[int, int]],
     blocked: Sequence[Problem],
+    gpu_known: bool = True,
 ) -> dict:
     """One quota's verdict: GPU quotas against the pool and the Jobs, standard against groups."""
     desired, maximum = node_need.get(code, (0, 0))
@@ -453,6 +457,8 @@ def quota_row(
         return verdict(PASS, f"{value:g} vCPUs ≥ {desired} for the node groups (desired)")
 
     kind = "G and VT" if code == ac.QUOTA_G_VT else "P"
+    if not gpu_known:
+        return verdict(WARN, f"{value:g} vCPUs; not compared: the GPU types need the network")
     if "on-demand" not in pool.capacity_types:
         return verdict(WARN, "the pool launches no on-demand nodes; spot quotas are not checked")
     mine = [f for f in launchable if f.has_nvidia_gpu and ac.quota_code(f.instance_type) == code]
