@@ -5,6 +5,7 @@ from __future__ import annotations
 import pulumi
 
 from components import config, outputs
+from components.account_checks import PulumiAccountApi, check_account
 from components.cluster import Cluster, ClusterArgs
 from components.gpu_pool import GpuNodePool, GpuNodePoolArgs
 from components.network import Network, NetworkArgs
@@ -22,6 +23,8 @@ facts = resolve_network(
     private_pattern=cfg.private_subnet_pattern,
     public_pattern=cfg.public_subnet_pattern,
 )
+# Node types offered in every private zone, a GPU node within the quotas (same rules as preflight).
+check_account(PulumiAccountApi(), cfg, facts)
 
 network = Network(
     "network",

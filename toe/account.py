@@ -1,10 +1,10 @@
-"""A simulated AWS account described in YAML, created in moto: VPCs and their named subnets."""
+"""A simulated AWS account described in YAML, created in moto: VPCs, named subnets, EC2 quotas."""
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -12,6 +12,14 @@ import yaml
 WORKSHOP_ACCOUNT = Path(__file__).resolve().parent / "accounts" / "workshop.yaml"
 # moto draws resource ids from one random source: seeding it makes ids repeat run after run.
 ID_SEED = 20251126
+# EC2 running on-demand vCPU quotas (Service Quotas codes; moto does not simulate the service).
+# An account file without `quotas:` gets these generous values.
+DEFAULT_QUOTAS = {
+    "L-1216C47A": 640.0,  # Standard (A, C, D, H, I, M, R, T, Z) instances
+    "L-DB2E81BA": 192.0,  # G and VT instances
+    "L-417A185B": 192.0,  # P instances
+}
+QUOTA_CODE_PREFIX = "L-"
 
 
 class AccountError(ValueError):
@@ -56,6 +64,7 @@ class Account:
     vpcs: tuple[VpcSpec, ...]
     source: str
     cluster: SimulatedCluster | None = None
+    quotas: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_QUOTAS))
 
 
 def load_account(path: Path = WORKSHOP_ACCOUNT) -> Account:
@@ -90,6 +99,7 @@ def load_account(path: Path = WORKSHOP_ACCOUNT) -> Account:
         vpcs=tuple(vpcs),
         source=str(path),
         cluster=_cluster(f"{path}: cluster", raw.get("cluster"), str(raw["region"])),
+        quotas=_quotas(path, raw.get("quotas")),
     )
 
 
@@ -112,6 +122,22 @@ def _cluster(where: str, raw: object, region: str) -> SimulatedCluster | None:
         capacity_type=str(node.get("capacityType", "on-demand")),
         checks=checks,
     )
+
+
+def _quotas(path: Path, raw: object) -> dict[str, float]:
+    """`quotas:` maps a quota code to its value; codes not listed keep their default."""
+    quotas = dict(DEFAULT_QUOTAS)
+    if raw is None:
+        return quotas
+    if not isinstance(raw, dict):
+        raise AccountError(f"{path}: quotas must map a quota code (L-...) to a number")
+    for code, value in raw.items():
+        if not str(code).startswith(QUOTA_CODE_PREFIX):
+            raise AccountError(f"{path}: quotas: {code!r} is not a quota code (L-...)")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise AccountError(f"{path}: quotas.{code}: {value!r} is not a non-negative number")
+        quotas[str(code)] = float(value)
+    return quotas
 
 
 def _network(where: str, cidr: object) -> ipaddress.IPv4Network:

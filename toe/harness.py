@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from toe.account import (
+    DEFAULT_QUOTAS,
     WORKSHOP_ACCOUNT,
     Account,
     SimulatedCluster,
@@ -163,9 +164,11 @@ def _session():
 class AwsAnswers:
     """Provider functions answered by boto3 against the active moto mock."""
 
-    def __init__(self, region: str) -> None:
+    def __init__(self, region: str, quotas: Mapping[str, float] | None = None) -> None:
         self.region = region
         self._local = threading.local()
+        # Service Quotas is not simulated by moto: values come from the account file.
+        self.quotas = dict(DEFAULT_QUOTAS if quotas is None else quotas)
 
     @property
     def ec2(self):
@@ -228,6 +231,43 @@ class AwsAnswers:
                 }
                 for g in gpus
             ],
+        }
+
+    def get_instance_type_offerings(self, args: Mapping) -> dict:
+        location_type = args.get("locationType") or "region"
+        pages = self.ec2.get_paginator("describe_instance_type_offerings").paginate(
+            LocationType=location_type, Filters=_filters(args)
+        )
+        offers = [o for page in pages for o in page["InstanceTypeOfferings"]]
+        return {
+            "id": self.region,
+            "instanceTypes": [o["InstanceType"] for o in offers],
+            "locations": [o["Location"] for o in offers],
+            "locationTypes": [o["LocationType"] for o in offers],
+            "locationType": location_type,
+            "filters": [],
+        }
+
+    def get_service_quota(self, args: Mapping) -> dict:
+        code, service = args.get("quotaCode"), args.get("serviceCode")
+        if service != "ec2" or code not in self.quotas:
+            raise _make_invoke_error(
+                f"invoking aws:servicequotas/getServiceQuota:getServiceQuota: reading Service "
+                f"Quota ({service}/{code}): NoSuchResourceException: the offline account has "
+                "no such quota"
+            )
+        return {
+            "id": f"{service}/{code}",
+            "arn": f"arn:aws:servicequotas:{self.region}:{ACCOUNT_ID}:{service}/{code}",
+            "quotaCode": code,
+            "serviceCode": service,
+            "serviceName": "Amazon Elastic Compute Cloud (Amazon EC2)",
+            "quotaName": code,
+            "value": self.quotas[code],
+            "defaultValue": self.quotas[code],
+            "adjustable": True,
+            "globalQuota": False,
+            "usageMetrics": [],
         }
 
     def caller_identity(self, _args: Mapping) -> dict:
@@ -307,6 +347,10 @@ class HarnessMocks:
             "aws:ec2/getSubnets:getSubnets": aws.get_subnets,
             "aws:ec2/getSubnet:getSubnet": aws.get_subnet,
             "aws:ec2/getInstanceType:getInstanceType": aws.get_instance_type,
+            "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings": (
+                aws.get_instance_type_offerings
+            ),
+            "aws:servicequotas/getServiceQuota:getServiceQuota": aws.get_service_quota,
             "aws:index/getCallerIdentity:getCallerIdentity": aws.caller_identity,
         }
 
@@ -496,7 +540,7 @@ def run_program(
     project = yaml.safe_load((project_dir / "Pulumi.yaml").read_text())["name"]
     region = cfg.get("aws:region") or account.region
     with _RUN_LOCK, simulated_aws(account):
-        answers = AwsAnswers(region)
+        answers = AwsAnswers(region, account.quotas)
         harness_mocks = HarnessMocks(answers, preview, account.cluster)
         monitor = _evaluate(project_dir, project, stack, cfg, harness_mocks, preview)
         outputs, secrets = _stack_outputs(preview)

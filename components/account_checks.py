@@ -1,0 +1,424 @@
+"""Account rules that break a workshop: node types missing in a zone, no GPU node within quota."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from components.config import GpuPoolSpec, NodeGroupSpec, StackConfig
+from components.network_lookup import NetworkFacts
+from components.problems import ConfigError, Problem, set_command
+
+# EC2 service quotas on running on-demand vCPUs (Service Quotas, service code `ec2`).
+SERVICE_CODE = "ec2"
+QUOTA_STANDARD = "L-1216C47A"
+QUOTA_G_VT = "L-DB2E81BA"
+QUOTA_P = "L-417A185B"
+QUOTA_NAMES = {
+    QUOTA_STANDARD: "Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances",
+    QUOTA_G_VT: "Running On-Demand G and VT instances",
+    QUOTA_P: "Running On-Demand P instances",
+}
+# Instance categories counted by each quota (the quota names above).
+QUOTA_CATEGORIES = {
+    QUOTA_STANDARD: frozenset({"a", "c", "d", "h", "i", "m", "r", "t", "z"}),
+    QUOTA_G_VT: frozenset({"g", "gr", "vt"}),  # gr6 (graphics, more memory) is a G family
+    QUOTA_P: frozenset({"p"}),
+}
+GPU_QUOTAS = (QUOTA_G_VT, QUOTA_P)
+
+# Karpenter's reading of an instance type name (karpenter-provider-aws, instancetype.go):
+# category = the leading letters, generation = the digits after them, family = before the dot.
+# `gr6.4xlarge` is category `gr`, `p6-b300.48xlarge` category `p`, `u-6tb1.metal` category `u`.
+INSTANCE_NAME_RE = re.compile(r"^([a-z]+)(-[0-9]+tb)?([0-9]+)[a-z0-9-]*\.([a-z0-9-]+)$")
+
+
+@dataclass(frozen=True)
+class TypeFacts:
+    """What EC2 DescribeInstanceTypes says about one type, GPUs and EFA included."""
+
+    instance_type: str
+    architectures: tuple[str, ...]
+    vcpus: int
+    memory_mib: int
+    gpu_manufacturer: str = ""
+    gpu_name: str = ""
+    gpu_count: int = 0
+    gpu_memory_mib: int = 0  # per GPU
+    efa_supported: bool = False
+
+    @property
+    def kubernetes_arch(self) -> str:
+        return "arm64" if "arm64" in self.architectures else "amd64"
+
+    @property
+    def has_nvidia_gpu(self) -> bool:
+        return self.gpu_count > 0 and self.gpu_manufacturer.upper() == "NVIDIA"
+
+
+def category(instance_type: str) -> str:
+    """Karpenter's `instance-category` of a type (`g4dn.xlarge` -> `g`); '' when unparsable."""
+    match = INSTANCE_NAME_RE.match(instance_type)
+    return match.group(1) if match else ""
+
+
+def family(instance_type: str) -> str:
+    """Karpenter's `instance-family` of a type (`g4dn.xlarge` -> `g4dn`)."""
+    return instance_type.split(".", 1)[0]
+
+
+def quota_code(instance_type: str) -> str | None:
+    """The running on-demand vCPU quota that counts this type, if one of the three checked."""
+    cat = category(instance_type)
+    return next((code for code, cats in QUOTA_CATEGORIES.items() if cat in cats), None)
+
+
+_SIZE_ORDER = {"nano": 0.1, "micro": 0.2, "small": 0.3, "medium": 0.4, "large": 0.5, "xlarge": 1}
+
+
+def size_rank(instance_type: str) -> tuple[float, str]:
+    """Sort key putting smaller sizes first (`xlarge` < `2xlarge` < `48xlarge` < `metal`).
+
+    Only an ordering hint that lets the in-program check stop early; results never rely on it.
+    """
+    size = instance_type.split(".", 1)[-1]
+    if size in _SIZE_ORDER:
+        rank = _SIZE_ORDER[size]
+    elif size.endswith("xlarge") and size[: -len("xlarge")].isdigit():
+        rank = float(size[: -len("xlarge")])
+    else:
+        rank = 1000.0  # metal and other odd sizes
+    return rank, instance_type
+
+
+class AccountApi(Protocol):
+    """Answers the EC2 and Service Quotas questions of the account checks."""
+
+    def offerings(self, azs: Sequence[str]) -> dict[str, frozenset[str]]:
+        """Every instance type offered in any of `azs` -> the zones of `azs` offering it.
+
+        Names are matched here, not with `instance-type` filter wildcards, which moto ignores.
+        """
+        ...
+
+    def describe(self, instance_types: Sequence[str]) -> dict[str, TypeFacts]:
+        """Facts of the named types; unknown ones are left out."""
+        ...
+
+    def quota(self, code: str) -> float | None:
+        """The applied value of an EC2 quota (vCPUs); None when it cannot be read."""
+        ...
+
+
+# ---------------------------------------------------------------------------- rules
+
+
+def node_group_offering_problems(
+    groups: Sequence[NodeGroupSpec],
+    offered: Mapping[str, frozenset[str]],
+    azs: Sequence[str],
+    region: str,
+) -> list[Problem]:
+    """A node group's type must be offered in every zone of the private subnets.
+
+    A managed node group spreads its nodes over all the subnets it is given; a zone without the
+    type makes EKS fail the node group after a long wait.
+    """
+    problems = []
+    for index, group in enumerate(groups):
+        missing = sorted(set(azs) - offered.get(group.instance_type, frozenset()))
+        if not missing:
+            continue
+        where = sorted(offered.get(group.instance_type, frozenset()))
+        problems.append(
+            Problem(
+                f"nodeGroups[{index}].instanceType",
+                f"{group.instance_type} (node group {group.name}) is not offered in "
+                f"{', '.join(missing)}, a zone of the private subnets ({', '.join(azs)}) in "
+                f"{region}; offered in {', '.join(where) if where else 'none of them'}",
+                set_command(f"nodeGroups[{index}].instanceType", "<a type offered in all zones>"),
+            )
+        )
+    return problems
+
+
+def gpu_patterns(pool: GpuPoolSpec) -> list[str]:
+    """EC2 `instance-type` filter values covering what the pool may launch (for CLI queries)."""
+    if pool.instance_families:
+        return [f"{f}.*" for f in pool.instance_families]
+    return [f"{c}*" for c in pool.instance_categories]
+
+
+def pool_admits(pool: GpuPoolSpec, instance_type: str) -> bool:
+    """Whether the NodePool's category/family requirements admit this type (by name)."""
+    if category(instance_type) not in pool.instance_categories:
+        return False
+    return not pool.instance_families or family(instance_type) in pool.instance_families
+
+
+def within_limits(pool: GpuPoolSpec, facts: TypeFacts) -> bool:
+    """Whether one node of this type fits the NodePool's limits.
+
+    Karpenter drops instance types larger than what is left of a NodePool's limits
+    (kubernetes-sigs/karpenter, scheduler `filterByRemainingResources`), so with the default
+    limits (4 GPUs, 96 vCPUs) an 8-GPU p5.48xlarge is never launched.
+    """
+    return (
+        facts.gpu_count <= pool.max_gpus
+        and facts.vcpus <= pool.max_cpu
+        and facts.memory_mib <= pool.max_memory_gi * 1024
+    )
+
+
+def pool_can_launch(pool: GpuPoolSpec, facts: TypeFacts) -> bool:
+    """The NodePool's requirements on the type's facts: amd64, a GPU, within the limits."""
+    return (
+        pool_admits(pool, facts.instance_type)
+        and facts.kubernetes_arch == "amd64"
+        and facts.gpu_count > 0
+        and within_limits(pool, facts)
+    )
+
+
+def gpu_candidates(pool: GpuPoolSpec, offered: Mapping[str, frozenset[str]]) -> list[str]:
+    """Types the pool admits by name and offered in at least one private zone, smallest first."""
+    names = [name for name, zones in offered.items() if zones and pool_admits(pool, name)]
+    return sorted(names, key=size_rank)
+
+
+def gpu_capacity_problems(
+    pool: GpuPoolSpec,
+    region: str,
+    candidates: Sequence[str],
+    describe: Callable[[str], TypeFacts | None],
+    quotas: Mapping[str, float | None],
+) -> list[Problem]:
+    """No GPU node can start: no NVIDIA type the pool can launch, or none within the GPU quotas.
+
+    The validation Jobs request `nvidia.com/gpu`, so they need an NVIDIA type. The check stops at
+    the first type that fits (candidates come smallest first), so a healthy account costs a few
+    look-ups. Spot capacity counts against other quotas, so the quota part needs on-demand. A
+    quota that cannot be read never blocks.
+    """
+    nvidia: list[TypeFacts] = []
+    for name in candidates:
+        facts = describe(name)
+        if facts is None or not pool_can_launch(pool, facts) or not facts.has_nvidia_gpu:
+            continue
+        code = quota_code(name)
+        value = quotas.get(code) if code else None
+        if code is None or value is None or value >= facts.vcpus:
+            return []
+        if "on-demand" not in pool.capacity_types:
+            return []
+        nvidia.append(facts)
+    if not nvidia:
+        what = (
+            f"families {', '.join(pool.instance_families)}"
+            if pool.instance_families
+            else f"categories {', '.join(pool.instance_categories)}"
+        )
+        key = "gpuInstanceFamilies" if pool.instance_families else "gpuInstanceCategories"
+        example = '["g6","g5"]' if pool.instance_families else '["g","p"]'
+        return [
+            Problem(
+                key,
+                f"the GPU NodePool ({what}, amd64, at most {pool.max_gpus} GPUs / "
+                f"{pool.max_cpu} vCPUs / {pool.max_memory_gi} GiB) can launch no NVIDIA GPU type "
+                f"in the private subnets' zones in {region}; the validation Jobs would never start",
+                set_command(key, example),
+            )
+        ]
+    smallest = min(nvidia, key=lambda f: (f.vcpus, f.instance_type))
+    code = quota_code(smallest.instance_type)
+    used = [c for c in GPU_QUOTAS if any(quota_code(f.instance_type) == c for f in nvidia)]
+    limits = "; ".join(f"{QUOTA_NAMES[c]} ({c}) is {_vcpus(quotas[c])}" for c in used)
+    return [
+        Problem(
+            f"quota {code}",
+            f"{limits} in {region}: no GPU node fits, the smallest GPU type the pool can launch "
+            f"({smallest.instance_type}) needs {smallest.vcpus} vCPUs",
+            f"aws service-quotas request-service-quota-increase --region {region} "
+            f"--service-code {SERVICE_CODE} --quota-code {code} "
+            f"--desired-value {max(pool.max_cpu, smallest.vcpus)}",
+        )
+    ]
+
+
+def _vcpus(value: float | None) -> str:
+    return "unreadable" if value is None else f"{value:g} vCPUs"
+
+
+def blocking_problems(api: AccountApi, cfg: StackConfig, network: NetworkFacts) -> list[Problem]:
+    """Every blocking account problem of the stack, given its resolved network."""
+    azs = network.private_azs
+    offered = api.offerings(azs)
+    problems = node_group_offering_problems(cfg.node_groups, offered, azs, cfg.region)
+    pool = cfg.gpu_pool
+    candidates = gpu_candidates(pool, offered)
+    codes = sorted({c for c in (quota_code(n) for n in candidates) if c in GPU_QUOTAS})
+    quotas = {code: api.quota(code) for code in codes}
+    problems += gpu_capacity_problems(pool, cfg.region, candidates, _one_by_one(api), quotas)
+    return problems
+
+
+def check_account(api: AccountApi, cfg: StackConfig, network: NetworkFacts) -> None:
+    """Raise one ConfigError when the account cannot run the stack (see blocking_problems)."""
+    problems = blocking_problems(api, cfg, network)
+    if problems:
+        raise ConfigError(cfg.stack, problems)
+
+
+def _one_by_one(api: AccountApi) -> Callable[[str], TypeFacts | None]:
+    def describe(name: str) -> TypeFacts | None:
+        return api.describe([name]).get(name)
+
+    return describe
+
+
+# ---------------------------------------------------------------------------- implementations
+
+
+def facts_from_describe(item: Mapping) -> TypeFacts:
+    """TypeFacts from one `InstanceTypes[]` item of EC2 DescribeInstanceTypes (boto3 shape)."""
+    gpus = (item.get("GpuInfo") or {}).get("Gpus") or []
+    first = gpus[0] if gpus else {}
+    return TypeFacts(
+        instance_type=item["InstanceType"],
+        architectures=tuple((item.get("ProcessorInfo") or {}).get("SupportedArchitectures", [])),
+        vcpus=int((item.get("VCpuInfo") or {}).get("DefaultVCpus", 0)),
+        memory_mib=int((item.get("MemoryInfo") or {}).get("SizeInMiB", 0)),
+        gpu_manufacturer=str(first.get("Manufacturer", "")),
+        gpu_name=str(first.get("Name", "")),
+        gpu_count=sum(int(g.get("Count", 0)) for g in gpus),
+        gpu_memory_mib=int((first.get("MemoryInfo") or {}).get("SizeInMiB", 0)),
+        efa_supported=bool((item.get("NetworkInfo") or {}).get("EfaSupported", False)),
+    )
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class Boto3AccountApi:
+    """AccountApi over boto3 EC2 and Service Quotas clients; `errors` keeps why a quota failed."""
+
+    def __init__(self, ec2_client, quotas_client) -> None:
+        self._ec2 = ec2_client
+        self._quotas = quotas_client
+        self.errors: dict[str, str] = {}
+        self.sources: dict[str, str] = {}
+
+    def offerings(self, azs: Sequence[str]) -> dict[str, frozenset[str]]:
+        if not azs:
+            return {}
+        found: dict[str, set[str]] = {}
+        pages = self._ec2.get_paginator("describe_instance_type_offerings").paginate(
+            LocationType="availability-zone",
+            Filters=[{"Name": "location", "Values": list(azs)}],
+        )
+        for page in pages:
+            for offer in page["InstanceTypeOfferings"]:
+                found.setdefault(offer["InstanceType"], set()).add(offer["Location"])
+        return {name: frozenset(zones) for name, zones in found.items()}
+
+    def describe(self, instance_types: Sequence[str]) -> dict[str, TypeFacts]:
+        result: dict[str, TypeFacts] = {}
+        for chunk in _chunks(sorted(set(instance_types)), 100):  # the API's limit per call
+            try:
+                items = self._ec2.describe_instance_types(InstanceTypes=list(chunk))
+            except self._ec2.exceptions.ClientError:
+                items = {"InstanceTypes": []}
+                for name in chunk:  # one unknown name fails the batch: ask one by one
+                    try:
+                        one = self._ec2.describe_instance_types(InstanceTypes=[name])
+                    except self._ec2.exceptions.ClientError:
+                        continue
+                    items["InstanceTypes"] += one["InstanceTypes"]
+            for item in items["InstanceTypes"]:
+                result[item["InstanceType"]] = facts_from_describe(item)
+        return result
+
+    def quota(self, code: str) -> float | None:
+        """The applied value; the AWS default when none was ever applied (NoSuchResource)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            value = self._quotas.get_service_quota(ServiceCode=SERVICE_CODE, QuotaCode=code)
+            self.sources[code] = "applied"
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") != "NoSuchResourceException":
+                self.errors[code] = _client_error(err)
+                return None
+            try:
+                value = self._quotas.get_aws_default_service_quota(
+                    ServiceCode=SERVICE_CODE, QuotaCode=code
+                )
+                self.sources[code] = "AWS default"
+            except ClientError as inner:
+                self.errors[code] = _client_error(inner)
+                return None
+        except BotoCoreError as err:
+            self.errors[code] = str(err)
+            return None
+        return float(value["Quota"]["Value"])
+
+
+def _client_error(err) -> str:
+    error = err.response.get("Error", {})
+    return f"{error.get('Code', 'Error')}: {error.get('Message', '')}".strip()
+
+
+class PulumiAccountApi:
+    """AccountApi over the AWS provider's functions (plain invokes: values known at preview)."""
+
+    def offerings(self, azs: Sequence[str]) -> dict[str, frozenset[str]]:
+        import pulumi_aws as aws
+
+        if not azs:
+            return {}
+        found = aws.ec2.get_instance_type_offerings(
+            location_type="availability-zone",
+            filters=[aws.ec2.GetInstanceTypeOfferingsFilterArgs(name="location", values=list(azs))],
+        )
+        zones: dict[str, set[str]] = {}
+        for name, zone in zip(found.instance_types or [], found.locations or [], strict=False):
+            zones.setdefault(name, set()).add(zone)
+        return {name: frozenset(z) for name, z in zones.items()}
+
+    def describe(self, instance_types: Sequence[str]) -> dict[str, TypeFacts]:
+        import pulumi_aws as aws
+
+        result = {}
+        for name in instance_types:
+            try:
+                found = aws.ec2.get_instance_type(instance_type=name)
+            except Exception:  # the engine reports an unknown type as a failed invoke
+                continue
+            gpus = list(found.gpuses or [])
+            result[name] = TypeFacts(
+                instance_type=found.instance_type,
+                architectures=tuple(found.supported_architectures or ()),
+                vcpus=int(found.default_vcpus or 0),
+                memory_mib=int(found.memory_size or 0),
+                gpu_manufacturer=gpus[0].manufacturer or "" if gpus else "",
+                gpu_name=gpus[0].name or "" if gpus else "",
+                gpu_count=sum(int(g.count or 0) for g in gpus),
+                gpu_memory_mib=int(gpus[0].memory_size or 0) if gpus else 0,
+                efa_supported=bool(found.efa_supported),
+            )
+        return result
+
+    def quota(self, code: str) -> float | None:
+        import pulumi
+        import pulumi_aws as aws
+
+        try:
+            found = aws.servicequotas.get_service_quota(service_code=SERVICE_CODE, quota_code=code)
+        except Exception as err:  # no servicequotas:GetServiceQuota: do not block on it
+            pulumi.log.warn(f"could not read EC2 quota {code} ({QUOTA_NAMES.get(code, '')}): {err}")
+            return None
+        return float(found.value) if found.value is not None else None

@@ -1,0 +1,90 @@
+"""`python -m toe preflight`: check the AWS account before `pulumi up` spends its 15 minutes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+NAME = "preflight"
+HELP = (
+    "Read-only account checks (VPC and subnets, instance types per zone, GPU types and EFA, "
+    "EC2 quotas, EKS version support, IAM permissions); exit 0 pass, 1 fail, 2 could not check."
+)
+
+STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--stack", default="dev", help="stack whose Pulumi.<stack>.yaml to check")
+    parser.add_argument("--region", help="AWS region (default: the stack's aws:region)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def run(args) -> int:
+    from toe import preflight
+
+    try:
+        report = preflight.run(args.stack, region=args.region)
+    except preflight.CouldNotCheck as err:
+        if args.json:
+            reason = {"stack": args.stack, "status": "could-not-check", "reason": str(err)}
+            print(json.dumps(reason))
+        else:
+            print(f"preflight: COULD NOT CHECK stack {args.stack}: {err}")
+        return 2
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        render(report)
+    return report.exit_code
+
+
+def render(report, console=None) -> None:
+    """The report as rich tables: one row per check, then the GPU types, then a verdict line."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    table = Table(
+        title=f"Preflight: stack {report.stack}, {report.region}, account {report.account}",
+        caption=f"caller {report.caller}",
+        show_lines=True,
+    )
+    table.add_column("Check")
+    table.add_column("Status")
+    table.add_column("Evidence", overflow="fold")
+    for check in report.checks:
+        evidence = "\n".join([check.summary, *(f"  {line}" for line in check.evidence)])
+        table.add_row(
+            check.title,
+            f"[{STYLE[check.status]}]{check.status.upper()}[/]",
+            evidence,
+            end_section=False,
+        )
+    console.print(table)
+    if report.gpu_types:
+        from toe.preflight import gpu_row
+
+        gpus = Table(title="GPU types the NodePool can launch in the private subnets' zones")
+        for column in ("Type", "GPU", "Count", "GPU memory", "vCPU", "Memory", "EFA"):
+            gpus.add_column(column, justify="left" if column in ("Type", "GPU") else "right")
+        for facts in report.gpu_types:
+            row = gpu_row(facts)
+            gpus.add_row(
+                row["instanceType"],
+                row["gpuModel"],
+                str(row["gpuCount"]),
+                f"{row['gpuMemoryGiB']:g} GiB",
+                str(row["vcpus"]),
+                f"{row['memoryGiB']:g} GiB",
+                "yes" if row["efa"] else "-",
+            )
+        console.print(gpus)
+    failed = [c.title for c in report.checks if c.status == "fail"]
+    warned = [c.title for c in report.checks if c.status == "warn"]
+    if failed:
+        console.print(f"[bold red]preflight: FAIL[/] ({', '.join(failed)})")
+    else:
+        note = f" with {len(warned)} warning{'s' * (len(warned) != 1)}" if warned else ""
+        which = f" ({', '.join(warned)})" if warned else ""
+        console.print(f"[green]preflight: PASS[/]{note}{which}")

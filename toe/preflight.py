@@ -1,0 +1,799 @@
+"""Preflight: read-only checks that an AWS account can take a workshop stack, before `pulumi up`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from components import account_checks as ac
+from components import instance_types as it
+from components.problems import ConfigError, Problem, set_command
+from toe.stackfiles import ROOT, stack_config
+
+PASS, WARN, FAIL = "pass", "warn", "fail"
+_RANK = {PASS: 0, WARN: 1, FAIL: 2}
+EKS_VERSIONS = Path(__file__).resolve().parent / "data" / "eks_versions.yaml"
+HOURS_PER_MONTH = 730
+# Standard support ending this close to today is worth a warning: the workshop may run later.
+SOON_DAYS = 30
+
+# What `pulumi up` does with the caller's identity: the cluster and its roles, node groups,
+# access entries and add-ons, security groups and launch templates, subnet tags, nodes.
+IAM_ACTIONS = (
+    "eks:CreateCluster",
+    "eks:DescribeCluster",
+    "eks:TagResource",
+    "eks:CreateNodegroup",
+    "eks:CreateAccessEntry",
+    "eks:AssociateAccessPolicy",
+    "eks:CreateAddon",
+    "iam:CreateRole",
+    "iam:AttachRolePolicy",
+    "iam:PassRole",
+    "iam:CreateOpenIDConnectProvider",
+    "ec2:CreateSecurityGroup",
+    "ec2:AuthorizeSecurityGroupIngress",
+    "ec2:CreateLaunchTemplate",
+    "ec2:CreateTags",
+    "ec2:RunInstances",
+    "ec2:DescribeSubnets",
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check's verdict with the evidence behind it (lines for people, data for --json)."""
+
+    id: str
+    title: str
+    status: str
+    summary: str
+    evidence: tuple[str, ...] = ()
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "status": self.status,
+            "summary": self.summary,
+            "evidence": list(self.evidence),
+            "data": _jsonable(self.data),
+        }
+
+
+@dataclass(frozen=True)
+class Report:
+    stack: str
+    region: str
+    account: str
+    caller: str
+    checks: tuple[Check, ...]
+    gpu_types: tuple[ac.TypeFacts, ...] = ()
+
+    @property
+    def status(self) -> str:
+        return max((c.status for c in self.checks), key=_RANK.__getitem__, default=PASS)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.status == FAIL else 0
+
+    def check(self, check_id: str) -> Check:
+        return next(c for c in self.checks if c.id == check_id)
+
+    def to_json(self) -> dict:
+        return {
+            "stack": self.stack,
+            "region": self.region,
+            "account": self.account,
+            "caller": self.caller,
+            "status": self.status,
+            "exitCode": self.exit_code,
+            "checks": [c.to_json() for c in self.checks],
+            "gpuTypes": [gpu_row(f) for f in self.gpu_types],
+        }
+
+
+class CouldNotCheck(Exception):
+    """The account could not be asked at all (no or bad credentials, no endpoint)."""
+
+
+@dataclass(frozen=True)
+class Clients:
+    """The boto3 clients the checks use; tests pass their own (moto, Stubber)."""
+
+    ec2: Any
+    quotas: Any
+    iam: Any
+    sts: Any
+    eks: Any = None
+
+    @classmethod
+    def from_session(cls, session, region: str) -> Clients:
+        return cls(
+            ec2=session.client("ec2", region_name=region),
+            quotas=session.client("service-quotas", region_name=region),
+            iam=session.client("iam", region_name=region),
+            sts=session.client("sts", region_name=region),
+            eks=session.client("eks", region_name=region),
+        )
+
+
+def gpu_row(f: ac.TypeFacts) -> dict:
+    return {
+        "instanceType": f.instance_type,
+        "gpuModel": f"{f.gpu_manufacturer} {f.gpu_name}".strip(),
+        "gpuCount": f.gpu_count,
+        "gpuMemoryGiB": round(f.gpu_memory_mib / 1024, 1),
+        "vcpus": f.vcpus,
+        "memoryGiB": round(f.memory_mib / 1024, 1),
+        "efa": f.efa_supported,
+    }
+
+
+# ---------------------------------------------------------------------------- entry point
+
+
+def run(
+    stack: str = "dev",
+    *,
+    region: str | None = None,
+    clients: Clients | None = None,
+    today: date | None = None,
+    project_dir: Path = ROOT,
+    eks_table: Path = EKS_VERSIONS,
+    overrides: Mapping[str, Any] | None = None,
+) -> Report:
+    """Run every check against the account the credentials reach; raise CouldNotCheck if none.
+
+    `overrides` change stack configuration values as `pulumi config set` would (short keys).
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    region = region or stack_config(stack, project_dir).get("aws:region")
+    if not region:
+        raise CouldNotCheck(f"no region: stack {stack!r} sets no aws:region and --region is absent")
+    if clients is None:
+        import boto3
+
+        session = boto3.Session(region_name=region)
+        if session.get_credentials() is None:
+            raise CouldNotCheck(
+                "no AWS credentials found (environment, shared files, SSO or instance role); "
+                "set AWS_PROFILE or run `aws configure` / `aws sso login`"
+            )
+        clients = Clients.from_session(session, region)
+    try:
+        identity = clients.sts.get_caller_identity()
+    except (ClientError, BotoCoreError) as err:
+        raise CouldNotCheck(f"the credentials do not work: {err}") from err
+    today = today or datetime.now(UTC).date()
+    overrides = {**(overrides or {}), "aws:region": region}
+    checker = Checker(stack, region, clients, identity, today, project_dir, eks_table, overrides)
+    checks = checker.all()
+    return Report(
+        stack=stack,
+        region=region,
+        account=identity.get("Account", ""),
+        caller=identity.get("Arn", ""),
+        checks=tuple(checks[0]),
+        gpu_types=tuple(checks[1]),
+    )
+
+
+class Checker:
+    """Runs the checks in order; each reads what the earlier ones found."""
+
+    def __init__(
+        self, stack, region, clients, identity, today, project_dir, eks_table, overrides
+    ) -> None:
+        self.overrides = overrides
+        self.stack = stack
+        self.region = region
+        self.clients = clients
+        self.identity = identity
+        self.today = today
+        self.project_dir = project_dir
+        self.eks_table = eks_table
+        self.api = ac.Boto3AccountApi(clients.ec2, clients.quotas)
+        self.lookup = cache(it.boto3_lookup(clients.ec2))
+
+    def all(self) -> tuple[list[Check], list[ac.TypeFacts]]:
+        from toe.stackfiles import read_config
+
+        try:
+            cfg = read_config(self.stack, self.lookup, self.project_dir, overrides=self.overrides)
+        except ConfigError as err:
+            bad = _problem_check("config", "Stack configuration", err.problems)
+            return [bad, self.iam()], []
+        checks = []
+        network = self.network(cfg)
+        checks.append(network[0])
+        facts = network[1]
+        if facts is None:
+            skipped = "not checked: the stack's network could not be resolved"
+            checks.append(Check("node-groups", "Node-group instance types", WARN, skipped))
+            checks.append(Check("gpu-types", "GPU types the NodePool can launch", WARN, skipped))
+            checks.append(self.quotas(cfg, [], [], gpu_known=False))
+            launchable: list[ac.TypeFacts] = []
+        else:
+            offered = self.api.offerings(facts.private_azs)
+            checks.append(self.node_groups(cfg, facts.private_azs, offered))
+            gpu_check, launchable, candidates = self.gpu_types(cfg, offered)
+            checks.append(gpu_check)
+            checks.append(self.quotas(cfg, launchable, candidates))
+        checks.append(self.eks_version(cfg.kubernetes_version))
+        checks.append(self.iam())
+        return checks, launchable
+
+    # 1 ------------------------------------------------------------------------------------
+    def network(self, cfg):
+        from components.network_lookup import Boto3NetworkApi, resolve_network
+
+        title = "VPC and subnets"
+        try:
+            facts = resolve_network(
+                Boto3NetworkApi(self.clients.ec2),
+                stack=cfg.stack,
+                region=cfg.region,
+                vpc_name=cfg.vpc_name,
+                private_pattern=cfg.private_subnet_pattern,
+                public_pattern=cfg.public_subnet_pattern,
+            )
+        except ConfigError as err:
+            return _problem_check("network", title, err.problems), None
+        vpc = facts.vpc
+        lines = [f"VPC {vpc.id} ({vpc.name}, {vpc.cidr})"]
+        lines += [f"private {s.id} {s.name} {s.az} {s.cidr}" for s in facts.private]
+        lines += [f"public {s.id} {s.name} {s.az} {s.cidr}" for s in facts.public]
+        public = (
+            f"{len(facts.public)} public"
+            if facts.public
+            else "no public subnets (internal-only load balancers)"
+        )
+        summary = (
+            f"{vpc.id}: {len(facts.private)} private subnets in "
+            f"{', '.join(facts.private_azs)}; {public}"
+        )
+        data = {
+            "vpc": {"id": vpc.id, "name": vpc.name, "cidr": vpc.cidr},
+            "private": [_subnet(s) for s in facts.private],
+            "public": [_subnet(s) for s in facts.public],
+            "privateAzs": list(facts.private_azs),
+        }
+        return Check("network", title, PASS, summary, tuple(lines), data), facts
+
+    # 2 ------------------------------------------------------------------------------------
+    def node_groups(self, cfg, azs: Sequence[str], offered) -> Check:
+        title = "Node-group instance types"
+        problems = ac.node_group_offering_problems(cfg.node_groups, offered, azs, cfg.region)
+        lines, rows = [], []
+        for index, group in enumerate(cfg.node_groups):
+            facts = self.lookup(group.instance_type)
+            arch = facts.kubernetes_arch if facts else "unknown"
+            ami_arch = it.ami_arch(group.ami_type)
+            zones = sorted(offered.get(group.instance_type, frozenset()))
+            lines.append(
+                f"{group.name}: {group.instance_type} {arch}, AMI {group.ami_type} "
+                f"({ami_arch or 'custom'}), offered in {', '.join(zones) or 'no private zone'}"
+            )
+            rows.append(
+                {
+                    "name": group.name,
+                    "instanceType": group.instance_type,
+                    "arch": arch,
+                    "amiType": group.ami_type,
+                    "amiArch": ami_arch,
+                    "offeredIn": zones,
+                }
+            )
+            if ami_arch not in (None, arch):
+                problems.append(
+                    Problem(
+                        f"nodeGroups[{index}].amiType",
+                        f"{group.ami_type} is for {ami_arch} but {group.instance_type} is {arch}",
+                        set_command(f"nodeGroups[{index}].amiType", it.derive_ami_type(facts)),
+                    )
+                )
+        if problems:
+            return _problem_check("node-groups", title, problems, lines, {"groups": rows})
+        summary = (
+            f"{', '.join(f'{g.instance_type} ({g.arch})' for g in cfg.node_groups)} offered in "
+            f"every private zone ({', '.join(azs)}); AMI types match"
+        )
+        return Check("node-groups", title, PASS, summary, tuple(lines), {"groups": rows})
+
+    # 3 ------------------------------------------------------------------------------------
+    def gpu_types(self, cfg, offered):
+        title = "GPU types the NodePool can launch"
+        pool, checks = cfg.gpu_pool, cfg.checks
+        candidates = ac.gpu_candidates(pool, offered)
+        described = self.api.describe(candidates)
+        launchable = sorted(
+            (f for f in described.values() if ac.pool_can_launch(pool, f)),
+            key=lambda f: (ac.family(f.instance_type), ac.size_rank(f.instance_type)),
+        )
+        efa = [f for f in launchable if f.efa_supported and f.has_nvidia_gpu]
+        data = {
+            "candidates": len(candidates),
+            "launchable": [f.instance_type for f in launchable],
+            "efaCapable": [f.instance_type for f in efa],
+            "query": _cli_query(cfg.region, pool),
+        }
+        # The types themselves are the report's GPU table; here only how to ask the same.
+        lines = [f"same question from the CLI: {data['query']}"]
+        blocked = ac.gpu_capacity_problems(pool, cfg.region, candidates, described.get, {})
+        if blocked:
+            return _problem_check("gpu-types", title, blocked, lines, data), launchable, candidates
+        status, notes = PASS, []
+        names = {f.instance_type for f in launchable}
+        if checks.efa_instance_type and checks.efa_instance_type not in names:
+            status = FAIL if checks.efa_required else WARN
+            notes.append(
+                f"efaInstanceType {checks.efa_instance_type} is not one the pool can launch in "
+                "the private subnets' zones: the EFA check's pod cannot be scheduled"
+            )
+        if not efa:
+            status = FAIL if checks.efa_required else max(status, WARN, key=_RANK.__getitem__)
+            notes.append(
+                "no EFA-capable GPU type: the EFA check will report EFA unavailable"
+                + (" and efaRequired fails `pulumi up`" if checks.efa_required else "")
+            )
+        summary = (
+            f"{len(launchable)} GPU types launchable in {', '.join(sorted(_zones(offered)))} "
+            f"({sum(f.has_nvidia_gpu for f in launchable)} NVIDIA), {len(efa)} EFA-capable"
+            + (f": {', '.join(f.instance_type for f in efa[:6])}" if efa else "")
+            + ("…" if len(efa) > 6 else "")
+        )
+        if notes:
+            summary = "; ".join(notes) + f" ({summary})"
+        check = Check("gpu-types", title, status, summary, tuple(lines), data)
+        return check, launchable, candidates
+
+    # 4 ------------------------------------------------------------------------------------
+    def quotas(
+        self, cfg, launchable: Sequence[ac.TypeFacts], candidates, *, gpu_known: bool = True
+    ) -> Check:
+        codes = (*ac.GPU_QUOTAS, ac.QUOTA_STANDARD)
+        values = {code: self.api.quota(code) for code in codes}
+        node_need = _node_group_vcpus(cfg.node_groups, self.lookup)
+        described = {f.instance_type: f for f in launchable}
+        blocked = [
+            p
+            for p in ac.gpu_capacity_problems(
+                cfg.gpu_pool, cfg.region, candidates, described.get, values
+            )
+            if p.key.startswith("quota ")
+        ]
+        rows = [
+            quota_row(
+                code,
+                values[code],
+                self.api.errors.get(code),
+                self.api.sources.get(code, ""),
+                pool=cfg.gpu_pool,
+                launchable=launchable,
+                efa_type=self.lookup(cfg.checks.efa_instance_type)
+                if cfg.checks.efa_instance_type
+                else None,
+                efa_required=cfg.checks.efa_required,
+                node_need=node_need,
+                blocked=blocked,
+                gpu_known=gpu_known,
+            )
+            for code in codes
+        ]
+        status = max((r["status"] for r in rows), key=_RANK.__getitem__)
+        lines = [f"{r['status'].upper()} {r['name']} ({r['code']}): {r['verdict']}" for r in rows]
+        lines.append(
+            "quotas limit running vCPUs in the region: instances already running count against them"
+        )
+        lines += [f"fix: {p.fix}" for p in blocked]
+        summary = "; ".join(
+            f"{_short(r['code'])} {_value(r['value'])}" + ("" if r["status"] == PASS else " ⚠")
+            for r in rows
+        )
+        failing = [r for r in rows if r["status"] != PASS]
+        if failing:
+            summary = "; ".join(f"{_short(r['code'])}: {r['verdict']}" for r in failing)
+        title = "EC2 on-demand vCPU quotas"
+        return Check("quotas", title, status, summary, tuple(lines), {"quotas": rows})
+
+    # 5 ------------------------------------------------------------------------------------
+    def eks_version(self, version: str) -> Check:
+        answer, source = None, ""
+        if self.clients.eks is not None and hasattr(self.clients.eks, "describe_cluster_versions"):
+            answer, source = _describe_cluster_version(self.clients.eks, version)
+        return eks_support(version, self.today, load_eks_table(self.eks_table), answer, source)
+
+    # 6 ------------------------------------------------------------------------------------
+    def iam(self) -> Check:
+        return simulate_caller(self.clients.iam, self.identity.get("Arn", ""))
+
+
+# ---------------------------------------------------------------------------- quotas
+
+
+def quota_row(
+    code: str,
+    value: float | None,
+    error: str | None,
+    source: str,
+    *,
+    pool,
+    launchable: Sequence[ac.TypeFacts],
+    efa_type: Any,
+    efa_required: bool,
+    node_need: Mapping[str, tuple[int, int]],
+    blocked: Sequence[Problem],
+    gpu_known: bool = True,
+) -> dict:
+    """One quota's verdict: GPU quotas against the pool and the Jobs, standard against groups."""
+    desired, maximum = node_need.get(code, (0, 0))
+    row = {"code": code, "name": ac.QUOTA_NAMES[code], "value": value, "source": source}
+
+    def verdict(status: str, text: str) -> dict:
+        return {**row, "status": status, "verdict": text}
+
+    if value is None:
+        return verdict(WARN, f"could not read it ({error or 'unknown error'})")
+    if code == ac.QUOTA_STANDARD:
+        if value < desired:
+            return verdict(
+                FAIL,
+                f"{value:g} vCPUs < {desired} the node groups need at their desired size",
+            )
+        if value < maximum:
+            return verdict(
+                WARN, f"{value:g} vCPUs covers the desired {desired} but not the maximum {maximum}"
+            )
+        return verdict(PASS, f"{value:g} vCPUs ≥ {desired} for the node groups (desired)")
+
+    kind = "G and VT" if code == ac.QUOTA_G_VT else "P"
+    if not gpu_known:
+        return verdict(WARN, f"{value:g} vCPUs; not compared: the GPU types need the network")
+    if "on-demand" not in pool.capacity_types:
+        return verdict(WARN, "the pool launches no on-demand nodes; spot quotas are not checked")
+    mine = [f for f in launchable if f.has_nvidia_gpu and ac.quota_code(f.instance_type) == code]
+    if not mine:
+        return verdict(PASS, f"{value:g} vCPUs; not used (the pool launches no {kind} type here)")
+    smallest = min(mine, key=lambda f: (f.vcpus, f.instance_type))
+    need = desired + smallest.vcpus
+    if value < need:
+        here = [p for p in blocked if p.key == f"quota {code}"] or blocked
+        if blocked:
+            return verdict(FAIL, here[0].message)
+        return verdict(
+            WARN,
+            f"{value:g} vCPUs < {need} for the smallest {kind} type {smallest.instance_type}; "
+            "the pool can only use the other category",
+        )
+    efa_here = efa_type is not None and ac.quota_code(efa_type.instance_type) == code
+    if efa_here and value < desired + efa_type.vcpus:
+        return verdict(
+            FAIL if efa_required else WARN,
+            f"{value:g} vCPUs < {efa_type.vcpus} for efaInstanceType "
+            f"{efa_type.instance_type}: the EFA check cannot start",
+        )
+    if value < pool.max_cpu:
+        return verdict(
+            WARN,
+            f"{value:g} vCPUs fits {smallest.instance_type} ({smallest.vcpus}) but is below "
+            f"gpuMaxCpu {pool.max_cpu}: the pool stops at the quota before its own limit",
+        )
+    return verdict(PASS, f"{value:g} vCPUs ≥ gpuMaxCpu {pool.max_cpu}")
+
+
+def _node_group_vcpus(groups, lookup) -> dict[str, tuple[int, int]]:
+    """Per quota code: (desired, maximum) vCPUs of the managed node groups."""
+    need: dict[str, tuple[int, int]] = {}
+    for group in groups:
+        facts = lookup(group.instance_type)
+        code = ac.quota_code(group.instance_type)
+        if facts is None or code is None:
+            continue
+        desired, maximum = need.get(code, (0, 0))
+        need[code] = (
+            desired + group.desired_size * facts.vcpus,
+            maximum + group.max_size * facts.vcpus,
+        )
+    return need
+
+
+def _short(code: str) -> str:
+    return {ac.QUOTA_G_VT: "G/VT", ac.QUOTA_P: "P", ac.QUOTA_STANDARD: "Standard"}[code]
+
+
+def _value(value: float | None) -> str:
+    return "unreadable" if value is None else f"{value:g} vCPUs"
+
+
+# ---------------------------------------------------------------------------- EKS version
+
+
+@dataclass(frozen=True)
+class VersionDates:
+    version: str
+    end_of_standard: date
+    end_of_extended: date
+    released: date | None = None
+
+
+@dataclass(frozen=True)
+class EksTable:
+    versions: Mapping[str, VersionDates]
+    standard_price: float
+    extended_price: float
+    source: str
+
+
+@cache
+def load_eks_table(path: Path = EKS_VERSIONS) -> EksTable:
+    raw = yaml.safe_load(path.read_text())
+    versions = {
+        str(v): VersionDates(str(v), d["end_of_standard"], d["end_of_extended"], d.get("released"))
+        for v, d in raw["versions"].items()
+    }
+    return EksTable(
+        versions=versions,
+        standard_price=float(raw["price_per_hour"]["standard"]),
+        extended_price=float(raw["price_per_hour"]["extended"]),
+        source=str(raw["source"]),
+    )
+
+
+def _describe_cluster_version(eks_client, version: str) -> tuple[VersionDates | None, str]:
+    """The dates EKS DescribeClusterVersions gives, or None when the call is not answered."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        found = eks_client.describe_cluster_versions(clusterVersions=[version])
+    except (ClientError, BotoCoreError):
+        return None, ""
+    for item in found.get("clusterVersions", []):
+        std, ext = item.get("endOfStandardSupportDate"), item.get("endOfExtendedSupportDate")
+        if item.get("clusterVersion") == version and std and ext:
+            return VersionDates(version, _day(std), _day(ext), _day(item.get("releaseDate"))), (
+                "EKS DescribeClusterVersions"
+            )
+    return None, ""
+
+
+def _day(value) -> date | None:
+    if value is None:
+        return None
+    return value.date() if isinstance(value, datetime) else value
+
+
+def eks_support(
+    version: str,
+    today: date,
+    table: EksTable,
+    answer: VersionDates | None = None,
+    source: str = "",
+) -> Check:
+    """Standard support passes; extended support warns with its price; past it fails."""
+    title = "EKS version support"
+    dates = answer or table.versions.get(version)
+    source = source if answer else f"toe/data/eks_versions.yaml ({table.source})"
+    if dates is None:
+        return Check(
+            "eks-version",
+            title,
+            WARN,
+            f"{version} is not in the version calendar table; check {table.source}",
+            (f"known: {', '.join(table.versions)}",),
+            {"version": version, "source": source},
+        )
+    extra = table.extended_price - table.standard_price
+    data = {
+        "version": version,
+        "endOfStandardSupport": dates.end_of_standard.isoformat(),
+        "endOfExtendedSupport": dates.end_of_extended.isoformat(),
+        "today": today.isoformat(),
+        "standardPricePerHour": table.standard_price,
+        "extendedPricePerHour": table.extended_price,
+        "source": source,
+    }
+    evidence = (
+        f"standard support until {dates.end_of_standard}, extended until "
+        f"{dates.end_of_extended} (source: {source})",
+        f"control plane ${table.standard_price:.2f}/h standard, ${table.extended_price:.2f}/h "
+        "extended, per cluster",
+    )
+    if today >= dates.end_of_extended:
+        data["phase"] = "unsupported"
+        return Check(
+            "eks-version",
+            title,
+            FAIL,
+            f"{version} left extended support on {dates.end_of_extended}: EKS creates no "
+            f"such cluster; {set_command('kubernetesVersion', _newest(table, today))}",
+            evidence,
+            data,
+        )
+    if today >= dates.end_of_standard:
+        data["phase"] = "extended"
+        month = extra * HOURS_PER_MONTH
+        return Check(
+            "eks-version",
+            title,
+            WARN,
+            f"{version} is in extended support since {dates.end_of_standard} (until "
+            f"{dates.end_of_extended}): control plane ${table.extended_price:.2f}/h instead of "
+            f"${table.standard_price:.2f}/h, +${extra:.2f}/h (≈ ${month:,.0f} per "
+            f"{HOURS_PER_MONTH}-hour month) per attendee cluster",
+            evidence,
+            data,
+        )
+    data["phase"] = "standard"
+    left = (dates.end_of_standard - today).days
+    if left <= SOON_DAYS:
+        return Check(
+            "eks-version",
+            title,
+            WARN,
+            f"{version} leaves standard support in {left} days ({dates.end_of_standard}); "
+            f"then ${table.extended_price:.2f}/h instead of ${table.standard_price:.2f}/h",
+            evidence,
+            data,
+        )
+    return Check(
+        "eks-version",
+        title,
+        PASS,
+        f"{version} in standard support until {dates.end_of_standard} ({left} days)",
+        evidence,
+        data,
+    )
+
+
+def _newest(table: EksTable, today: date) -> str:
+    current = [v for v, d in table.versions.items() if d.end_of_standard > today]
+    return max(current or table.versions, key=lambda v: tuple(int(p) for p in v.split(".")))
+
+
+# ---------------------------------------------------------------------------- IAM
+
+
+def principal_arn(caller_arn: str, iam_client=None) -> str | None:
+    """The IAM ARN to simulate for an STS caller ARN; None when it cannot be simulated."""
+    parts = caller_arn.split(":", 5)
+    if len(parts) != 6:
+        return None
+    partition, account, resource = parts[1], parts[4], parts[5]
+    kind, _, rest = resource.partition("/")
+    if kind == "user" or kind == "role":
+        return f"arn:{partition}:iam::{account}:{resource}"
+    if kind == "assumed-role":
+        role = rest.split("/", 1)[0]
+        if iam_client is not None:
+            try:  # the role's path is part of its ARN and absent from the session ARN
+                return iam_client.get_role(RoleName=role)["Role"]["Arn"]
+            except Exception:
+                pass
+        return f"arn:{partition}:iam::{account}:role/{role}"
+    return None
+
+
+def simulate_caller(iam_client, caller_arn: str, actions: Sequence[str] = IAM_ACTIONS) -> Check:
+    """IAM SimulatePrincipalPolicy of the actions `pulumi up` needs, for the calling identity."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    title = "IAM permissions of the caller"
+    if caller_arn.endswith(":root"):
+        return Check(
+            "iam",
+            title,
+            WARN,
+            "the caller is the account root user: everything is allowed, but use an IAM role",
+            (caller_arn,),
+            {"caller": caller_arn},
+        )
+    arn = principal_arn(caller_arn, iam_client)
+    if arn is None:
+        return Check(
+            "iam",
+            title,
+            WARN,
+            f"could not simulate: {caller_arn} is not an IAM user or role",
+            (),
+            {"caller": caller_arn},
+        )
+    decisions: dict[str, str] = {}
+    try:
+        kwargs: dict[str, Any] = {"PolicySourceArn": arn, "ActionNames": list(actions)}
+        while True:
+            page = iam_client.simulate_principal_policy(**kwargs)
+            for result in page.get("EvaluationResults", []):
+                decisions[result["EvalActionName"]] = result["EvalDecision"]
+            if not page.get("IsTruncated"):
+                break
+            kwargs["Marker"] = page["Marker"]
+    except (ClientError, BotoCoreError) as err:
+        return Check(
+            "iam",
+            title,
+            WARN,
+            f"could not simulate {arn} ({err}); needs iam:SimulatePrincipalPolicy",
+            (),
+            {"caller": caller_arn, "principal": arn},
+        )
+    denied = [a for a in actions if decisions.get(a) != "allowed"]
+    grouped: dict[str, list[str]] = {}
+    for action in actions:
+        grouped.setdefault(decisions.get(action, "not evaluated"), []).append(action)
+    lines = tuple(f"{decision}: {', '.join(names)}" for decision, names in grouped.items())
+    data = {"caller": caller_arn, "principal": arn, "decisions": decisions}
+    if denied:
+        return Check(
+            "iam",
+            title,
+            FAIL,
+            f"{arn} may not {', '.join(denied)}",
+            lines,
+            data,
+        )
+    return Check(
+        "iam",
+        title,
+        PASS,
+        f"{arn} may perform all {len(actions)} key actions (identity policies; SCPs and "
+        "resource policies can still deny)",
+        lines,
+        data,
+    )
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _problem_check(
+    check_id: str,
+    title: str,
+    problems: Sequence[Problem],
+    lines: Sequence[str] = (),
+    data: Mapping[str, Any] | None = None,
+) -> Check:
+    """A failed check whose summary is the program's own problem text (same words as preview)."""
+    evidence = (*lines, *(f"fix: {p.fix}" for p in problems))
+    body = dict(data or {})
+    body["problems"] = [{"key": p.key, "message": p.message, "fix": p.fix} for p in problems]
+    summary = "; ".join(f"{p.key}: {p.message}" for p in problems)
+    return Check(check_id, title, FAIL, summary, evidence, body)
+
+
+def _subnet(s) -> dict:
+    return {"id": s.id, "name": s.name, "az": s.az, "cidr": s.cidr}
+
+
+def _zones(offered: Mapping[str, frozenset[str]]) -> set[str]:
+    return {z for zones in offered.values() for z in zones}
+
+
+def _cli_query(region: str, pool) -> str:
+    return (
+        f"aws ec2 describe-instance-types --region {region} --filters "
+        f"Name=instance-type,Values={','.join(ac.gpu_patterns(pool))} "
+        "Name=processor-info.supported-architecture,Values=x86_64 "
+        "--query 'InstanceTypes[?GpuInfo].[InstanceType,GpuInfo.Gpus[0].Name,"
+        "GpuInfo.Gpus[0].Count,GpuInfo.Gpus[0].MemoryInfo.SizeInMiB,VCpuInfo.DefaultVCpus,"
+        "NetworkInfo.EfaSupported]' --output table"
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    return value
