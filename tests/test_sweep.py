@@ -466,7 +466,11 @@ def test_throttling_is_retried_by_botocore(
     sleeps: list[float] = []
     monkeypatch.setattr("botocore.endpoint.time.sleep", sleeps.append)
 
-    found = sweep.find_leftovers(account.session, CLUSTER)
+    # `standard` mode: the same retry rules as the default `adaptive`, without its client-side
+    # rate limiter, which would make this test wait for real seconds after the throttles.
+    found = sweep.find_leftovers(
+        account.session, CLUSTER, config=sweep.client_config(mode="standard")
+    )
 
     assert [item.id for item in found] == [volume]
     assert throttled[0] == 2 and len(sleeps) >= 2
