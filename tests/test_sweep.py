@@ -21,14 +21,7 @@ from toe.commands import sweep as command
 REGION = "ap-northeast-2"
 CLUSTER = "toe-dev"
 DECOYS = ("toe-dev2", "toe-dev-old")
-KINDS_WITH_IDS = (
-    sweep.INSTANCE,
-    sweep.LOAD_BALANCER,
-    sweep.TARGET_GROUP,
-    sweep.NETWORK_INTERFACE,
-    sweep.VOLUME,
-    sweep.SECURITY_GROUP,
-)
+# The order the issue asks for: instances, LBs, target groups, ENIs, volumes, groups, tags.
 DELETE_OPERATIONS = {
     "TerminateInstances": sweep.INSTANCE,
     "DeleteLoadBalancer": sweep.LOAD_BALANCER,
@@ -307,6 +300,8 @@ def test_hourly_cost_from_the_price_table(seeded: Account) -> None:
     expected = 0.3264 + 0.384 + 2 * 0.0225 + 2 * 100 * 0.0912 / 730
     assert sweep.total_hourly(found.values()) == pytest.approx(expected, abs=1e-3)
     assert prices.instance("t3.micro") is None
+    free = {item.kind for item in found.values() if item.hourly_usd == 0.0}
+    assert free == {"network-interface", "target-group", "security-group", "subnet-tag"}
 
 
 def test_price_table_states_source_and_covers_the_workshop_types() -> None:
@@ -341,9 +336,9 @@ def test_delete_goes_in_order_and_spares_decoys(seeded: Account) -> None:
 
     assert report.ok, report.failed
     assert _ids(list(report.deleted)) == seeded.seeded[CLUSTER]
-    kinds = [DELETE_OPERATIONS[name] for name in calls if name in DELETE_OPERATIONS]
-    assert kinds == sorted(kinds, key=sweep.DELETE_ORDER.index)
-    assert set(kinds) == set(sweep.DELETE_ORDER)
+    deletes = [name for name in calls if name in DELETE_OPERATIONS]
+    stages = [name for i, name in enumerate(deletes) if i == 0 or deletes[i - 1] != name]
+    assert stages == list(DELETE_OPERATIONS)  # each kind once, all of it, in this order
     assert sweep.find_leftovers(seeded.session, CLUSTER) == []
     for decoy in DECOYS:
         assert _ids(sweep.find_leftovers(seeded.session, decoy)) == seeded.seeded[decoy]
@@ -392,6 +387,49 @@ def test_a_dependency_that_stays_is_reported_not_raised(seeded: Account) -> None
     remaining = _ids(sweep.find_leftovers(seeded.session, CLUSTER))
     assert remaining[sweep.SECURITY_GROUP] == seeded.seeded[CLUSTER]["security-group"]
     assert remaining[sweep.SUBNET_TAG] == set()  # later stages still ran
+
+
+def test_rules_between_leftover_groups_are_revoked_before_deleting(seeded: Account) -> None:
+    ec2 = seeded.ec2
+    mine = sorted(seeded.seeded[CLUSTER][sweep.SECURITY_GROUP])
+    decoy = sorted(seeded.seeded["toe-dev2"][sweep.SECURITY_GROUP])[0]
+
+    def allow(group: str, source: str) -> None:
+        ec2.authorize_security_group_ingress(
+            GroupId=group,
+            IpPermissions=[
+                {
+                    "IpProtocol": "tcp",
+                    "FromPort": 443,
+                    "ToPort": 443,
+                    "UserIdGroupPairs": [{"GroupId": source}],
+                }
+            ],
+        )
+
+    allow(mine[0], mine[1])
+    allow(mine[1], mine[0])
+    allow(decoy, mine[0])
+    groups = [
+        item
+        for item in sweep.find_leftovers(seeded.session, CLUSTER)
+        if item.kind == sweep.SECURITY_GROUP
+    ]
+    revoked: list[str] = []
+    seeded.session.events.register(
+        "provide-client-params.ec2.RevokeSecurityGroupIngress",
+        lambda params, **_: revoked.append(params["GroupId"]),
+    )
+
+    report = sweep.delete_leftovers(seeded.session, groups)
+
+    assert report.ok
+    assert sorted(revoked) == mine[:2]
+    (kept,) = ec2.describe_security_groups(GroupIds=[decoy])["SecurityGroups"]
+    sources = {
+        pair["GroupId"] for rule in kept["IpPermissions"] for pair in rule["UserIdGroupPairs"]
+    }
+    assert sources == {mine[0]}  # another cluster's group is never edited
 
 
 def test_other_errors_are_not_retried(seeded: Account) -> None:

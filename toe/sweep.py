@@ -72,6 +72,10 @@ GONE_CODES = frozenset(
     }
 )
 
+# Detached ENIs (without a public IPv4 address), security groups, target groups and tags have no
+# hourly charge of their own.
+NO_CHARGE = 0.0
+
 _LIVE_INSTANCE_STATES = ("pending", "running", "shutting-down", "stopping", "stopped")
 _BILLED_INSTANCE_STATES = frozenset({"pending", "running"})
 _ELBV2_TAG_BATCH = 20  # DescribeTags takes at most 20 ARNs
@@ -131,7 +135,7 @@ RULES: Mapping[str, tuple[TagRule, ...]] = {
 
 @dataclass(frozen=True)
 class Leftover:
-    """One resource tied to the cluster; `hourly_usd` is None where no price is known."""
+    """One resource tied to the cluster; `hourly_usd` is None where its price is not known."""
 
     kind: str
     id: str
@@ -348,7 +352,7 @@ def _find_network_interfaces(ec2, cluster, vpc_filters, page_size, region) -> li
                 NETWORK_INTERFACE,
                 item["NetworkInterfaceId"],
                 reason,
-                None,
+                NO_CHARGE,
                 region,
                 {
                     "vpc": item.get("VpcId", ""),
@@ -401,7 +405,7 @@ def _find_security_groups(ec2, cluster, vpc_filters, page_size, region) -> list[
                 SECURITY_GROUP,
                 item["GroupId"],
                 reason,
-                None,
+                NO_CHARGE,
                 region,
                 {"name": item["GroupName"], "vpc": item.get("VpcId", "")},
             )
@@ -421,7 +425,7 @@ def _find_subnet_tags(ec2, cluster, vpc_filters, page_size, region) -> list[Left
                 SUBNET_TAG,
                 item["SubnetId"],
                 reason,
-                None,
+                NO_CHARGE,
                 region,
                 {
                     "key": key,
@@ -494,7 +498,7 @@ def _find_target_groups(elbv2, cluster, vpc_id, page_size, region) -> list[Lefto
                 TARGET_GROUP,
                 tg["TargetGroupArn"],
                 reason,
-                None,
+                NO_CHARGE,
                 region,
                 {"name": tg["TargetGroupName"], "vpc": tg.get("VpcId", "")},
             )
