@@ -432,6 +432,17 @@ def test_rules_between_leftover_groups_are_revoked_before_deleting(seeded: Accou
     assert sources == {mine[0]}  # another cluster's group is never edited
 
 
+def test_leftovers_of_another_region_are_not_deleted(seeded: Account) -> None:
+    leftovers = sweep.find_leftovers(seeded.session, CLUSTER)
+    elsewhere = boto3.Session(region_name="us-east-1")
+
+    report = sweep.delete_leftovers(elsewhere, leftovers[:1])
+
+    assert not report.deleted
+    assert report.failed[0].error == f"found in {REGION}, session is in us-east-1"
+    assert sweep.find_leftovers(seeded.session, CLUSTER) == leftovers
+
+
 def test_other_errors_are_not_retried(seeded: Account) -> None:
     volumes = [
         item for item in sweep.find_leftovers(seeded.session, CLUSTER) if item.kind == "volume"

@@ -75,6 +75,7 @@ GONE_CODES = frozenset(
 # Detached ENIs (without a public IPv4 address), security groups, target groups and tags have no
 # hourly charge of their own.
 NO_CHARGE = 0.0
+FREE_KINDS = frozenset({NETWORK_INTERFACE, TARGET_GROUP, SECURITY_GROUP, SUBNET_TAG})
 
 _LIVE_INSTANCE_STATES = ("pending", "running", "shutting-down", "stopping", "stopped")
 _BILLED_INSTANCE_STATES = frozenset({"pending", "running"})
@@ -703,13 +704,16 @@ def delete_leftovers(
     retry = retry or RetryPolicy()
     config = config or client_config()
     by_kind: dict[str, list[Leftover]] = {kind: [] for kind in DELETE_ORDER}
+    results: list[tuple[Leftover, str | None]] = []
     for item in leftovers:
-        by_kind[item.kind].append(item)
+        if item.region != session.region_name:
+            results.append((item, f"found in {item.region}, session is in {session.region_name}"))
+        else:
+            by_kind[item.kind].append(item)
     clients = {
         "ec2": session.client("ec2", config=config),
         "elbv2": session.client("elbv2", config=config),
     }
-    results: list[tuple[Leftover, str | None]] = []
     for kind in DELETE_ORDER:
         items = by_kind[kind]
         if not items:

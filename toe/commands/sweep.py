@@ -104,12 +104,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _money(value: float | None) -> str:
+def _money(kind: str, value: float | None) -> str:
+    from toe.sweep import FREE_KINDS
+
+    if kind in FREE_KINDS:
+        return "-"
     return "?" if value is None else f"{value:.4f}"
 
 
 def _details(extra: dict[str, Any]) -> str:
-    return " ".join(f"{key}={value}" for key, value in extra.items() if value not in ("", None))
+    shown = {key: value for key, value in extra.items() if key != "vpc" and value not in ("", None)}
+    return " ".join(f"{key}={value}" for key, value in shown.items())
 
 
 def _print_table(console: Any, title: str, rows: list[Any], with_error: bool = False) -> None:
@@ -124,7 +129,7 @@ def _print_table(console: Any, title: str, rows: list[Any], with_error: bool = F
     for row in rows:
         item = row.leftover if with_error else row
         last = row.error if with_error else _details(dict(item.extra))
-        table.add_row(item.kind, item.id, item.reason, _money(item.hourly_usd), last)
+        table.add_row(item.kind, item.id, item.reason, _money(item.kind, item.hourly_usd), last)
     console.print(table)
 
 
@@ -206,6 +211,12 @@ def run(args: argparse.Namespace) -> int:
         )
         return finish(EXIT_LEFTOVERS)
 
+    if not args.json:
+        console.print(
+            "Deleting: instances (then waiting for them to terminate), load balancers, target "
+            "groups, network interfaces, volumes, security groups, subnet tags...",
+            markup=False,
+        )
     report = sweep.delete_leftovers(
         session, leftovers, retry=sweep.RetryPolicy(attempts=max(1, args.attempts))
     )
