@@ -182,6 +182,28 @@ def _subnet_tag_keys(account: Account) -> set[str]:
     return {tag["Key"] for subnet in subnets for tag in subnet.get("Tags", [])}
 
 
+@pytest.fixture(autouse=True, scope="module")
+def shared_botocore_loader() -> Iterator[None]:
+    """One botocore data loader for the many sessions these tests create.
+
+    Each new session would otherwise parse the EC2 service model again (about 0.1 s a time).
+    """
+    import botocore.loaders
+    import botocore.session
+
+    loaders: dict[str | None, botocore.loaders.Loader] = {}
+
+    def create_loader(search_path_string: str | None = None) -> botocore.loaders.Loader:
+        if search_path_string not in loaders:
+            loaders[search_path_string] = botocore.loaders.create_loader(search_path_string)
+        return loaders[search_path_string]
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(botocore.session, "create_loader", create_loader)
+    yield
+    patch.undo()
+
+
 @pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
