@@ -251,8 +251,10 @@ def _record_calls(session: boto3.Session) -> list[str]:
     return calls
 
 
-def _fail_first(session: boto3.Session, operation: str, code: str, times: int) -> list[int]:
-    """Make the first `times` calls of an EC2 operation fail with `code`; returns the call count."""
+def _fail_first(
+    session: boto3.Session, operation: str, code: str, times: int, service: str = "ec2"
+) -> list[int]:
+    """Make the first `times` calls of an operation fail with `code`; returns the call count."""
     count = [0]
 
     def refuse(**_: Any) -> Any:
@@ -262,7 +264,7 @@ def _fail_first(session: boto3.Session, operation: str, code: str, times: int) -
         error = {"Error": {"Code": code, "Message": "resource sg-x has a dependent object"}}
         return SimpleNamespace(status_code=400), error
 
-    session.events.register(f"before-call.ec2.{operation}", refuse)
+    session.events.register(f"before-call.{service}.{operation}", refuse)
     return count
 
 
@@ -546,7 +548,7 @@ def test_throttling_is_retried_by_botocore(
     assert [item.id for item in found] == [volume]
     assert throttled[0] == 2 and len(sleeps) >= 2
     config = sweep.client_config()
-    assert config.retries == {"max_attempts": 10, "mode": "adaptive"}
+    assert config.retries == {"max_attempts": 6, "mode": "adaptive"}
 
 
 def test_cluster_name_must_be_an_eks_name(account: Account) -> None:
@@ -655,6 +657,19 @@ def test_delete_is_refused_while_the_cluster_exists(
     code, _, _ = _cli(capsys, "--delete", "--force", "--json")
     assert code == 0
     assert sweep.find_leftovers(seeded.session, CLUSTER) == []
+
+
+def test_delete_is_refused_when_eks_cannot_be_asked(
+    seeded: Account, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fail_first(seeded.session, "DescribeCluster", "AccessDeniedException", 10**6, "eks")
+    monkeypatch.setattr(boto3, "Session", lambda **_: seeded.session)
+
+    code, out, err = _cli(capsys, "--delete", "--json")
+
+    assert code == 1 and json.loads(out)["cluster_status"] == "UNKNOWN"
+    assert "could not ask EKS whether cluster toe-dev still exists" in err
+    assert _ids(sweep.find_leftovers(seeded.session, CLUSTER)) == seeded.seeded[CLUSTER]
 
 
 def test_clean_account_exits_0(account: Account, capsys: pytest.CaptureFixture[str]) -> None:

@@ -77,6 +77,8 @@ GONE_CODES = frozenset(
 NO_CHARGE = 0.0
 FREE_KINDS = frozenset({NETWORK_INTERFACE, TARGET_GROUP, SECURITY_GROUP, SUBNET_TAG})
 
+Filters = list[dict[str, Any]]
+
 _LIVE_INSTANCE_STATES = ("pending", "running", "shutting-down", "stopping", "stopped")
 _BILLED_INSTANCE_STATES = frozenset({"pending", "running"})
 _ELBV2_TAG_BATCH = 20  # DescribeTags takes at most 20 ARNs
@@ -227,14 +229,14 @@ def load_prices(region: str, path: Path = PRICES_PATH) -> PriceTable:
     )
 
 
-def client_config(max_attempts: int = 10, mode: str = "adaptive") -> Config:
+def client_config(max_attempts: int = 6, mode: str = "adaptive") -> Config:
     """Client settings: botocore retries throttled and transient calls with backoff.
 
     `adaptive` adds client-side rate limiting on top of `standard` (boto3 guide, "Retries").
     """
     return Config(
         retries={"max_attempts": max_attempts, "mode": mode},
-        connect_timeout=10,
+        connect_timeout=5,
         read_timeout=60,
     )
 
@@ -299,7 +301,14 @@ def _ec2_search(
             yield item, reason
 
 
-def _find_instances(ec2, cluster, vpc_filters, page_size, prices, region) -> list[Leftover]:
+def _find_instances(
+    ec2: Any,
+    cluster: str,
+    vpc_filters: Filters,
+    page_size: int | None,
+    prices: PriceTable,
+    region: str,
+) -> list[Leftover]:
     state_filter = {"Name": "instance-state-name", "Values": list(_LIVE_INSTANCE_STATES)}
     found = []
     for item, reason in _ec2_search(
@@ -333,7 +342,9 @@ def _find_instances(ec2, cluster, vpc_filters, page_size, prices, region) -> lis
     return found
 
 
-def _find_network_interfaces(ec2, cluster, vpc_filters, page_size, region) -> list[Leftover]:
+def _find_network_interfaces(
+    ec2: Any, cluster: str, vpc_filters: Filters, page_size: int | None, region: str
+) -> list[Leftover]:
     found = []
     for item, reason in _ec2_search(
         ec2,
@@ -365,7 +376,9 @@ def _find_network_interfaces(ec2, cluster, vpc_filters, page_size, region) -> li
     return found
 
 
-def _find_volumes(ec2, cluster, page_size, prices, region) -> list[Leftover]:
+def _find_volumes(
+    ec2: Any, cluster: str, page_size: int | None, prices: PriceTable, region: str
+) -> list[Leftover]:
     found = []
     for item, reason in _ec2_search(
         ec2, "describe_volumes", "Volumes[]", VOLUME, cluster, (), page_size
@@ -388,7 +401,9 @@ def _find_volumes(ec2, cluster, page_size, prices, region) -> list[Leftover]:
     return found
 
 
-def _find_security_groups(ec2, cluster, vpc_filters, page_size, region) -> list[Leftover]:
+def _find_security_groups(
+    ec2: Any, cluster: str, vpc_filters: Filters, page_size: int | None, region: str
+) -> list[Leftover]:
     found = []
     for item, reason in _ec2_search(
         ec2,
@@ -414,7 +429,9 @@ def _find_security_groups(ec2, cluster, vpc_filters, page_size, region) -> list[
     return found
 
 
-def _find_subnet_tags(ec2, cluster, vpc_filters, page_size, region) -> list[Leftover]:
+def _find_subnet_tags(
+    ec2: Any, cluster: str, vpc_filters: Filters, page_size: int | None, region: str
+) -> list[Leftover]:
     key = _K8S_ANY.key_for(cluster)
     found = []
     for item, reason in _ec2_search(
@@ -448,7 +465,14 @@ def _elbv2_tags(elbv2: Any, arns: Sequence[str]) -> dict[str, dict[str, str]]:
     return tags
 
 
-def _find_load_balancers(elbv2, cluster, vpc_id, page_size, prices, region) -> list[Leftover]:
+def _find_load_balancers(
+    elbv2: Any,
+    cluster: str,
+    vpc_id: str | None,
+    page_size: int | None,
+    prices: PriceTable,
+    region: str,
+) -> list[Leftover]:
     pages = elbv2.get_paginator("describe_load_balancers").paginate(
         PaginationConfig=_page_config(page_size)
     )
@@ -479,7 +503,9 @@ def _find_load_balancers(elbv2, cluster, vpc_id, page_size, prices, region) -> l
     return found
 
 
-def _find_target_groups(elbv2, cluster, vpc_id, page_size, region) -> list[Leftover]:
+def _find_target_groups(
+    elbv2: Any, cluster: str, vpc_id: str | None, page_size: int | None, region: str
+) -> list[Leftover]:
     pages = elbv2.get_paginator("describe_target_groups").paginate(
         PaginationConfig=_page_config(page_size)
     )

@@ -133,6 +133,18 @@ def _print_table(console: Any, title: str, rows: list[Any], with_error: bool = F
     console.print(table)
 
 
+def _status_line(cluster: str, status: str) -> str:
+    if status == "UNKNOWN":
+        return (
+            f"could not ask EKS whether cluster {cluster} still exists (eks:DescribeCluster "
+            "denied or unreachable); make sure `pulumi destroy` has finished."
+        )
+    return (
+        f"EKS cluster {cluster} still exists (status {status}): its nodes, load balancers and "
+        "security groups are still in use. Run `pulumi destroy` first, then sweep."
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     import boto3
     from botocore.exceptions import BotoCoreError
@@ -177,13 +189,9 @@ def run(args: argparse.Namespace) -> int:
         leftovers=[item.to_dict() for item in leftovers],
         total_hourly_usd=total,
     )
+    if not args.json and status is not None:
+        console.print(_status_line(args.cluster, status), markup=False)
     if not args.json:
-        if status is not None:
-            console.print(
-                f"EKS cluster {args.cluster} still exists (status {status}): its nodes, load "
-                "balancers and security groups are still in use. Sweep after `pulumi destroy`.",
-                markup=False,
-            )
         if leftovers:
             unknown = sum(1 for item in leftovers if item.hourly_usd is None)
             _print_table(console, f"Leftovers of {args.cluster} in {args.region}", leftovers)
@@ -205,8 +213,8 @@ def run(args: argparse.Namespace) -> int:
     if status is not None and not args.force:
         document["mode"] = "refused"
         print(
-            f"sweep: not deleting: EKS cluster {args.cluster} still exists (status {status}). "
-            "Run `pulumi destroy` first, or pass --force.",
+            f"sweep: not deleting: {_status_line(args.cluster, status)} Pass --force to delete "
+            "anyway.",
             file=sys.stderr,
         )
         return finish(EXIT_LEFTOVERS)
