@@ -82,7 +82,6 @@ Filters = list[dict[str, Any]]
 _LIVE_INSTANCE_STATES = ("pending", "running", "shutting-down", "stopping", "stopped")
 _BILLED_INSTANCE_STATES = frozenset({"pending", "running"})
 _ELBV2_TAG_BATCH = 20  # DescribeTags takes at most 20 ARNs
-_TERMINATE_BATCH = 50
 
 
 class SweepCheckError(RuntimeError):
@@ -640,19 +639,15 @@ def _with_retries(call: Callable[[], Any], retry: RetryPolicy) -> str | None:
 def _terminate_instances(
     ec2: Any, items: Sequence[Leftover], retry: RetryPolicy, wait: bool
 ) -> list[tuple[Leftover, str | None]]:
-    results: list[tuple[Leftover, str | None]] = []
-    for start in range(0, len(items), _TERMINATE_BATCH):
-        batch = list(items[start : start + _TERMINATE_BATCH])
-        ids = [item.id for item in batch]
-        error = _with_retries(lambda ids=ids: ec2.terminate_instances(InstanceIds=ids), retry)
-        if error is not None and len(batch) > 1:  # find out which ones refused
-            for item in batch:
-                one = _with_retries(
-                    lambda item=item: ec2.terminate_instances(InstanceIds=[item.id]), retry
-                )
-                results.append((item, one))
-        else:
-            results.extend((item, error) for item in batch)
+    # One call per instance: a batch fails as a whole when one ID is unknown, which would hide
+    # whether the others were terminated. Clusters leave tens of nodes at most.
+    results = [
+        (
+            item,
+            _with_retries(lambda item=item: ec2.terminate_instances(InstanceIds=[item.id]), retry),
+        )
+        for item in items
+    ]
     terminated = [item.id for item, error in results if error is None]
     if wait and terminated:
         # Volumes and ENIs stay in use until their instance is gone: wait (up to 10 minutes).
