@@ -272,6 +272,7 @@ def test_finds_exactly_the_clusters_leftovers_and_never_a_decoy(seeded: Account)
     found = sweep.find_leftovers(seeded.session, CLUSTER)
 
     assert _ids(found) == seeded.seeded[CLUSTER]
+    assert len(set(found)) == len(found)  # hashable, and each resource once
     everything_else = {
         rid for decoy in DECOYS for ids in seeded.seeded[decoy].values() for rid in ids
     } - set(seeded.subnet_ids)

@@ -144,7 +144,7 @@ class Leftover:
     reason: str
     hourly_usd: float | None
     region: str
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
