@@ -1,0 +1,129 @@
+"""`python -m toe sweep` as a process against a real moto server, reached via AWS_ENDPOINT_URL."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import boto3
+import pytest
+
+from tests.conftest import ROOT
+from tests.test_sweep import CLUSTER, DECOYS, REGION, Account, _ids, seed_cluster, seed_untagged
+from toe import sweep
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def server_env() -> Iterator[dict[str, str]]:
+    """Start `moto.server` on 127.0.0.1 and give the environment that points AWS clients at it."""
+    port = _free_port()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("AWS_") and not key.startswith("MOTO_")
+    }
+    env.update(
+        AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}",
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_CONFIG_FILE="/nonexistent/aws-config",
+        AWS_SHARED_CREDENTIALS_FILE="/nonexistent/aws-credentials",
+        AWS_EC2_METADATA_DISABLED="true",
+        MOTO_EC2_LOAD_DEFAULT_AMIS="false",
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    stderr = server.stderr.read().decode() if server.stderr else ""
+                    pytest.fail(f"moto server did not start on port {port}: {stderr[-2000:]}")
+                time.sleep(0.1)
+        yield env
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _sweep(env: dict[str, str], *args: str) -> tuple[int, dict]:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "toe",
+            "sweep",
+            "--cluster",
+            CLUSTER,
+            "--region",
+            REGION,
+            "--json",
+            *args,
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return done.returncode, json.loads(done.stdout)
+
+
+def test_sweep_against_a_moto_server(
+    server_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key in list(os.environ):
+        if key.startswith("AWS_"):
+            monkeypatch.delenv(key)
+    for key, value in server_env.items():
+        if key.startswith(("AWS_", "MOTO_")):
+            monkeypatch.setenv(key, value)
+    session = boto3.Session(region_name=REGION)
+    ec2 = session.client("ec2")
+    vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = tuple(
+        ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=zone)[
+            "Subnet"
+        ]["SubnetId"]
+        for i, zone in enumerate((f"{REGION}a", f"{REGION}b"))
+    )
+    account = Account(session, vpc_id, subnets, "ami-12345678")  # type: ignore[arg-type]
+    seed_cluster(account, CLUSTER)
+    for decoy in DECOYS:
+        seed_cluster(account, decoy)
+    untagged = seed_untagged(account)
+
+    code, dry_run = _sweep(server_env, "--vpc-id", vpc_id)
+    assert code == 1 and dry_run["mode"] == "dry-run"
+    listed = _ids([sweep.Leftover(**item) for item in dry_run["leftovers"]])
+    assert listed == account.seeded[CLUSTER]
+
+    code, deleted = _sweep(server_env, "--vpc-id", vpc_id, "--delete")
+    assert code == 0, deleted["failed"]
+    assert _ids([sweep.Leftover(**item) for item in deleted["deleted"]]) == account.seeded[CLUSTER]
+
+    code, after = _sweep(server_env)
+    assert code == 0 and after["leftovers"] == []
+    for decoy in DECOYS:
+        assert _ids(sweep.find_leftovers(session, decoy)) == account.seeded[decoy]
+    volumes = ec2.describe_volumes(VolumeIds=[untagged[sweep.VOLUME]])["Volumes"]
+    assert volumes and volumes[0]["State"] == "available"
