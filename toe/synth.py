@@ -381,7 +381,7 @@ def synth(
         known = ", ".join(stack_names(project_dir)) or "none"
         raise SynthError(
             f"no stack file Pulumi.{stack}.yaml in {project_dir} (stacks: {known}); "
-            "`python -m toe attendees add` or a copy of Pulumi.dev.yaml makes one"
+            "copy Pulumi.dev.yaml to make one"
         )
     loaded = load_account(account) if account is not None else None
     run = run_program(

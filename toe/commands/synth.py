@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     from toe.synth import SynthError, synth
 
     console = Console(highlight=False)
-    errors = Console(stderr=True, highlight=False)
+    errors = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         result = synth(args.stack, account=args.account, out_dir=args.out, preview=args.preview)
     except (AccountError, SynthError) as err:
