@@ -59,23 +59,19 @@ MAX_JOB_BACKOFF_LIMIT = 3
 ROOT_ALLOWED_IMAGES = (re.compile(r"^763104351884\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/"),)
 
 GPU_CATEGORIES = frozenset({"g", "p"})
+GPU_CATEGORIES_PREFIXES = tuple(sorted(GPU_CATEGORIES))
 LABEL_DOMAINS = ("eks.amazonaws.com/", "karpenter.k8s.aws/")
 
 
 # ---------------------------------------------------------------------------- reading props
 
 
-def _get(value: Any, *path: str | int) -> Any:
-    """The value at `path` inside nested mappings and sequences; None where a step is missing."""
+def _get(value: Any, *path: str) -> Any:
+    """The value at `path` inside nested mappings; None where a step is missing."""
     for step in path:
-        if isinstance(step, int):
-            if not _is_list(value) or step >= len(value):
-                return None
-            value = value[step]
-        else:
-            if not isinstance(value, Mapping) or step not in value:
-                return None
-            value = value[step]
+        if not isinstance(value, Mapping) or step not in value:
+            return None
+        value = value[step]
     return value
 
 
@@ -174,7 +170,9 @@ def cluster_view(resource_type: str, urn: str, props: Mapping) -> ClusterView | 
             private_access=props.get("endpointPrivateAccess") is True,
             public_access=public_access is not False,
             public_cidrs=tuple(_list(props.get("publicAccessCidrs")) or ["0.0.0.0/0"]),
-            private_subnets=frozenset(_list(props.get("privateSubnetIds"))),
+            private_subnets=(
+                frozenset(_list(props["privateSubnetIds"])) if "privateSubnetIds" in props else None
+            ),
             public_subnets=frozenset(_list(props.get("publicSubnetIds"))),
             auto_mode=_get(props, "autoMode", "enabled") is True,
             default_vpc_cni=props.get("useDefaultVpcCni"),
@@ -310,9 +308,8 @@ def nodepool_can_launch_gpus(props: Mapping) -> bool:
         key, op, values = req.get("key"), req.get("operator"), _values(req)
         if _label(key, "instance-category") and op == "In" and GPU_CATEGORIES & set(values):
             return True
-        if _label(key, "instance-family") and op == "In" and any(v[:1] in "gp" for v in values):
-            return True
-        if key == wk.LABEL_INSTANCE_TYPE and op == "In" and any(v[:1] in "gp" for v in values):
+        names = _label(key, "instance-family") or key == wk.LABEL_INSTANCE_TYPE
+        if names and op == "In" and any(v.startswith(GPU_CATEGORIES_PREFIXES) for v in values):
             return True
         if _label(key, "instance-gpu-count") and (
             op in ("Gt", "Exists") or (op == "In" and any(v != "0" for v in values))
@@ -446,7 +443,7 @@ def validate_node_groups_private(
             report_violation(
                 f"Node group {group.name} is placed in public subnets ({', '.join(exposed)}), "
                 "which put its nodes next to internet-facing load balancers. Place node groups in "
-                "the private subnets only (check privateSubnetPattern does not match TOE-pub-*).",
+                "the private subnets only (privateSubnetPattern must match no public subnet).",
                 group.urn,
             )
             continue
@@ -607,6 +604,9 @@ def validate_gpu_pods_tolerate(
         if spec is None or not _requests_gpu(spec):
             continue
         tolerations = [t for t in _list(spec.get("tolerations")) if isinstance(t, Mapping)]
+        # EKS's ExtendedResourceToleration admission plugin adds this one to every pod that
+        # requests nvidia.com/gpu (FACTS.md, "EKS and node groups").
+        tolerations.append({"key": wk.RESOURCE_GPU, "operator": "Exists"})
         selected = _map(spec.get("nodeSelector")).get(wk.LABEL_NODEPOOL)
         candidates = {selected: pools[selected]} if selected in pools else pools
         if any(all(_tolerates(tolerations, t) for t in taints) for taints in candidates.values()):

@@ -189,19 +189,23 @@ def test_toleration_matching(toleration: dict, tolerated: bool) -> None:
     assert rules._tolerates([toleration], taint) is tolerated
 
 
-def test_a_cpu_nodepool_is_not_held_to_gpu_guardrails() -> None:
-    cpu_pool = {
-        "spec": {
-            "template": {
-                "spec": {
-                    "requirements": [
-                        {"key": wk.LABEL_INSTANCE_CATEGORY, "operator": "In", "values": ["c", "m"]}
-                    ]
-                }
-            }
-        }
-    }
-    assert not rules.nodepool_can_launch_gpus(cpu_pool)
+@pytest.mark.parametrize(
+    ("key", "operator", "values", "gpu"),
+    [
+        (wk.LABEL_INSTANCE_CATEGORY, "In", ["g", "p"], True),
+        (wk.LABEL_INSTANCE_CATEGORY, "In", ["c", "m", "r"], False),
+        ("karpenter.k8s.aws/instance-category", "In", ["p"], True),
+        (wk.LABEL_INSTANCE_FAMILY, "In", ["g6e"], True),
+        (wk.LABEL_INSTANCE_FAMILY, "In", ["c7g"], False),
+        (wk.LABEL_INSTANCE_TYPE, "In", ["p5.48xlarge"], True),
+        (wk.LABEL_INSTANCE_GPU_COUNT, "Gt", ["0"], True),
+        ("eks.amazonaws.com/instance-gpu-name", "In", ["h100"], True),
+    ],
+)
+def test_gpu_nodepool_detection(key: str, operator: str, values: list[str], gpu: bool) -> None:
+    requirement = {"key": key, "operator": operator, "values": values}
+    pool = {"spec": {"template": {"spec": {"requirements": [requirement]}}}}
+    assert rules.nodepool_can_launch_gpus(pool) is gpu
 
 
 # ---------------------------------------------------------------------------- the dev stack
@@ -460,6 +464,16 @@ def test_bad_resource_gets_exactly_its_violation(dev_run: ProgramRun, case: str)
     assert (verdict.policy, verdict.resource_name) == (policy, resource)
     assert message in verdict.message
     assert verdict.urn == run.named(resource).urn
+
+
+def test_a_gpu_pod_tolerates_an_nvidia_taint_without_asking(dev_run: ProgramRun) -> None:
+    """EKS's ExtendedResourceToleration plugin adds the toleration for nvidia.com/gpu taints."""
+    run = _inputs_only(dev_run)
+    _props(run, "gpu-nodepool")["spec"]["template"]["spec"]["taints"] = [
+        {"key": wk.RESOURCE_GPU, "effect": "NoSchedule"}
+    ]
+    _pod(run, "validation-gpu-check").pop("tolerations")
+    assert mandatory(evaluate(run, today=TODAY)) == []
 
 
 def test_every_mandatory_policy_has_a_bad_case() -> None:
