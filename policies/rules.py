@@ -40,14 +40,17 @@ FIRST_VERSION_WITHOUT_AL2 = (1, 33)
 
 # End of standard support per EKS version: after it a cluster runs in extended support, and its
 # control plane is billed at the extended rate ($0.60 instead of $0.10 per cluster-hour).
-# Source: EKS user guide, "Understand the Kubernetes version lifecycle on EKS" (release calendar);
-# 1.33 is also in FACTS.md ("EKS 1.33 left standard support on 2026-07-29").
+# Source: EKS user guide, "Understand the Kubernetes version lifecycle on EKS" (release calendar),
+# as tabulated by https://endoflife.date/amazon-eks; 1.33 is also in FACTS.md. Versions not listed
+# here are not reported: add a row when EKS publishes a new version.
 END_OF_STANDARD_SUPPORT: dict[str, date] = {
     "1.29": date(2025, 3, 23),
     "1.30": date(2025, 7, 23),
     "1.31": date(2025, 11, 26),
     "1.32": date(2026, 3, 23),
     "1.33": date(2026, 7, 29),
+    "1.34": date(2026, 12, 2),
+    "1.35": date(2027, 3, 27),
 }
 
 MAX_CONSOLIDATE_AFTER_SECONDS = 30 * 60
