@@ -302,6 +302,31 @@ def test_command_names_an_unknown_stack(tmp_path, capsys):
     assert "Pulumi.nope.yaml" in err and "dev" in err
 
 
+def test_verdicts_of_the_policy_pack_are_written_and_printed(result, monkeypatch, capsys):
+    if synth.policy_runner() is None:
+        pytest.skip("policies/runner.py is not in this checkout")
+    assert result.verdicts is not None and result.mandatory_violations == []
+    records = json.loads((result.out_dir / synth.VERDICTS_FILE).read_text())
+    assert [r["policy"] for r in records] == [v.policy for v in result.verdicts]
+    assert {r["enforcement"] for r in records} <= {"mandatory", "advisory"}
+    monkeypatch.setattr(synth, "synth", lambda *a, **k: result)
+    assert cli.main(["synth"]) == 0
+    assert result.verdicts_text in capsys.readouterr().out
+
+
+def test_a_mandatory_violation_from_the_pack_fails_the_command(tmp_path, monkeypatch, capsys):
+    if synth.policy_runner() is None:
+        pytest.skip("policies/runner.py is not in this checkout")
+    # Idle GPU nodes must go within 30 minutes (gpu-nodepool-guardrails, mandatory).
+    failing = synth.synth("dev", out_dir=tmp_path, config={"gpuConsolidateAfter": "2h"})
+    assert [v.policy for v in failing.mandatory_violations] == ["gpu-nodepool-guardrails"]
+    monkeypatch.setattr(synth, "synth", lambda *a, **k: failing)
+    assert cli.main(["synth"]) == 2
+    captured = capsys.readouterr()
+    assert "gpu-nodepool-guardrails" in captured.out
+    assert "1 mandatory policy violation" in captured.err
+
+
 def test_command_exits_non_zero_on_a_mandatory_violation(result, monkeypatch, capsys):
     verdicts = [
         SimpleNamespace(
