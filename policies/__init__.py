@@ -1,0 +1,1 @@
+"""The stack's CrossGuard policy pack: rules (importable) and an offline runner."""
