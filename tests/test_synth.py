@@ -95,7 +95,7 @@ def test_one_manifest_per_kubernetes_object_named_kind_and_name(result):
     kube = [r for r in result.run.resources if r.type.startswith("kubernetes:")]
     files = _manifest_files(result)
     assert len(files) == len(kube) == 5
-    jobs = result.plan["outputs"]["validation"]
+    jobs = {"gpu-check": result.plan["outputs"]["validation"]["gpu"]["jobName"]}
     for path in files:
         obj = yaml.safe_load(path.read_text())
         assert list(obj)[:3] == ["apiVersion", "kind", "metadata"]

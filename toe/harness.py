@@ -452,9 +452,9 @@ def _monitor_class():
                 custom=bool(request.custom),
                 parent=request.parent,
                 provider=request.provider,
-                dependencies=list(request.dependencies),
+                dependencies=sorted(request.dependencies),
                 property_dependencies={
-                    k: list(v.urns) for k, v in request.propertyDependencies.items()
+                    k: sorted(v.urns) for k, v in request.propertyDependencies.items()
                 },
                 inputs=rpc.deserialize_properties(request.object),
                 hooks={

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +93,7 @@ def print_summary(console, result) -> None:
     ]
     for component, name, type_, r in sorted(rows, key=lambda row: (row[0], row[1])):
         waits = sorted(by_urn[d]["name"] for d in r["dependencies"] if d in by_urn)
-        table.add_row(Text(component), Text(name), Text(type_), Text(", ".join(waits)))
+        table.add_row(Text(component), Text(name), Text(type_), Text("\n".join(waits)))
     console.print(table)
 
     outputs = Table(title="Stack outputs")
@@ -129,7 +130,8 @@ def run(args: argparse.Namespace) -> int:
     from toe.harness import ProgramError
     from toe.synth import SynthError, synth
 
-    console = Console(highlight=False)
+    # Logs and CI have no terminal width: print names whole there rather than folded at 80.
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     errors = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         result = synth(args.stack, account=args.account, out_dir=args.out, preview=args.preview)
