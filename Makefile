@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STACK ?= dev
 
-.PHONY: test synth lint bench clean
+.PHONY: test synth scan lint bench clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,19 @@ test: $(VENV)/.installed ## Run the whole test suite offline (no AWS, no Pulumi 
 synth: $(VENV)/.installed ## Render the stack offline against the simulated workshop account
 	$(PY) -m toe synth --stack $(STACK)
 
+# checkov pins an older boto3 than the program needs: it gets an environment of its own.
+SCAN_VENV := .venv-scan
+$(SCAN_VENV)/.installed:
+	$(PYTHON) -m venv $(SCAN_VENV)
+	$(SCAN_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SCAN_VENV)/bin/python -m pip install --quiet 'checkov>=3.3,<4'
+	touch $@
+
+scan: $(VENV)/.installed $(SCAN_VENV)/.installed ## Scan the rendered Kubernetes manifests with checkov
+	$(PY) -m toe synth --stack $(STACK) --out build/synth/$(STACK)
+	$(SCAN_VENV)/bin/checkov --directory build/synth/$(STACK)/manifests --framework kubernetes \
+		--config-file .checkov.yaml --compact --quiet
+
 lint: $(VENV)/.installed
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
@@ -28,4 +41,4 @@ bench: $(VENV)/.installed
 	$(PY) bench/synth_bench.py
 
 clean:
-	rm -rf $(VENV) build .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(SCAN_VENV) build .pytest_cache .ruff_cache
