@@ -75,3 +75,29 @@ def api_client(endpoint: str, certificate_authority: str, token: str) -> Any:
         ca_cert_data=ca_data,
     )
     return client.ApiClient(configuration)
+
+
+class ClusterUnreachable(Exception):
+    """EKS could not be asked for the cluster, or the cluster has no API endpoint yet."""
+
+
+def cluster_api_client(cluster_name: str, region: str, session: Any = None) -> Any:
+    """An `ApiClient` for an EKS cluster by name: DescribeCluster for endpoint and CA, a token."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    session = session or boto3.session.Session()
+    try:
+        described = session.client("eks", region_name=region).describe_cluster(name=cluster_name)
+        token = get_token(cluster_name, region, session)
+    except (BotoCoreError, ClientError) as exc:
+        raise ClusterUnreachable(
+            f"cannot reach EKS cluster {cluster_name} in {region}: {exc}"
+        ) from None
+    info = described["cluster"]
+    endpoint, ca = info.get("endpoint"), (info.get("certificateAuthority") or {}).get("data")
+    if not endpoint or not ca:
+        raise ClusterUnreachable(
+            f"cluster {cluster_name} has no endpoint yet (status {info.get('status')})"
+        )
+    return api_client(endpoint, ca, token)

@@ -34,17 +34,11 @@ class DrainTarget:
 
 def eks_core_api(target: DrainTarget) -> Any:
     """CoreV1Api for the cluster, from EKS DescribeCluster and a boto3-built token."""
-    import boto3
+    from kubernetes import client
 
     from components import eks_token
 
-    cluster = boto3.client("eks", region_name=target.region).describe_cluster(
-        name=target.cluster_name
-    )["cluster"]
-    token = eks_token.get_token(target.cluster_name, target.region)
-    return eks_token.core_v1_api(
-        cluster["endpoint"], cluster["certificateAuthority"]["data"], token
-    )
+    return client.CoreV1Api(eks_token.cluster_api_client(target.cluster_name, target.region))
 
 
 def remaining_nodes(api: Any, nodepool: str) -> list[str]:

@@ -118,24 +118,14 @@ def stack_outputs(stack: str, runner: Runner = subprocess.run) -> dict[str, Any]
 
 def clients_for_cluster(cluster: str, region: str, session: Any = None) -> Clients:
     """Clients for an EKS cluster from `eks:DescribeCluster` and a boto3-built token."""
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
+    from kubernetes import client
 
     from components import eks_token
 
-    session = session or boto3.session.Session()
     try:
-        described = session.client("eks", region_name=region).describe_cluster(name=cluster)
-        token = eks_token.get_token(cluster, region, session)
-    except (BotoCoreError, ClientError) as exc:
-        raise ReportError(f"cannot reach EKS cluster {cluster} in {region}: {exc}") from None
-    info = described["cluster"]
-    endpoint, ca = info.get("endpoint"), (info.get("certificateAuthority") or {}).get("data")
-    if not endpoint or not ca:
-        raise ReportError(f"cluster {cluster} has no endpoint yet (status {info.get('status')})")
-    api = eks_token.api_client(endpoint, ca, token)
-    from kubernetes import client
-
+        api = eks_token.cluster_api_client(cluster, region, session)
+    except eks_token.ClusterUnreachable as exc:
+        raise ReportError(str(exc)) from None
     return Clients(client.CoreV1Api(api), client.BatchV1Api(api))
 
 
