@@ -20,7 +20,9 @@
 #       nvidia-smi --query-gpu=name,driver_version,memory.total,count --format=csv,noheader,nounits
 #   end                         last line: a message without it was cut short
 #
-# Exit status: 0 when passed; nvidia-smi's own status (or 1) when failed, so the Job fails.
+# Exit status: 0 once a result is written, passed or failed: the stack's readout turns a failed
+# check into a failed `pulumi up` that quotes the reason (a failing Job would only say
+# BackoffLimitExceeded). Non-zero (3) only when the termination message cannot be written.
 
 LC_ALL=C
 export LC_ALL
@@ -71,9 +73,9 @@ if [ "$rc" -ne 0 ]; then
     else
         reason="nvidia-smi exited $rc: $(printf '%s\n' "$full" | head -n 1)"
     fi
-    write_result failed "$rc" "$reason" "" ""
+    write_result failed "$rc" "$reason" "" "" || exit 3
     echo "== result: failed ($reason)"
-    exit "$rc"
+    exit 0
 fi
 
 cuda=$(printf '%s\n' "$full" |
@@ -86,19 +88,19 @@ rc=$?
 printf '%s\n' "$query"
 if [ "$rc" -ne 0 ]; then
     reason="nvidia-smi --query-gpu exited $rc: $(printf '%s\n' "$query" | head -n 1)"
-    write_result failed "$rc" "$reason" "$cuda" ""
+    write_result failed "$rc" "$reason" "$cuda" "" || exit 3
     echo "== result: failed ($reason)"
-    exit "$rc"
+    exit 0
 fi
 
 gpus=$(printf '%s\n' "$query" | grep -v '^[[:space:]]*$')
 if [ -z "$gpus" ]; then
-    write_result failed 1 "nvidia-smi listed no GPU" "$cuda" ""
+    write_result failed 1 "nvidia-smi listed no GPU" "$cuda" "" || exit 3
     echo "== result: failed (nvidia-smi listed no GPU)"
-    exit 1
+    exit 0
 fi
 
 count=$(printf '%s\n' "$gpus" | wc -l | tr -d ' ')
-write_result passed 0 "$count GPU(s) visible" "$cuda" "$gpus"
+write_result passed 0 "$count GPU(s) visible" "$cuda" "$gpus" || exit 3
 echo "== result: passed ($count GPU(s), CUDA ${cuda:-unknown})"
 exit 0

@@ -400,7 +400,8 @@ def eks_api_factory(props: Mapping[str, Any]) -> Any:
 
 
 class ReadoutError(Exception):
-    """The readout found a result that must fail `pulumi up` (EFA required but not passed)."""
+    """The readout found a result that must fail `pulumi up`: the GPU check did not pass, or EFA
+    is required and did not pass."""
 
 
 class ReadoutProvider(pulumi.dynamic.ResourceProvider):
@@ -457,6 +458,12 @@ class ReadoutProvider(pulumi.dynamic.ResourceProvider):
                 efa_requested,
             )
         summary = "\n".join(summary_lines(validation))
+        gpu_status = validation["gpu"]["status"]
+        if gpu_status != PASSED:
+            # The check scripts report and exit 0; this is where a broken GPU node fails `up`.
+            raise ReadoutError(
+                f"the GPU check is {gpu_status}: {validation['gpu']['reason']}\n{summary}"
+            )
         efa_status = validation["efa"]["status"]
         if props.get("efaRequired") is True and efa_status != PASSED:
             raise ReadoutError(

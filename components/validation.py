@@ -43,10 +43,7 @@ def job_specs(checks: ChecksSpec, nodepool: str, configmap: Any) -> list[k8s_obj
         env={"NVIDIA_DISABLE_REQUIRE": "true"},
         **common,
     )
-    efa_env = {
-        "EFA_REQUESTED": str(checks.efa_requested).lower(),
-        "EFA_REQUIRED": str(checks.efa_required).lower(),
-    }
+    efa_env = {"EFA_REQUESTED": str(checks.efa_requested).lower()}
     efa = k8s_objects.CheckJobSpec(
         check=wk.EFA_CHECK,
         image=checks.efa_image,

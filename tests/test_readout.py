@@ -49,7 +49,7 @@ def messages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str, i
         {},
         lambda t: _fake_nvidia_smi(t, h200 / "nvidia-smi.txt", h200 / "query-nounits.csv"),
     )
-    requested = {"EFA_REQUESTED": "true", "EFA_REQUIRED": "true"}
+    requested = {"EFA_REQUESTED": "true"}
     # EFA present: the shm fixture rewritten the way the fixtures README says an EFA host prints.
     make("efa", "efa-check.sh", requested, lambda t: _fake_fi_info(t, "shm", EFA_FROM_SHM))
     make("efa-61", "efa-check.sh", requested, lambda t: _fake_fi_info(t, "no-efa"))
@@ -229,9 +229,9 @@ def test_running_is_pending() -> None:
 def test_check_failed_with_its_own_message(tmp_path: Path) -> None:
     run = _run("gpu-check.sh", tmp_path)  # no nvidia-smi on PATH: the script reports it
     state = terminated(run.message, run.returncode)
-    api = FakeCoreV1(pods=[pod("j", "j-1", node_name="n", phase="Failed", state=state)])
+    api = FakeCoreV1(pods=[pod("j", "j-1", node_name="n", state=state)])
     result = readout.read_gpu(api, NS, "j")
-    assert (result["status"], result["exitCode"], result["toolExitCode"]) == (FAILED, 127, 127)
+    assert (result["status"], result["exitCode"], result["toolExitCode"]) == (FAILED, 0, 127)
     assert result["reason"].startswith("nvidia-smi not found")
 
 
@@ -270,13 +270,13 @@ def test_pod_failed_before_the_container_ran() -> None:
 
 def test_efa_unavailable_exit_61(messages: dict[str, tuple[str, int]]) -> None:
     message, code = messages["efa-61"]
-    assert code == 61  # EFA_REQUIRED=true: the script passes fi_info's status on
+    assert code == 0  # the script reports; fi_info's own status is in the message
     api = FakeCoreV1(
-        pods=[pod("e", "e-1", node_name="n", phase="Failed", state=terminated(message, code))],
+        pods=[pod("e", "e-1", node_name="n", state=terminated(message, code))],
         nodes=[node("n", "g5.xlarge")],
     )
     efa = readout.read_efa(api, NS, "e", requested=True)
-    assert (efa["status"], efa["exitCode"], efa["toolExitCode"]) == (UNAVAILABLE, 61, 61)
+    assert (efa["status"], efa["exitCode"], efa["toolExitCode"]) == (UNAVAILABLE, 0, 61)
     assert readout.summary_lines({"efa": efa}) == [
         "efa: unavailable — no EFA device on g5.xlarge (fi_info exit 61): not an EFA-capable "
         "instance type, or the pod did not request vpc.amazonaws.com/efa"
@@ -285,11 +285,9 @@ def test_efa_unavailable_exit_61(messages: dict[str, tuple[str, int]]) -> None:
 
 def test_efa_libfabric_missing_exit_127(messages: dict[str, tuple[str, int]]) -> None:
     message, code = messages["efa-127"]
-    api = FakeCoreV1(
-        pods=[pod("e", "e-1", node_name="n", phase="Failed", state=terminated(message, code))]
-    )
+    api = FakeCoreV1(pods=[pod("e", "e-1", node_name="n", state=terminated(message, code))])
     efa = readout.read_efa(api, NS, "e", requested=True)
-    assert (efa["status"], efa["exitCode"]) == (UNAVAILABLE, 127)
+    assert (efa["status"], efa["exitCode"], efa["toolExitCode"]) == (UNAVAILABLE, 0, 127)
     assert efa["reason"] == "libfabric is missing (fi_info not found, exit 127)"
 
 

@@ -147,10 +147,14 @@ def test_efa_required_and_present_passes(messages: dict[str, list[Any]]) -> None
     assert outs["validation"]["efa"]["status"] == PASSED
 
 
-def test_gpu_failure_is_reported_not_raised(messages: dict[str, list[Any]]) -> None:
+def test_gpu_failure_fails_the_update_with_the_reason(messages: dict[str, list[Any]]) -> None:
+    """The scripts exit 0 once they reported; a GPU check that did not pass fails `up` here."""
     provider = readout.ReadoutProvider(Recorder(fake_api(["", 1], messages["efa"])))
-    outs = provider.create(dict(PROPS)).outs
-    assert outs["validation"]["gpu"]["status"] == "failed"
+    with pytest.raises(readout.ReadoutError) as err:
+        provider.create(dict(PROPS))
+    first, *summary = str(err.value).splitlines()
+    assert first.startswith("the GPU check is failed: ")
+    assert summary[0].startswith("gpu: failed — ")
 
 
 def test_efa_not_requested_without_a_job(messages: dict[str, list[Any]]) -> None:
@@ -163,12 +167,10 @@ def test_api_factory_failure_becomes_error_results() -> None:
     def broken(_props: Any) -> Any:
         raise RuntimeError("Unable to locate credentials")
 
-    outs = readout.ReadoutProvider(broken).create(dict(PROPS)).outs
-    for check in ("gpu", "efa"):
-        assert outs["validation"][check]["status"] == ERROR
-        assert outs["validation"][check]["reason"] == (
-            "could not build a Kubernetes client: RuntimeError: Unable to locate credentials"
-        )
+    with pytest.raises(readout.ReadoutError) as err:
+        readout.ReadoutProvider(broken).create(dict(PROPS))
+    reason = "could not build a Kubernetes client: RuntimeError: Unable to locate credentials"
+    assert str(err.value).splitlines()[0] == f"the GPU check is {ERROR}: {reason}"
 
 
 def test_module_hook_is_used_when_no_factory_is_given(

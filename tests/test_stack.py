@@ -281,3 +281,22 @@ def test_changing_run_id_replaces_the_jobs_and_the_readout(dev):
     (new,) = rerun.of_type("pulumi-python:dynamic/training-on-eks:ValidationReadout")
     diff = ReadoutProvider().diff("id", unwrap_secret(old.inputs), unwrap_secret(new.inputs))
     assert diff.replaces == ["runId"]
+
+
+def test_a_failed_gpu_check_fails_the_update_with_its_reason():
+    import dataclasses
+
+    from toe.account import CheckOutcome, load_account
+
+    account = load_account()
+    failed = (
+        "format=toe-check/1\ncheck=gpu\nstatus=failed\nexit=9\n"
+        "reason=nvidia-smi exited 9: No devices were found\ncuda=\ncount=0\ntruncated=0\n--\nend\n"
+    )
+    checks = {**account.cluster.checks, "gpu-check": CheckOutcome(0, failed)}
+    broken = dataclasses.replace(
+        account, cluster=dataclasses.replace(account.cluster, checks=checks)
+    )
+    with pytest.raises(ProgramError) as err:
+        run_program("dev", account=broken)
+    assert "the GPU check is failed: nvidia-smi exited 9: No devices were found" in str(err.value)

@@ -17,8 +17,8 @@ ROLE_TAGS_KEY = f"{PROJECT}:manageSubnetRoleTags"
 REGION_KEY = "aws:region"
 CLUSTER_PREFIX = "toe-"
 
-# Config keys whose value must differ per stack: the cluster name derives from the stack name
-# (`toe-<stack>`) and the run id re-runs that stack's validation Jobs.
+# Config keys not copied from the source stack: the cluster name derives from each stack's name
+# (`toe-<stack>`), and each stack starts its validation runs from the default run id.
 PER_STACK_KEYS = (CLUSTER_NAME_KEY, RUN_ID_KEY)
 # Top-level stack-file keys that belong to one stack's secrets provider: a copy would make the
 # attendee stack share (or fail to open) the dev stack's encryption key.
@@ -178,7 +178,7 @@ def render_stack_file(
         )
     header = [
         f"{GENERATED_MARK} from {source_file}.",
-        f"# Stack {stack!r}: cluster {cluster_name_for(stack)}, its own validation run id.",
+        f"# Stack {stack!r}: cluster {cluster_name_for(stack)}.",
         f"# {ownership}",
         f"# Change {source_file} and regenerate with --force rather than editing this file.",
     ]

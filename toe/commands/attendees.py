@@ -17,7 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "add",
         help="write Pulumi.<name>.yaml for each attendee from the source stack's file",
         description="Write Pulumi.<name>.yaml for each attendee, copying the source stack's "
-        "overrides except clusterName and runId, which differ per stack.",
+        "overrides except clusterName (derived from each stack's name) and runId (each stack "
+        "starts from the default).",
     )
     add.add_argument("names", nargs="*", metavar="NAME", help="attendee stack names")
     add.add_argument("--count", type=int, help="generate N numbered names instead (PREFIX01 ...)")
