@@ -75,7 +75,7 @@ class Report:
     account: str
     caller: str
     checks: tuple[Check, ...]
-    gpu_types: tuple[ac.TypeFacts, ...] = ()
+    gpu_types: tuple[it.InstanceFacts, ...] = ()
 
     @property
     def status(self) -> str:
@@ -126,10 +126,10 @@ class Clients:
         )
 
 
-def gpu_row(f: ac.TypeFacts) -> dict:
+def gpu_row(f: it.InstanceFacts) -> dict:
     return {
         "instanceType": f.instance_type,
-        "gpuModel": f"{f.gpu_manufacturer} {f.gpu_name}".strip(),
+        "gpuModel": " ".join(part for part in (f.gpu_manufacturer, f.gpu_name) if part),
         "gpuCount": f.gpu_count,
         "gpuMemoryGiB": round(f.gpu_memory_mib / 1024, 1),
         "vcpus": f.vcpus,
@@ -205,7 +205,7 @@ class Checker:
         self.api = ac.Boto3AccountApi(clients.ec2, clients.quotas)
         self.lookup = cache(it.boto3_lookup(clients.ec2))
 
-    def all(self) -> tuple[list[Check], list[ac.TypeFacts]]:
+    def all(self) -> tuple[list[Check], list[it.InstanceFacts]]:
         from toe.stackfiles import read_config
 
         try:
@@ -222,7 +222,7 @@ class Checker:
             checks.append(Check("node-groups", "Node-group instance types", WARN, skipped))
             checks.append(Check("gpu-types", "GPU types the NodePool can launch", WARN, skipped))
             checks.append(self.quotas(cfg, [], [], gpu_known=False))
-            launchable: list[ac.TypeFacts] = []
+            launchable: list[it.InstanceFacts] = []
         else:
             offered = self.api.offerings(facts.private_azs)
             checks.append(self.node_groups(cfg, facts.private_azs, offered))
@@ -317,8 +317,8 @@ class Checker:
         candidates = ac.gpu_candidates(pool, offered)
         described = self.api.describe(candidates)
         launchable = sorted(
-            (f for f in described.values() if ac.pool_can_launch(pool, f)),
-            key=lambda f: (ac.family(f.instance_type), ac.size_rank(f.instance_type)),
+            (f for f in described.values() if it.pool_can_launch(pool, f)),
+            key=lambda f: (it.family(f.instance_type), it.size_rank(f.instance_type)),
         )
         efa = [f for f in launchable if f.efa_supported and f.has_nvidia_gpu]
         data = {
@@ -359,7 +359,7 @@ class Checker:
 
     # 4 ------------------------------------------------------------------------------------
     def quotas(
-        self, cfg, launchable: Sequence[ac.TypeFacts], candidates, *, gpu_known: bool = True
+        self, cfg, launchable: Sequence[it.InstanceFacts], candidates, *, gpu_known: bool = True
     ) -> Check:
         codes = (*ac.GPU_QUOTAS, ac.QUOTA_STANDARD)
         values = {code: self.api.quota(code) for code in codes}
@@ -428,7 +428,7 @@ def quota_row(
     source: str,
     *,
     pool,
-    launchable: Sequence[ac.TypeFacts],
+    launchable: Sequence[it.InstanceFacts],
     efa_type: Any,
     efa_required: bool,
     node_need: Mapping[str, tuple[int, int]],
