@@ -19,7 +19,13 @@ from pulumi_policy import (
 )
 
 from components import wellknown as wk
-from components.instance_types import INSTANCE_TYPE_RE, ami_arch, is_al2
+from components.instance_types import (
+    FIRST_MINOR_WITHOUT_AL2,
+    INSTANCE_TYPE_RE,
+    ami_arch,
+    family,
+    is_al2,
+)
 
 PACK_NAME = "training-on-eks"
 
@@ -34,9 +40,6 @@ MOCK_NODE_GROUP = "eks:index:ManagedNodeGroup"
 ENGINE_NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 ENGINE_ADDON = "aws:eks/addon:Addon"
 SUBNET_TAG = "aws:ec2/tag:Tag"
-
-# The first Kubernetes version without Amazon Linux 2 AMIs (FACTS.md, "EKS and node groups").
-FIRST_VERSION_WITHOUT_AL2 = (1, 33)
 
 # End of standard support per EKS version: after it a cluster runs in extended support, and its
 # control plane is billed at the extended rate ($0.60 instead of $0.10 per cluster-hour).
@@ -103,10 +106,6 @@ def _version_text(version: tuple[int, int]) -> str:
 # ---------------------------------------------------------------------------- instance types
 
 
-def instance_family(instance_type: str) -> str:
-    return instance_type.split(".", 1)[0]
-
-
 def is_graviton(instance_type: str) -> bool:
     """Whether an EC2 instance type is Graviton (arm64), from its name alone.
 
@@ -114,8 +113,8 @@ def is_graviton(instance_type: str) -> bool:
     c7gn, im4gn, is4gen); `a1` (Graviton 1) is the one exception. Instance data cannot be looked
     up while the pack runs, so this pure rule stands in (tested against moto's EC2 data).
     """
-    family = instance_family(instance_type)
-    return family == "a1" or re.fullmatch(r"[a-z]+\d+g[a-z0-9-]*", family) is not None
+    name = family(instance_type)
+    return name == "a1" or re.fullmatch(r"[a-z]+\d+g[a-z0-9-]*", name) is not None
 
 
 def instance_arch(instance_type: str) -> str | None:
@@ -412,7 +411,7 @@ def validate_no_al2_from_1_33(args: StackValidationArgs, report_violation: Repor
         cluster = _owner(group, clusters)
         if cluster is None or cluster.version is None or group.ami_type is None:
             continue
-        if is_al2(str(group.ami_type)) and cluster.version >= FIRST_VERSION_WITHOUT_AL2:
+        if is_al2(str(group.ami_type)) and cluster.version >= (1, FIRST_MINOR_WITHOUT_AL2):
             arch = "ARM_64" if ami_arch(str(group.ami_type)) == "arm64" else "x86_64"
             report_violation(
                 f"Node group {group.name} uses the Amazon Linux 2 AMI type {group.ami_type} on "
