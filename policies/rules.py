@@ -19,6 +19,7 @@ from pulumi_policy import (
 )
 
 from components import wellknown as wk
+from components.eks_versions import load_eks_table
 from components.instance_types import (
     FIRST_MINOR_WITHOUT_AL2,
     INSTANCE_TYPE_RE,
@@ -40,21 +41,6 @@ MOCK_NODE_GROUP = "eks:index:ManagedNodeGroup"
 ENGINE_NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 ENGINE_ADDON = "aws:eks/addon:Addon"
 SUBNET_TAG = "aws:ec2/tag:Tag"
-
-# End of standard support per EKS version: after it a cluster runs in extended support, and its
-# control plane is billed at the extended rate ($0.60 instead of $0.10 per cluster-hour).
-# Source: EKS user guide, "Understand the Kubernetes version lifecycle on EKS" (release calendar),
-# as tabulated by https://endoflife.date/amazon-eks; 1.33 is also in FACTS.md. Versions not listed
-# here are not reported: add a row when EKS publishes a new version.
-END_OF_STANDARD_SUPPORT: dict[str, date] = {
-    "1.29": date(2025, 3, 23),
-    "1.30": date(2025, 7, 23),
-    "1.31": date(2025, 11, 26),
-    "1.32": date(2026, 3, 23),
-    "1.33": date(2026, 7, 29),
-    "1.34": date(2026, 12, 2),
-    "1.35": date(2027, 3, 27),
-}
 
 MAX_CONSOLIDATE_AFTER_SECONDS = 30 * 60
 MAX_JOB_BACKOFF_LIMIT = 3
@@ -673,7 +659,10 @@ def validate_standard_support(
     if cluster is None or cluster.version is None:
         return
     version = _version_text(cluster.version)
-    end = END_OF_STANDARD_SUPPORT.get(version)
+    # After the end of standard support a cluster runs in extended support, and its control plane
+    # is billed at the extended rate. Versions the calendar does not list are not reported.
+    dates = load_eks_table().versions.get(version)
+    end = dates.end_of_standard if dates else None
     configured = args.get_config().get("today")
     today = date.fromisoformat(str(configured)) if configured else date.today()
     if end is not None and today > end:

@@ -9,16 +9,20 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from components import account_checks as ac
 from components import instance_types as it
+from components.eks_versions import (
+    EKS_VERSIONS,
+    TABLE_NAME,
+    EksTable,
+    VersionDates,
+    load_eks_table,
+)
 from components.problems import ConfigError, Problem, set_command
 from toe.stackfiles import ROOT, stack_config
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
 _RANK = {PASS: 0, WARN: 1, FAIL: 2}
-EKS_VERSIONS = Path(__file__).resolve().parent / "data" / "eks_versions.yaml"
 HOURS_PER_MONTH = 730
 # Standard support ending this close to today is worth a warning: the workshop may run later.
 SOON_DAYS = 30
@@ -518,37 +522,6 @@ def _value(value: float | None) -> str:
 # ---------------------------------------------------------------------------- EKS version
 
 
-@dataclass(frozen=True)
-class VersionDates:
-    version: str
-    end_of_standard: date
-    end_of_extended: date
-    released: date | None = None
-
-
-@dataclass(frozen=True)
-class EksTable:
-    versions: Mapping[str, VersionDates]
-    standard_price: float
-    extended_price: float
-    source: str
-
-
-@cache
-def load_eks_table(path: Path = EKS_VERSIONS) -> EksTable:
-    raw = yaml.safe_load(path.read_text())
-    versions = {
-        str(v): VersionDates(str(v), d["end_of_standard"], d["end_of_extended"], d.get("released"))
-        for v, d in raw["versions"].items()
-    }
-    return EksTable(
-        versions=versions,
-        standard_price=float(raw["price_per_hour"]["standard"]),
-        extended_price=float(raw["price_per_hour"]["extended"]),
-        source=str(raw["source"]),
-    )
-
-
 def _describe_cluster_version(eks_client, version: str) -> tuple[VersionDates | None, str]:
     """The dates EKS DescribeClusterVersions gives, or None when the call is not answered."""
     from botocore.exceptions import BotoCoreError, ClientError
@@ -582,7 +555,7 @@ def eks_support(
     """Standard support passes; extended support warns with its price; past it fails."""
     title = "EKS version support"
     dates = answer or table.versions.get(version)
-    source = source if answer else f"toe/data/eks_versions.yaml ({table.source})"
+    source = source if answer else f"{TABLE_NAME} ({table.source})"
     if dates is None:
         return Check(
             "eks-version",
