@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
 from components.config import GpuPoolSpec, NodeGroupSpec, StackConfig
+from components.instance_types import (
+    InstanceFacts,
+    category,
+    facts_from_describe,
+    pool_admits,
+    pool_can_launch,
+    pulumi_lookup,
+    size_rank,
+)
 from components.network_lookup import NetworkFacts
 from components.problems import ConfigError, Problem, set_command
 
@@ -29,68 +36,11 @@ QUOTA_CATEGORIES = {
 }
 GPU_QUOTAS = (QUOTA_G_VT, QUOTA_P)
 
-# Karpenter's reading of an instance type name (karpenter-provider-aws, instancetype.go):
-# category = the leading letters, generation = the digits after them, family = before the dot.
-# `gr6.4xlarge` is category `gr`, `p6-b300.48xlarge` category `p`, `u-6tb1.metal` category `u`.
-INSTANCE_NAME_RE = re.compile(r"^([a-z]+)(-[0-9]+tb)?([0-9]+)[a-z0-9-]*\.([a-z0-9-]+)$")
-
-
-@dataclass(frozen=True)
-class TypeFacts:
-    """What EC2 DescribeInstanceTypes says about one type, GPUs and EFA included."""
-
-    instance_type: str
-    architectures: tuple[str, ...]
-    vcpus: int
-    memory_mib: int
-    gpu_manufacturer: str = ""
-    gpu_name: str = ""
-    gpu_count: int = 0
-    gpu_memory_mib: int = 0  # per GPU
-    efa_supported: bool = False
-
-    @property
-    def kubernetes_arch(self) -> str:
-        return "arm64" if "arm64" in self.architectures else "amd64"
-
-    @property
-    def has_nvidia_gpu(self) -> bool:
-        return self.gpu_count > 0 and self.gpu_manufacturer.upper() == "NVIDIA"
-
-
-def category(instance_type: str) -> str:
-    """Karpenter's `instance-category` of a type (`g4dn.xlarge` -> `g`); '' when unparsable."""
-    match = INSTANCE_NAME_RE.match(instance_type)
-    return match.group(1) if match else ""
-
-
-def family(instance_type: str) -> str:
-    """Karpenter's `instance-family` of a type (`g4dn.xlarge` -> `g4dn`)."""
-    return instance_type.split(".", 1)[0]
-
 
 def quota_code(instance_type: str) -> str | None:
     """The running on-demand vCPU quota that counts this type, if one of the three checked."""
     cat = category(instance_type)
     return next((code for code, cats in QUOTA_CATEGORIES.items() if cat in cats), None)
-
-
-_SIZE_ORDER = {"nano": 0.1, "micro": 0.2, "small": 0.3, "medium": 0.4, "large": 0.5, "xlarge": 1}
-
-
-def size_rank(instance_type: str) -> tuple[float, str]:
-    """Sort key putting smaller sizes first (`xlarge` < `2xlarge` < `48xlarge` < `metal`).
-
-    Only an ordering hint that lets the in-program check stop early; results never rely on it.
-    """
-    size = instance_type.split(".", 1)[-1]
-    if size in _SIZE_ORDER:
-        rank = _SIZE_ORDER[size]
-    elif size.endswith("xlarge") and size[: -len("xlarge")].isdigit():
-        rank = float(size[: -len("xlarge")])
-    else:
-        rank = 1000.0  # metal and other odd sizes
-    return rank, instance_type
 
 
 class AccountApi(Protocol):
@@ -103,7 +53,7 @@ class AccountApi(Protocol):
         """
         ...
 
-    def describe(self, instance_types: Sequence[str]) -> dict[str, TypeFacts]:
+    def describe(self, instance_types: Sequence[str]) -> dict[str, InstanceFacts]:
         """Facts of the named types; unknown ones are left out."""
         ...
 
@@ -151,37 +101,6 @@ def gpu_patterns(pool: GpuPoolSpec) -> list[str]:
     return [f"{c}*" for c in pool.instance_categories]
 
 
-def pool_admits(pool: GpuPoolSpec, instance_type: str) -> bool:
-    """Whether the NodePool's category/family requirements admit this type (by name)."""
-    if category(instance_type) not in pool.instance_categories:
-        return False
-    return not pool.instance_families or family(instance_type) in pool.instance_families
-
-
-def within_limits(pool: GpuPoolSpec, facts: TypeFacts) -> bool:
-    """Whether one node of this type fits the NodePool's limits.
-
-    Karpenter drops instance types larger than what is left of a NodePool's limits
-    (kubernetes-sigs/karpenter, scheduler `filterByRemainingResources`), so with the default
-    limits (4 GPUs, 96 vCPUs) an 8-GPU p5.48xlarge is never launched.
-    """
-    return (
-        facts.gpu_count <= pool.max_gpus
-        and facts.vcpus <= pool.max_cpu
-        and facts.memory_mib <= pool.max_memory_gi * 1024
-    )
-
-
-def pool_can_launch(pool: GpuPoolSpec, facts: TypeFacts) -> bool:
-    """The NodePool's requirements on the type's facts: amd64, a GPU, within the limits."""
-    return (
-        pool_admits(pool, facts.instance_type)
-        and facts.kubernetes_arch == "amd64"
-        and facts.gpu_count > 0
-        and within_limits(pool, facts)
-    )
-
-
 def gpu_candidates(pool: GpuPoolSpec, offered: Mapping[str, frozenset[str]]) -> list[str]:
     """Types the pool admits by name and offered in at least one private zone, smallest first."""
     names = [name for name, zones in offered.items() if zones and pool_admits(pool, name)]
@@ -192,7 +111,7 @@ def gpu_capacity_problems(
     pool: GpuPoolSpec,
     region: str,
     candidates: Sequence[str],
-    describe: Callable[[str], TypeFacts | None],
+    describe: Callable[[str], InstanceFacts | None],
     quotas: Mapping[str, float | None],
 ) -> list[Problem]:
     """No GPU node can start: no NVIDIA type the pool can launch, or none within the GPU quotas.
@@ -202,7 +121,7 @@ def gpu_capacity_problems(
     look-ups. Spot capacity counts against other quotas, so the quota part needs on-demand. A
     quota that cannot be read never blocks.
     """
-    nvidia: list[TypeFacts] = []
+    nvidia: list[InstanceFacts] = []
     for name in candidates:
         facts = describe(name)
         if facts is None or not pool_can_launch(pool, facts) or not facts.has_nvidia_gpu:
@@ -271,31 +190,14 @@ def check_account(api: AccountApi, cfg: StackConfig, network: NetworkFacts) -> N
         raise ConfigError(cfg.stack, problems)
 
 
-def _one_by_one(api: AccountApi) -> Callable[[str], TypeFacts | None]:
-    def describe(name: str) -> TypeFacts | None:
+def _one_by_one(api: AccountApi) -> Callable[[str], InstanceFacts | None]:
+    def describe(name: str) -> InstanceFacts | None:
         return api.describe([name]).get(name)
 
     return describe
 
 
 # ---------------------------------------------------------------------------- implementations
-
-
-def facts_from_describe(item: Mapping) -> TypeFacts:
-    """TypeFacts from one `InstanceTypes[]` item of EC2 DescribeInstanceTypes (boto3 shape)."""
-    gpus = (item.get("GpuInfo") or {}).get("Gpus") or []
-    first = gpus[0] if gpus else {}
-    return TypeFacts(
-        instance_type=item["InstanceType"],
-        architectures=tuple((item.get("ProcessorInfo") or {}).get("SupportedArchitectures", [])),
-        vcpus=int((item.get("VCpuInfo") or {}).get("DefaultVCpus", 0)),
-        memory_mib=int((item.get("MemoryInfo") or {}).get("SizeInMiB", 0)),
-        gpu_manufacturer=str(first.get("Manufacturer", "")),
-        gpu_name=str(first.get("Name", "")),
-        gpu_count=sum(int(g.get("Count", 0)) for g in gpus),
-        gpu_memory_mib=int((first.get("MemoryInfo") or {}).get("SizeInMiB", 0)),
-        efa_supported=bool((item.get("NetworkInfo") or {}).get("EfaSupported", False)),
-    )
 
 
 def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
@@ -325,8 +227,8 @@ class Boto3AccountApi:
                 found.setdefault(offer["InstanceType"], set()).add(offer["Location"])
         return {name: frozenset(zones) for name, zones in found.items()}
 
-    def describe(self, instance_types: Sequence[str]) -> dict[str, TypeFacts]:
-        result: dict[str, TypeFacts] = {}
+    def describe(self, instance_types: Sequence[str]) -> dict[str, InstanceFacts]:
+        result: dict[str, InstanceFacts] = {}
         for chunk in _chunks(sorted(set(instance_types)), 100):  # the API's limit per call
             try:
                 items = self._ec2.describe_instance_types(InstanceTypes=list(chunk))
@@ -389,28 +291,10 @@ class PulumiAccountApi:
             zones.setdefault(name, set()).add(zone)
         return {name: frozenset(z) for name, z in zones.items()}
 
-    def describe(self, instance_types: Sequence[str]) -> dict[str, TypeFacts]:
-        import pulumi_aws as aws
-
-        result = {}
-        for name in instance_types:
-            try:
-                found = aws.ec2.get_instance_type(instance_type=name)
-            except Exception:  # the engine reports an unknown type as a failed invoke
-                continue
-            gpus = list(found.gpuses or [])
-            result[name] = TypeFacts(
-                instance_type=found.instance_type,
-                architectures=tuple(found.supported_architectures or ()),
-                vcpus=int(found.default_vcpus or 0),
-                memory_mib=int(found.memory_size or 0),
-                gpu_manufacturer=gpus[0].manufacturer or "" if gpus else "",
-                gpu_name=gpus[0].name or "" if gpus else "",
-                gpu_count=sum(int(g.count or 0) for g in gpus),
-                gpu_memory_mib=int(gpus[0].memory_size or 0) if gpus else 0,
-                efa_supported=bool(found.efa_supported),
-            )
-        return result
+    def describe(self, instance_types: Sequence[str]) -> dict[str, InstanceFacts]:
+        lookup = pulumi_lookup()
+        found = {name: lookup(name) for name in instance_types}
+        return {name: facts for name, facts in found.items() if facts is not None}
 
     def quota(self, code: str) -> float | None:
         import pulumi

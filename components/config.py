@@ -42,7 +42,7 @@ TAINT_EFFECTS = {
     "PreferNoSchedule": "PREFER_NO_SCHEDULE",
 }
 KARPENTER_CAPACITY_TYPES = ("on-demand", "spot", "reserved")
-FIRST_VERSION_WITHOUT_AL2 = 33  # 1.33: no AL2 AMIs (FACTS.md, "EKS and node groups")
+FIRST_VERSION_WITHOUT_AL2 = it.FIRST_MINOR_WITHOUT_AL2  # 1.33: no AL2 AMIs
 
 
 @dataclass(frozen=True)

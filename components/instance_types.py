@@ -1,20 +1,33 @@
-"""EC2 instance-type facts (architecture, GPUs, EFA) and the EKS AMI type derived from them."""
+"""EC2 instance types: their facts, their names read like Karpenter, AMI types, GPU pool fit."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING, Any
 
 import botocore.session
 
+if TYPE_CHECKING:
+    from components.config import GpuPoolSpec
+
 INSTANCE_TYPE_RE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+
+# Karpenter's reading of an instance type name (karpenter-provider-aws, instancetype.go):
+# category = the leading letters, generation = the digits after them, family = before the dot.
+# `gr6.4xlarge` is category `gr`, `p6-b300.48xlarge` category `p`, `u-6tb1.metal` category `u`.
+INSTANCE_NAME_RE = re.compile(r"^([a-z]+)(-[0-9]+tb)?([0-9]+)[a-z0-9-]*\.([a-z0-9-]+)$")
+
+# The first Kubernetes 1.x minor version without Amazon Linux 2 AMIs: EKS releases AL2 AMIs up to
+# 1.32 only (FACTS.md, "EKS and node groups").
+FIRST_MINOR_WITHOUT_AL2 = 33
 
 
 @dataclass(frozen=True)
 class InstanceFacts:
-    """What EC2 says about one instance type (DescribeInstanceTypes)."""
+    """What EC2 says about one instance type (DescribeInstanceTypes), GPUs and EFA included."""
 
     instance_type: str
     architectures: tuple[str, ...]
@@ -23,6 +36,8 @@ class InstanceFacts:
     efa_supported: bool = False
     vcpus: int = 0
     memory_mib: int = 0
+    gpu_name: str | None = None
+    gpu_memory_mib: int = 0  # per GPU
 
     @property
     def is_arm(self) -> bool:
@@ -40,6 +55,41 @@ class InstanceFacts:
 
 # Looks an instance type up; returns None when EC2 does not know it.
 InstanceLookup = Callable[[str], "InstanceFacts | None"]
+
+
+# ---------------------------------------------------------------------------- names
+
+
+def category(instance_type: str) -> str:
+    """Karpenter's `instance-category` of a type (`g4dn.xlarge` -> `g`); '' when unparsable."""
+    match = INSTANCE_NAME_RE.match(instance_type)
+    return match.group(1) if match else ""
+
+
+def family(instance_type: str) -> str:
+    """Karpenter's `instance-family` of a type (`g4dn.xlarge` -> `g4dn`)."""
+    return instance_type.split(".", 1)[0]
+
+
+_SIZE_ORDER = {"nano": 0.1, "micro": 0.2, "small": 0.3, "medium": 0.4, "large": 0.5, "xlarge": 1}
+
+
+def size_rank(instance_type: str) -> tuple[float, str]:
+    """Sort key putting smaller sizes first (`xlarge` < `2xlarge` < `48xlarge` < `metal`).
+
+    Only an ordering hint that lets the in-program check stop early; results never rely on it.
+    """
+    size = instance_type.split(".", 1)[-1]
+    if size in _SIZE_ORDER:
+        rank = _SIZE_ORDER[size]
+    elif size.endswith("xlarge") and size[: -len("xlarge")].isdigit():
+        rank = float(size[: -len("xlarge")])
+    else:
+        rank = 1000.0  # metal and other odd sizes
+    return rank, instance_type
+
+
+# ---------------------------------------------------------------------------- AMI types
 
 
 @cache
@@ -72,17 +122,74 @@ def is_al2(ami_type: str) -> bool:
     return ami_type.startswith("AL2_")
 
 
-def facts_from_describe(item: dict) -> InstanceFacts:
+# ---------------------------------------------------------------------------- GPU pool fit
+
+
+def pool_admits(pool: GpuPoolSpec, instance_type: str) -> bool:
+    """Whether the NodePool's category/family requirements admit this type (by name)."""
+    if category(instance_type) not in pool.instance_categories:
+        return False
+    return not pool.instance_families or family(instance_type) in pool.instance_families
+
+
+def within_limits(pool: GpuPoolSpec, facts: InstanceFacts) -> bool:
+    """Whether one node of this type fits the NodePool's limits.
+
+    Karpenter drops instance types larger than what is left of a NodePool's limits
+    (kubernetes-sigs/karpenter, scheduler `filterByRemainingResources`), so with the default
+    limits (4 GPUs, 96 vCPUs) an 8-GPU p5.48xlarge is never launched.
+    """
+    return (
+        facts.gpu_count <= pool.max_gpus
+        and facts.vcpus <= pool.max_cpu
+        and facts.memory_mib <= pool.max_memory_gi * 1024
+    )
+
+
+def pool_can_launch(pool: GpuPoolSpec, facts: InstanceFacts) -> bool:
+    """The NodePool's requirements on the type's facts: amd64, a GPU, within the limits."""
+    return (
+        pool_admits(pool, facts.instance_type)
+        and facts.kubernetes_arch == "amd64"
+        and facts.gpu_count > 0
+        and within_limits(pool, facts)
+    )
+
+
+# ---------------------------------------------------------------------------- look-ups
+
+
+def facts_from_describe(item: Mapping) -> InstanceFacts:
     """InstanceFacts from one `InstanceTypes[]` item of EC2 DescribeInstanceTypes (boto3 shape)."""
     gpus = (item.get("GpuInfo") or {}).get("Gpus") or []
+    first = gpus[0] if gpus else None
     return InstanceFacts(
         instance_type=item["InstanceType"],
         architectures=tuple((item.get("ProcessorInfo") or {}).get("SupportedArchitectures", [])),
-        gpu_manufacturer=gpus[0].get("Manufacturer") if gpus else None,
+        gpu_manufacturer=first.get("Manufacturer") if first else None,
         gpu_count=sum(int(g.get("Count", 0)) for g in gpus),
         efa_supported=bool((item.get("NetworkInfo") or {}).get("EfaSupported", False)),
         vcpus=int((item.get("VCpuInfo") or {}).get("DefaultVCpus", 0)),
         memory_mib=int((item.get("MemoryInfo") or {}).get("SizeInMiB", 0)),
+        gpu_name=first.get("Name") if first else None,
+        gpu_memory_mib=int((first.get("MemoryInfo") or {}).get("SizeInMiB", 0)) if first else 0,
+    )
+
+
+def facts_from_invoke(found: Any) -> InstanceFacts:
+    """InstanceFacts from the result of the `aws:ec2/getInstanceType` provider function."""
+    gpus = list(found.gpuses or [])
+    first = gpus[0] if gpus else None
+    return InstanceFacts(
+        instance_type=found.instance_type,
+        architectures=tuple(found.supported_architectures or ()),
+        gpu_manufacturer=first.manufacturer if first else None,
+        gpu_count=sum(int(g.count or 0) for g in gpus),
+        efa_supported=bool(found.efa_supported),
+        vcpus=int(found.default_vcpus or 0),
+        memory_mib=int(found.memory_size or 0),
+        gpu_name=first.name if first else None,
+        gpu_memory_mib=int(first.memory_size or 0) if first else 0,
     )
 
 
@@ -109,15 +216,6 @@ def pulumi_lookup() -> InstanceLookup:
             found = aws.ec2.get_instance_type(instance_type=instance_type)
         except Exception:  # the engine reports an unknown type as a failed invoke
             return None
-        gpus = list(found.gpuses or [])
-        return InstanceFacts(
-            instance_type=found.instance_type,
-            architectures=tuple(found.supported_architectures or ()),
-            gpu_manufacturer=gpus[0].manufacturer if gpus else None,
-            gpu_count=sum(int(g.count or 0) for g in gpus),
-            efa_supported=bool(found.efa_supported),
-            vcpus=int(found.default_vcpus or 0),
-            memory_mib=int(found.memory_size or 0),
-        )
+        return facts_from_invoke(found)
 
     return lookup

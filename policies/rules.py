@@ -19,7 +19,14 @@ from pulumi_policy import (
 )
 
 from components import wellknown as wk
-from components.instance_types import INSTANCE_TYPE_RE, ami_arch, is_al2
+from components.eks_versions import load_eks_table
+from components.instance_types import (
+    FIRST_MINOR_WITHOUT_AL2,
+    INSTANCE_TYPE_RE,
+    ami_arch,
+    family,
+    is_al2,
+)
 
 PACK_NAME = "training-on-eks"
 
@@ -34,24 +41,6 @@ MOCK_NODE_GROUP = "eks:index:ManagedNodeGroup"
 ENGINE_NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 ENGINE_ADDON = "aws:eks/addon:Addon"
 SUBNET_TAG = "aws:ec2/tag:Tag"
-
-# The first Kubernetes version without Amazon Linux 2 AMIs (FACTS.md, "EKS and node groups").
-FIRST_VERSION_WITHOUT_AL2 = (1, 33)
-
-# End of standard support per EKS version: after it a cluster runs in extended support, and its
-# control plane is billed at the extended rate ($0.60 instead of $0.10 per cluster-hour).
-# Source: EKS user guide, "Understand the Kubernetes version lifecycle on EKS" (release calendar),
-# as tabulated by https://endoflife.date/amazon-eks; 1.33 is also in FACTS.md. Versions not listed
-# here are not reported: add a row when EKS publishes a new version.
-END_OF_STANDARD_SUPPORT: dict[str, date] = {
-    "1.29": date(2025, 3, 23),
-    "1.30": date(2025, 7, 23),
-    "1.31": date(2025, 11, 26),
-    "1.32": date(2026, 3, 23),
-    "1.33": date(2026, 7, 29),
-    "1.34": date(2026, 12, 2),
-    "1.35": date(2027, 3, 27),
-}
 
 MAX_CONSOLIDATE_AFTER_SECONDS = 30 * 60
 MAX_JOB_BACKOFF_LIMIT = 3
@@ -103,10 +92,6 @@ def _version_text(version: tuple[int, int]) -> str:
 # ---------------------------------------------------------------------------- instance types
 
 
-def instance_family(instance_type: str) -> str:
-    return instance_type.split(".", 1)[0]
-
-
 def is_graviton(instance_type: str) -> bool:
     """Whether an EC2 instance type is Graviton (arm64), from its name alone.
 
@@ -114,8 +99,8 @@ def is_graviton(instance_type: str) -> bool:
     c7gn, im4gn, is4gen); `a1` (Graviton 1) is the one exception. Instance data cannot be looked
     up while the pack runs, so this pure rule stands in (tested against moto's EC2 data).
     """
-    family = instance_family(instance_type)
-    return family == "a1" or re.fullmatch(r"[a-z]+\d+g[a-z0-9-]*", family) is not None
+    name = family(instance_type)
+    return name == "a1" or re.fullmatch(r"[a-z]+\d+g[a-z0-9-]*", name) is not None
 
 
 def instance_arch(instance_type: str) -> str | None:
@@ -412,7 +397,7 @@ def validate_no_al2_from_1_33(args: StackValidationArgs, report_violation: Repor
         cluster = _owner(group, clusters)
         if cluster is None or cluster.version is None or group.ami_type is None:
             continue
-        if is_al2(str(group.ami_type)) and cluster.version >= FIRST_VERSION_WITHOUT_AL2:
+        if is_al2(str(group.ami_type)) and cluster.version >= (1, FIRST_MINOR_WITHOUT_AL2):
             arch = "ARM_64" if ami_arch(str(group.ami_type)) == "arm64" else "x86_64"
             report_violation(
                 f"Node group {group.name} uses the Amazon Linux 2 AMI type {group.ami_type} on "
@@ -674,7 +659,10 @@ def validate_standard_support(
     if cluster is None or cluster.version is None:
         return
     version = _version_text(cluster.version)
-    end = END_OF_STANDARD_SUPPORT.get(version)
+    # After the end of standard support a cluster runs in extended support, and its control plane
+    # is billed at the extended rate. Versions the calendar does not list are not reported.
+    dates = load_eks_table().versions.get(version)
+    end = dates.end_of_standard if dates else None
     configured = args.get_config().get("today")
     today = date.fromisoformat(str(configured)) if configured else date.today()
     if end is not None and today > end:

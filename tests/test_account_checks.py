@@ -9,6 +9,7 @@ import pytest
 from botocore.stub import Stubber
 
 from components import account_checks as ac
+from components import instance_types as it
 from components.config import GpuPoolSpec, NodeGroupSpec
 from toe.account import DEFAULT_QUOTAS, AccountError, load_account
 from toe.harness import AwsAnswers, InvokeError, simulated_aws
@@ -59,19 +60,19 @@ class CountingApi:
 
 
 def test_instance_names_read_like_karpenter():
-    assert [ac.category(t) for t in ("g4dn.xlarge", "gr6.4xlarge", "p6-b300.48xlarge")] == [
+    assert [it.category(t) for t in ("g4dn.xlarge", "gr6.4xlarge", "p6-b300.48xlarge")] == [
         "g",
         "gr",
         "p",
     ]
-    assert ac.family("p6-b300.48xlarge") == "p6-b300"
+    assert it.family("p6-b300.48xlarge") == "p6-b300"
     assert ac.quota_code("c7g.2xlarge") == ac.QUOTA_STANDARD
     assert ac.quota_code("vt1.3xlarge") == ac.QUOTA_G_VT
     assert ac.quota_code("p5.48xlarge") == ac.QUOTA_P
     assert ac.quota_code("inf2.xlarge") is None
     names = ["g5.48xlarge", "g5.metal", "g5.2xlarge", "g6f.large", "g5.xlarge"]
     smallest_first = ["g6f.large", "g5.xlarge", "g5.2xlarge", "g5.48xlarge", "g5.metal"]
-    assert sorted(names, key=ac.size_rank) == smallest_first
+    assert sorted(names, key=it.size_rank) == smallest_first
 
 
 def test_offerings_are_per_zone(ec2_api):
@@ -122,11 +123,11 @@ def test_unreadable_quota_or_spot_pool_never_blocks(ec2_api):
 
 def test_pool_limits_bound_what_can_launch(ec2_api):
     facts = ec2_api.describe(["p5.48xlarge", "g6.12xlarge", "g5g.xlarge"])
-    assert not ac.pool_can_launch(POOL, facts["p5.48xlarge"])  # 8 GPUs > gpuMaxGpus 4
-    assert ac.pool_can_launch(POOL, facts["g6.12xlarge"])  # 4 GPUs, 48 vCPUs
-    assert not ac.pool_can_launch(POOL, facts["g5g.xlarge"])  # arm64
+    assert not it.pool_can_launch(POOL, facts["p5.48xlarge"])  # 8 GPUs > gpuMaxGpus 4
+    assert it.pool_can_launch(POOL, facts["g6.12xlarge"])  # 4 GPUs, 48 vCPUs
+    assert not it.pool_can_launch(POOL, facts["g5g.xlarge"])  # arm64
     wide = dataclasses.replace(POOL, max_gpus=8, max_cpu=192, max_memory_gi=2048)
-    assert ac.pool_can_launch(wide, facts["p5.48xlarge"])
+    assert it.pool_can_launch(wide, facts["p5.48xlarge"])
 
 
 def test_boto3_quota_falls_back_to_the_aws_default():

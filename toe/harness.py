@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from components import wellknown as wk
 from toe.account import (
     DEFAULT_QUOTAS,
     WORKSHOP_ACCOUNT,
@@ -393,7 +394,10 @@ class HarnessMocks:
         from components.readout import ReadoutProvider
         from toe.simulated_cluster import from_account
 
-        jobs = {"gpu-check": props.get("gpuJobName", ""), "efa-check": props.get("efaJobName", "")}
+        jobs = {
+            wk.GPU_CHECK: props.get("gpuJobName", ""),
+            wk.EFA_CHECK: props.get("efaJobName", ""),
+        }
         provider = ReadoutProvider(api_factory=lambda _props: from_account(self.cluster, jobs))
         result = provider.create({k: v for k, v in props.items() if not k.startswith("__")})
         return result.id, {**props, **(result.outs or {})}

@@ -9,16 +9,20 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from components import account_checks as ac
 from components import instance_types as it
+from components.eks_versions import (
+    EKS_VERSIONS,
+    TABLE_NAME,
+    EksTable,
+    VersionDates,
+    load_eks_table,
+)
 from components.problems import ConfigError, Problem, set_command
 from toe.stackfiles import ROOT, stack_config
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
 _RANK = {PASS: 0, WARN: 1, FAIL: 2}
-EKS_VERSIONS = Path(__file__).resolve().parent / "data" / "eks_versions.yaml"
 HOURS_PER_MONTH = 730
 # Standard support ending this close to today is worth a warning: the workshop may run later.
 SOON_DAYS = 30
@@ -75,7 +79,7 @@ class Report:
     account: str
     caller: str
     checks: tuple[Check, ...]
-    gpu_types: tuple[ac.TypeFacts, ...] = ()
+    gpu_types: tuple[it.InstanceFacts, ...] = ()
 
     @property
     def status(self) -> str:
@@ -126,10 +130,10 @@ class Clients:
         )
 
 
-def gpu_row(f: ac.TypeFacts) -> dict:
+def gpu_row(f: it.InstanceFacts) -> dict:
     return {
         "instanceType": f.instance_type,
-        "gpuModel": f"{f.gpu_manufacturer} {f.gpu_name}".strip(),
+        "gpuModel": " ".join(part for part in (f.gpu_manufacturer, f.gpu_name) if part),
         "gpuCount": f.gpu_count,
         "gpuMemoryGiB": round(f.gpu_memory_mib / 1024, 1),
         "vcpus": f.vcpus,
@@ -205,7 +209,7 @@ class Checker:
         self.api = ac.Boto3AccountApi(clients.ec2, clients.quotas)
         self.lookup = cache(it.boto3_lookup(clients.ec2))
 
-    def all(self) -> tuple[list[Check], list[ac.TypeFacts]]:
+    def all(self) -> tuple[list[Check], list[it.InstanceFacts]]:
         from toe.stackfiles import read_config
 
         try:
@@ -222,7 +226,7 @@ class Checker:
             checks.append(Check("node-groups", "Node-group instance types", WARN, skipped))
             checks.append(Check("gpu-types", "GPU types the NodePool can launch", WARN, skipped))
             checks.append(self.quotas(cfg, [], [], gpu_known=False))
-            launchable: list[ac.TypeFacts] = []
+            launchable: list[it.InstanceFacts] = []
         else:
             offered = self.api.offerings(facts.private_azs)
             checks.append(self.node_groups(cfg, facts.private_azs, offered))
@@ -317,8 +321,8 @@ class Checker:
         candidates = ac.gpu_candidates(pool, offered)
         described = self.api.describe(candidates)
         launchable = sorted(
-            (f for f in described.values() if ac.pool_can_launch(pool, f)),
-            key=lambda f: (ac.family(f.instance_type), ac.size_rank(f.instance_type)),
+            (f for f in described.values() if it.pool_can_launch(pool, f)),
+            key=lambda f: (it.family(f.instance_type), it.size_rank(f.instance_type)),
         )
         efa = [f for f in launchable if f.efa_supported and f.has_nvidia_gpu]
         data = {
@@ -359,7 +363,7 @@ class Checker:
 
     # 4 ------------------------------------------------------------------------------------
     def quotas(
-        self, cfg, launchable: Sequence[ac.TypeFacts], candidates, *, gpu_known: bool = True
+        self, cfg, launchable: Sequence[it.InstanceFacts], candidates, *, gpu_known: bool = True
     ) -> Check:
         codes = (*ac.GPU_QUOTAS, ac.QUOTA_STANDARD)
         values = {code: self.api.quota(code) for code in codes}
@@ -428,7 +432,7 @@ def quota_row(
     source: str,
     *,
     pool,
-    launchable: Sequence[ac.TypeFacts],
+    launchable: Sequence[it.InstanceFacts],
     efa_type: Any,
     efa_required: bool,
     node_need: Mapping[str, tuple[int, int]],
@@ -518,37 +522,6 @@ def _value(value: float | None) -> str:
 # ---------------------------------------------------------------------------- EKS version
 
 
-@dataclass(frozen=True)
-class VersionDates:
-    version: str
-    end_of_standard: date
-    end_of_extended: date
-    released: date | None = None
-
-
-@dataclass(frozen=True)
-class EksTable:
-    versions: Mapping[str, VersionDates]
-    standard_price: float
-    extended_price: float
-    source: str
-
-
-@cache
-def load_eks_table(path: Path = EKS_VERSIONS) -> EksTable:
-    raw = yaml.safe_load(path.read_text())
-    versions = {
-        str(v): VersionDates(str(v), d["end_of_standard"], d["end_of_extended"], d.get("released"))
-        for v, d in raw["versions"].items()
-    }
-    return EksTable(
-        versions=versions,
-        standard_price=float(raw["price_per_hour"]["standard"]),
-        extended_price=float(raw["price_per_hour"]["extended"]),
-        source=str(raw["source"]),
-    )
-
-
 def _describe_cluster_version(eks_client, version: str) -> tuple[VersionDates | None, str]:
     """The dates EKS DescribeClusterVersions gives, or None when the call is not answered."""
     from botocore.exceptions import BotoCoreError, ClientError
@@ -582,7 +555,7 @@ def eks_support(
     """Standard support passes; extended support warns with its price; past it fails."""
     title = "EKS version support"
     dates = answer or table.versions.get(version)
-    source = source if answer else f"toe/data/eks_versions.yaml ({table.source})"
+    source = source if answer else f"{TABLE_NAME} ({table.source})"
     if dates is None:
         return Check(
             "eks-version",

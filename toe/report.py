@@ -9,12 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from components import readout
+from components import wellknown as wk
 from components.results import ERROR, PASSED, UNAVAILABLE, EfaResult, GpuResult
 
-NAMESPACE = "toe-validation"
-GPU_JOB = "gpu-check"
-EFA_JOB = "efa-check"
-NAME_LABEL = "app.kubernetes.io/name"
 DEFAULT_REGION = "ap-northeast-2"
 # Exit status of `python -m toe report`.
 EXIT_OK = 0
@@ -36,7 +33,7 @@ class Clients:
 
 def find_job(batch: Any, namespace: str, name: str) -> str | None:
     """The newest Job labelled `app.kubernetes.io/name=<name>`, else the newest named `<name>*`."""
-    jobs = batch.list_namespaced_job(namespace, label_selector=f"{NAME_LABEL}={name}").items
+    jobs = batch.list_namespaced_job(namespace, label_selector=f"{wk.LABEL_APP_NAME}={name}").items
     if not jobs:
         everything = batch.list_namespaced_job(namespace).items or []
         jobs = [j for j in everything if j.metadata.name.startswith(name)]
@@ -47,9 +44,9 @@ def find_job(batch: Any, namespace: str, name: str) -> str | None:
 
 def build_report(
     clients: Clients,
-    namespace: str = NAMESPACE,
-    gpu_job: str = GPU_JOB,
-    efa_job: str = EFA_JOB,
+    namespace: str = wk.VALIDATION_NAMESPACE,
+    gpu_job: str = wk.GPU_CHECK,
+    efa_job: str = wk.EFA_CHECK,
 ) -> dict[str, Any]:
     """`{"gpu": ..., "efa": ...}` as the `validation` stack output has it; never raises."""
     try:
@@ -63,7 +60,7 @@ def build_report(
         }
     if gpu_name is None:
         reason = (
-            f"no Job labelled {NAME_LABEL}={gpu_job} in namespace {namespace} "
+            f"no Job labelled {wk.LABEL_APP_NAME}={gpu_job} in namespace {namespace} "
             "(has `pulumi up` run on this cluster?)"
         )
         gpu = readout.gpu_dict(GpuResult(ERROR, reason), readout.PodFacts(gpu_job))

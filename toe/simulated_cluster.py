@@ -85,10 +85,10 @@ class FakeCoreV1:
 
 def node(name: str, instance_type: str, zone: str = "ap-northeast-2a") -> V1Node:
     labels = {
-        "node.kubernetes.io/instance-type": instance_type,
-        "topology.kubernetes.io/zone": zone,
-        "karpenter.sh/capacity-type": "on-demand",
-        "kubernetes.io/arch": "arm64" if instance_type.startswith("g5g") else "amd64",
+        wk.LABEL_INSTANCE_TYPE: instance_type,
+        wk.LABEL_ZONE: zone,
+        wk.LABEL_CAPACITY_TYPE: "on-demand",
+        wk.LABEL_ARCH: "arm64" if instance_type.startswith("g5g") else "amd64",
     }
     return V1Node.from_dict({"metadata": {"name": name, "labels": labels}})
 
@@ -108,7 +108,7 @@ def pod(
             "name": name,
             "namespace": NS,
             "creationTimestamp": created,
-            "labels": {"batch.kubernetes.io/job-name": job, "job-name": job},
+            "labels": {wk.LABEL_JOB_NAME: job, "job-name": job},
         },
         "spec": {"containers": [{"name": "check", "image": "nvidia/cuda"}]},
         "status": {"phase": phase},

@@ -17,9 +17,10 @@ from typing import Any
 
 import yaml
 
+from components import wellknown as wk
+
 LATENCIES = Path(__file__).resolve().parent / "data" / "latencies.yaml"
 BASES = ("measured", "docs", "estimate")
-LABEL_APP_NAME = "app.kubernetes.io/name"
 # Steps shorter than this are not worth naming when saying what a Job does not wait for.
 NOTABLE_SECONDS = 60.0
 # Off-path steps shorter than this are summarised in one line.
@@ -202,7 +203,7 @@ def _phases(resource: Mapping[str, Any], table: Latencies) -> list[Phase]:
             name = f"image_pull {image.rsplit('/', 1)[-1]}"
             phases.append(Phase(name, size.bytes / t, size.low / t, size.high / t, size.basis))
         labels = (inputs.get("metadata") or {}).get("labels") or {}
-        check = labels.get(LABEL_APP_NAME, "")
+        check = labels.get(wk.LABEL_APP_NAME, "")
         run = table.job_runs.get(check) or table.job_runs["default"]
         phases.append(Phase(f"job_run {check or 'job'}", run.seconds, run.low, run.high, run.basis))
     return phases

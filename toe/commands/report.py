@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from components import wellknown as wk
+
 NAME = "report"
 HELP = (
     "Print the GPU and EFA validation results of a running cluster (exit 0: GPU passed and EFA "
@@ -24,13 +26,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--context", default=None, help="kubeconfig context (with --kubeconfig)")
     parser.add_argument(
-        "--namespace", default="toe-validation", help="namespace of the validation Jobs"
+        "--namespace", default=wk.VALIDATION_NAMESPACE, help="namespace of the validation Jobs"
     )
     parser.add_argument(
-        "--gpu-job", default="gpu-check", help="app.kubernetes.io/name of the GPU check Job"
+        "--gpu-job", default=wk.GPU_CHECK, help=f"{wk.LABEL_APP_NAME} of the GPU check Job"
     )
     parser.add_argument(
-        "--efa-job", default="efa-check", help="app.kubernetes.io/name of the EFA check Job"
+        "--efa-job", default=wk.EFA_CHECK, help=f"{wk.LABEL_APP_NAME} of the EFA check Job"
     )
     parser.add_argument("--json", action="store_true", help="print the full result as JSON")
 
