@@ -184,9 +184,15 @@ def blocking_problems(api: AccountApi, cfg: StackConfig, network: NetworkFacts) 
 
 
 def check_account(api: AccountApi, cfg: StackConfig, network: NetworkFacts) -> None:
-    """Raise one ConfigError when the account cannot run the stack (see blocking_problems)."""
+    """Raise one ConfigError when the account cannot run the stack (see blocking_problems), or
+    only warn when the stack sets skipAccountChecks (e.g. to destroy after the account changed)."""
     problems = blocking_problems(api, cfg, network)
-    if problems:
+    if problems and cfg.skip_account_checks:
+        import pulumi
+
+        for problem in problems:
+            pulumi.log.warn(f"skipAccountChecks: {problem.key}: {problem.message}")
+    elif problems:
         raise ConfigError(cfg.stack, problems)
 
 

@@ -42,7 +42,6 @@ TAINT_EFFECTS = {
     "PreferNoSchedule": "PREFER_NO_SCHEDULE",
 }
 KARPENTER_CAPACITY_TYPES = ("on-demand", "spot", "reserved")
-FIRST_VERSION_WITHOUT_AL2 = it.FIRST_MINOR_WITHOUT_AL2  # 1.33: no AL2 AMIs
 
 
 @dataclass(frozen=True)
@@ -147,6 +146,7 @@ class StackConfig:
     node_groups: tuple[NodeGroupSpec, ...]
     gpu_pool: GpuPoolSpec
     checks: ChecksSpec
+    skip_account_checks: bool = False
 
     @property
     def minor_version(self) -> int:
@@ -272,7 +272,7 @@ def load(
 
     node_groups = _node_groups(r, minor, lookup)
     gpu_pool = _gpu_pool(r)
-    checks = _checks(r, lookup)
+    checks = _checks(r, lookup, gpu_pool)
 
     if r.problems:
         raise ConfigError(stack, r.problems)
@@ -292,6 +292,7 @@ def load(
         node_groups=node_groups,
         gpu_pool=gpu_pool,
         checks=checks,
+        skip_account_checks=bool(r.value("skipAccountChecks", "false")),
     )
 
 
@@ -462,11 +463,11 @@ def _resolve_ami(r, key, item, minor, lookup) -> tuple[str | None, str | None]:
             f"{explicit!r} is not an EKS AMI type; leave it unset to derive {derived}",
             derived,
         )
-    elif minor is not None and minor >= FIRST_VERSION_WITHOUT_AL2 and it.is_al2(explicit):
+    elif minor is not None and minor >= it.FIRST_MINOR_WITHOUT_AL2 and it.is_al2(explicit):
         r.problem(
             f"{key}.amiType",
             f"{explicit} is an Amazon Linux 2 AMI; EKS publishes none for "
-            f"Kubernetes 1.{FIRST_VERSION_WITHOUT_AL2}+ (use {derived})",
+            f"Kubernetes 1.{it.FIRST_MINOR_WITHOUT_AL2}+ (use {derived})",
             derived,
         )
     elif it.ami_arch(explicit) not in (None, facts.kubernetes_arch):
@@ -528,7 +529,7 @@ def _gpu_pool(r: _Reader) -> GpuPoolSpec:
     )
 
 
-def _checks(r: _Reader, lookup: it.InstanceLookup) -> ChecksSpec:
+def _checks(r: _Reader, lookup: it.InstanceLookup, pool: GpuPoolSpec) -> ChecksSpec:
     run_id = _text(r.value("runId", "2")) or ""
     if not run_id or len(run_id) > 63 or not LABEL_VALUE_RE.match(run_id):
         r.problem("runId", f"{run_id!r} must be 1-63 letters, digits, '-', '_' or '.'", "2")
@@ -552,6 +553,18 @@ def _checks(r: _Reader, lookup: it.InstanceLookup) -> ChecksSpec:
         elif not (facts.efa_supported and facts.has_nvidia_gpu):
             r.problem(
                 "efaInstanceType", f"{efa_type} is not an EFA-capable NVIDIA GPU type", "g6.8xlarge"
+            )
+        elif None not in (pool.max_gpus, pool.max_cpu, pool.max_memory_gi) and not (
+            it.pool_can_launch(pool, facts)
+        ):
+            # Its pod could never be scheduled: the Job would only fail at its deadline.
+            r.problem(
+                "efaInstanceType",
+                f"the GPU pool cannot launch {efa_type} ({facts.gpu_count} GPUs, {facts.vcpus} "
+                f"vCPUs, {facts.memory_mib // 1024} GiB): it must be in gpuInstanceCategories/"
+                f"gpuInstanceFamilies and fit gpuMaxGpus {pool.max_gpus}, gpuMaxCpu "
+                f"{pool.max_cpu}, gpuMaxMemoryGi {pool.max_memory_gi}",
+                "g6.8xlarge",
             )
     timeout = r.value("checkTimeoutSeconds", 1500)
     if timeout is not None and (not isinstance(timeout, int) or timeout < 300):

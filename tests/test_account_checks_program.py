@@ -45,3 +45,15 @@ def test_preview_stops_on_a_node_type_missing_in_a_private_zone():
 def test_unreadable_quotas_do_not_block_the_program():
     run = run_program(account=dataclasses.replace(load_account(), quotas={}), preview=True)
     assert run.of_type("eks:index:Cluster")
+
+
+def test_skip_account_checks_turns_them_into_warnings_for_teardown(caplog):
+    """`pulumi destroy --run-program -c training-on-eks:skipAccountChecks=true` can still run."""
+    workshop = load_account()
+    zero = dataclasses.replace(
+        workshop, quotas={**workshop.quotas, ac.QUOTA_G_VT: 0.0, ac.QUOTA_P: 0.0}
+    )
+    with caplog.at_level("WARNING"):
+        run = run_program(account=zero, config={"skipAccountChecks": True}, preview=True)
+    assert run.of_type("eks:index:Cluster")
+    assert "skipAccountChecks: quota L-DB2E81BA: Running On-Demand G and VT" in caplog.text
