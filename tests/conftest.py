@@ -27,3 +27,20 @@ def shared_path(*parts: str) -> Path:
             "not with a clone of the repository"
         )
     return path
+
+
+def workshop_pool():
+    """The GPU pool of Pulumi.yaml's defaults, as components.config reads it."""
+    from components.config import GpuPoolSpec
+
+    return GpuPoolSpec(
+        name="gpu-pool",
+        instance_categories=("g", "p"),
+        instance_families=(),
+        capacity_types=("on-demand",),
+        max_gpus=4,
+        max_cpu=96,
+        max_memory_gi=768,
+        consolidate_after="5m",
+        expire_after="24h",
+    )

@@ -7,24 +7,15 @@ import dataclasses
 import boto3
 import pytest
 from botocore.stub import Stubber
+from conftest import workshop_pool
 
 from components import account_checks as ac
 from components import instance_types as it
-from components.config import GpuPoolSpec, NodeGroupSpec
+from components.config import NodeGroupSpec
 from toe.account import DEFAULT_QUOTAS, AccountError, load_account
 from toe.harness import AwsAnswers, InvokeError, simulated_aws
 
-POOL = GpuPoolSpec(
-    name="gpu-pool",
-    instance_categories=("g", "p"),
-    instance_families=(),
-    capacity_types=("on-demand",),
-    max_gpus=4,
-    max_cpu=96,
-    max_memory_gi=768,
-    consolidate_after="5m",
-    expire_after="24h",
-)
+POOL = workshop_pool()
 AZS = ("ap-northeast-2a", "ap-northeast-2c")
 
 

@@ -8,7 +8,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
-from conftest import shared_path
+from conftest import shared_path, workshop_pool
 
 from components import k8s_objects
 from components import wellknown as wk
@@ -17,17 +17,7 @@ from components.validation import job_specs
 
 K8S_VERSION = "1.33"
 
-POOL = GpuPoolSpec(
-    name="gpu-pool",
-    instance_categories=("g", "p"),
-    instance_families=(),
-    capacity_types=("on-demand",),
-    max_gpus=4,
-    max_cpu=96,
-    max_memory_gi=768,
-    consolidate_after="5m",
-    expire_after="24h",
-)
+POOL = workshop_pool()
 CHECKS = ChecksSpec(
     run_id="1",
     gpu_image="nvidia/cuda:12.8.1-base-ubuntu24.04",
