@@ -17,6 +17,7 @@ from moto import mock_aws
 from toe import sweep
 from toe.cli import main
 from toe.commands import sweep as command
+from toe.harness import shared_botocore_models
 
 REGION = "ap-northeast-2"
 CLUSTER = "toe-dev"
@@ -184,24 +185,9 @@ def _subnet_tag_keys(account: Account) -> set[str]:
 
 @pytest.fixture(autouse=True, scope="module")
 def shared_botocore_loader() -> Iterator[None]:
-    """One botocore data loader for the many sessions these tests create.
-
-    Each new session would otherwise parse the EC2 service model again (about 0.1 s a time).
-    """
-    import botocore.loaders
-    import botocore.session
-
-    loaders: dict[str | None, botocore.loaders.Loader] = {}
-
-    def create_loader(search_path_string: str | None = None) -> botocore.loaders.Loader:
-        if search_path_string not in loaders:
-            loaders[search_path_string] = botocore.loaders.create_loader(search_path_string)
-        return loaders[search_path_string]
-
-    patch = pytest.MonkeyPatch()
-    patch.setattr(botocore.session, "create_loader", create_loader)
-    yield
-    patch.undo()
+    """One botocore data loader for the many sessions these tests create."""
+    with shared_botocore_models():
+        yield
 
 
 @pytest.fixture

@@ -486,6 +486,29 @@ def _monitor_class():
 # ---------------------------------------------------------------------------- running
 
 
+_LOADERS: dict[str | None, Any] = {}
+
+
+@contextlib.contextmanager
+def shared_botocore_models() -> Iterator[None]:
+    """One botocore data loader for every session made meanwhile (moto makes many): each new
+    session would otherwise parse the EC2 model and the endpoints again (about 0.1 s a time)."""
+    import botocore.loaders
+    import botocore.session
+
+    def create_loader(search_path_string: str | None = None) -> botocore.loaders.Loader:
+        if search_path_string not in _LOADERS:
+            _LOADERS[search_path_string] = botocore.loaders.create_loader(search_path_string)
+        return _LOADERS[search_path_string]
+
+    original = botocore.session.create_loader
+    botocore.session.create_loader = create_loader
+    try:
+        yield
+    finally:
+        botocore.session.create_loader = original
+
+
 @contextlib.contextmanager
 def simulated_aws(account: Account) -> Iterator[None]:
     """moto's in-process AWS with the account created in it, and throw-away credentials."""
@@ -503,7 +526,7 @@ def simulated_aws(account: Account) -> Iterator[None]:
     for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
         os.environ.pop(key, None)
     try:
-        with mock_aws():
+        with shared_botocore_models(), mock_aws():
             create_in_moto(account, _session())
             yield
     finally:
