@@ -203,19 +203,24 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 
 
+def new_account() -> Account:
+    """A VPC with two subnets in the current AWS endpoint (in-process moto or a moto server)."""
+    session = boto3.Session(region_name=REGION)
+    ec2 = session.client("ec2")
+    vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = tuple(
+        ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=zone)[
+            "Subnet"
+        ]["SubnetId"]
+        for i, zone in enumerate((f"{REGION}a", f"{REGION}b"))
+    )
+    return Account(session, vpc_id, subnets, "ami-12345678")  # type: ignore[arg-type]
+
+
 @pytest.fixture
 def account(aws_env: None) -> Iterator[Account]:
     with mock_aws():
-        session = boto3.Session(region_name=REGION)
-        ec2 = session.client("ec2")
-        vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-        subnets = tuple(
-            ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=zone)[
-                "Subnet"
-            ]["SubnetId"]
-            for i, zone in enumerate((f"{REGION}a", f"{REGION}b"))
-        )
-        yield Account(session, vpc_id, subnets, "ami-12345678")  # type: ignore[arg-type]
+        yield new_account()
 
 
 @pytest.fixture

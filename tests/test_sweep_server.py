@@ -10,11 +10,10 @@ import sys
 import time
 from collections.abc import Iterator
 
-import boto3
 import pytest
 
 from tests.conftest import ROOT
-from tests.test_sweep import CLUSTER, DECOYS, REGION, Account, _ids, seed_cluster, seed_untagged
+from tests.test_sweep import CLUSTER, DECOYS, REGION, _ids, new_account, seed_cluster, seed_untagged
 from toe import sweep
 
 
@@ -97,33 +96,26 @@ def test_sweep_against_a_moto_server(
     for key, value in server_env.items():
         if key.startswith(("AWS_", "MOTO_")):
             monkeypatch.setenv(key, value)
-    session = boto3.Session(region_name=REGION)
-    ec2 = session.client("ec2")
-    vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnets = tuple(
-        ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=zone)[
-            "Subnet"
-        ]["SubnetId"]
-        for i, zone in enumerate((f"{REGION}a", f"{REGION}b"))
-    )
-    account = Account(session, vpc_id, subnets, "ami-12345678")  # type: ignore[arg-type]
+    account = new_account()
     seed_cluster(account, CLUSTER)
     for decoy in DECOYS:
         seed_cluster(account, decoy)
     untagged = seed_untagged(account)
 
-    code, dry_run = _sweep(server_env, "--vpc-id", vpc_id)
+    code, dry_run = _sweep(server_env, "--vpc-id", account.vpc_id)
     assert code == 1 and dry_run["mode"] == "dry-run"
     listed = _ids([sweep.Leftover(**item) for item in dry_run["leftovers"]])
     assert listed == account.seeded[CLUSTER]
 
-    code, deleted = _sweep(server_env, "--vpc-id", vpc_id, "--delete")
+    code, deleted = _sweep(server_env, "--vpc-id", account.vpc_id, "--delete")
     assert code == 0, deleted["failed"]
     assert _ids([sweep.Leftover(**item) for item in deleted["deleted"]]) == account.seeded[CLUSTER]
 
     code, after = _sweep(server_env)
     assert code == 0 and after["leftovers"] == []
     for decoy in DECOYS:
-        assert _ids(sweep.find_leftovers(session, decoy)) == account.seeded[decoy]
-    volumes = ec2.describe_volumes(VolumeIds=[untagged[sweep.VOLUME]])["Volumes"]
+        assert _ids(sweep.find_leftovers(account.session, decoy)) == account.seeded[decoy]
+    volumes = account.session.client("ec2").describe_volumes(VolumeIds=[untagged[sweep.VOLUME]])[
+        "Volumes"
+    ]
     assert volumes and volumes[0]["State"] == "available"
