@@ -387,6 +387,17 @@ INPUT_KEYS = (
 _REQUIRED_STRINGS = ("clusterName", "region", "endpoint", "certificateAuthority", "namespace")
 
 ApiFactory = Callable[[Mapping[str, Any]], Any]
+
+
+def is_unknown(value: Any) -> bool:
+    """A value the engine does not know yet: `pulumi.output.Unknown()` as the dynamic host
+    deserializes it, or the wire sentinel string where something skipped deserialization."""
+    from pulumi.output import Unknown
+    from pulumi.runtime.rpc import UNKNOWN
+
+    return isinstance(value, Unknown) or (isinstance(value, str) and value == UNKNOWN)
+
+
 # Tests (and the provider process of a test) replace this to answer with a fake API.
 API_FACTORY: ApiFactory | None = None
 
@@ -415,23 +426,28 @@ class ReadoutProvider(pulumi.dynamic.ResourceProvider):
         self._api_factory = api_factory
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.CheckResult:
+        """Validate the inputs that are known; during a preview the engine hands the rest over
+        as `pulumi.output.Unknown()` (the dynamic host deserializes with keep_unknowns=True;
+        FACTS.md, "The engine's behaviour that mocks hide"), and those are checked at `up`."""
         failures = []
         for key in (*_REQUIRED_STRINGS, "gpuJobName"):
-            if key in news and (not isinstance(news[key], str) or not news[key]):
+            if key not in news:
+                failures.append(pulumi.dynamic.CheckFailure(key, f"{key} is required"))
+            elif not is_unknown(news[key]) and (not isinstance(news[key], str) or not news[key]):
                 failures.append(
                     pulumi.dynamic.CheckFailure(key, f"{key} must be a non-empty string")
                 )
-            elif key not in news:
-                failures.append(pulumi.dynamic.CheckFailure(key, f"{key} is required"))
         for key in ("efaRequested", "efaRequired"):
-            if key in news and not isinstance(news[key], bool | str):
+            value = news.get(key)
+            if key in news and not is_unknown(value) and not isinstance(value, bool | str):
                 failures.append(pulumi.dynamic.CheckFailure(key, f"{key} must be a boolean"))
         return pulumi.dynamic.CheckResult(news, failures)
 
     def diff(
         self, _id: str, olds: dict[str, Any], news: dict[str, Any]
     ) -> pulumi.dynamic.DiffResult:
-        changed = [k for k in INPUT_KEYS if olds.get(k) != news.get(k)]
+        """Any input change replaces the readout; an input not known yet (preview) may change."""
+        changed = [k for k in INPUT_KEYS if is_unknown(news.get(k)) or olds.get(k) != news.get(k)]
         return pulumi.dynamic.DiffResult(
             changes=bool(changed), replaces=changed, delete_before_replace=False
         )

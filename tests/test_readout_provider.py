@@ -267,6 +267,75 @@ def test_pickled_provider_runs_create_in_a_fresh_provider_process(
     ]
 
 
+def _check_in_the_real_dynamic_host(news: dict[str, Any], unknown: set[str]) -> list[Any]:
+    """Start `python -u -m pulumi.dynamic` as the engine does (pulumi-resource-pulumi-python, in
+    the program directory) and send it a Check whose `unknown` inputs carry the wire sentinel
+    the engine sends during a preview. Returns the failures (property, reason)."""
+    import grpc
+    from google.protobuf import struct_pb2
+    from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
+
+    proc = subprocess.Popen(
+        [sys.executable, "-u", "-m", "pulumi.dynamic"],
+        cwd=ROOT,
+        env={**os.environ, "PULUMI_PROJECT": "training-on-eks"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        port = int(proc.stdout.readline().strip() or "0")
+        assert port, proc.stderr.read()
+        props = {**news, "__provider": serialize_provider(readout.ReadoutProvider())}
+        loop = asyncio.new_event_loop()
+        struct = loop.run_until_complete(rpc.serialize_properties(props, {}))
+        loop.close()
+        for key in unknown:
+            struct[key] = rpc.UNKNOWN  # what the engine puts on the wire for an unknown value
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = provider_pb2_grpc.ResourceProviderStub(channel)
+            urn = "urn:pulumi:dev::training-on-eks::pulumi-python:dynamic:Resource::readout"
+            response = stub.Check(
+                provider_pb2.CheckRequest(urn=urn, olds=struct_pb2.Struct(), news=struct),
+                timeout=30,
+            )
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    return sorted((f.property, f.reason) for f in response.failures)
+
+
+def test_preview_check_in_the_real_dynamic_host_accepts_unknown_inputs() -> None:
+    """A fresh stack's preview: the cluster and the Jobs do not exist yet, so the engine sends
+    endpoint, certificateAuthority and the Job names as unknowns (the first `pulumi up` bug)."""
+    unknown = {"endpoint", "certificateAuthority", "gpuJobName", "efaJobName"}
+    assert _check_in_the_real_dynamic_host(dict(PROPS), unknown) == []
+
+
+def test_known_bad_inputs_still_fail_in_the_real_dynamic_host() -> None:
+    bad = {**PROPS, "clusterName": "", "efaRequired": 3}
+    failures = _check_in_the_real_dynamic_host(bad, {"endpoint", "gpuJobName"})
+    assert failures == [
+        ("clusterName", "clusterName must be a non-empty string"),
+        ("efaRequired", "efaRequired must be a boolean"),
+    ]
+
+
+def test_check_and_diff_take_the_unknowns_the_dynamic_host_hands_over() -> None:
+    """The objects themselves: `rpc.deserialize_properties(..., keep_unknowns=True)`, as
+    pulumi/dynamic/__main__.py's Check and Diff call it."""
+    from google.protobuf import struct_pb2
+
+    struct = struct_pb2.Struct()
+    struct.update({**PROPS, "endpoint": rpc.UNKNOWN, "gpuJobName": rpc.UNKNOWN})
+    news = rpc.deserialize_properties(struct, True)
+    assert readout.is_unknown(news["endpoint"]) and not isinstance(news["endpoint"], str)
+    provider = readout.ReadoutProvider()
+    assert provider.check({}, news).failures == []
+    diff = provider.diff("id", dict(PROPS), news)
+    assert (diff.changes, diff.replaces) == (True, ["endpoint", "gpuJobName"])
+
+
 class _Mocks(pulumi.runtime.Mocks):
     def __init__(self) -> None:
         self.registered: list[pulumi.runtime.MockResourceArgs] = []

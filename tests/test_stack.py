@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pulumi.dynamic
 import pytest
 import yaml
 
@@ -300,3 +301,31 @@ def test_a_failed_gpu_check_fails_the_update_with_its_reason():
     with pytest.raises(ProgramError) as err:
         run_program("dev", account=broken)
     assert "the GPU check is failed: nvidia-smi exited 9: No devices were found" in str(err.value)
+
+
+def test_preview_hands_the_readout_check_the_unknowns_the_engine_does(monkeypatch):
+    """The readout's `check` runs at preview on Unknown() objects (the cluster is not created
+    yet); a provider that rejects them fails the harness preview as it fails `pulumi preview`."""
+    from components import readout
+    from toe import harness
+
+    seen = []
+    original = readout.ReadoutProvider.check
+
+    def spy(self, olds, news):
+        seen.append({k: readout.is_unknown(v) for k, v in news.items() if not k.startswith("__")})
+        return original(self, olds, news)
+
+    monkeypatch.setattr(readout.ReadoutProvider, "check", spy)
+    run_program("dev", preview=True)
+    assert seen and seen[0]["endpoint"] and seen[0]["certificateAuthority"]
+    assert not seen[0]["clusterName"]
+
+    def strict(self, olds, news):  # the check as it was before unknowns were handled
+        bad = [k for k in ("endpoint", "certificateAuthority") if not isinstance(news[k], str)]
+        failures = [pulumi.dynamic.CheckFailure(k, f"{k} must be a non-empty string") for k in bad]
+        return pulumi.dynamic.CheckResult(news, failures)
+
+    monkeypatch.setattr(readout.ReadoutProvider, "check", strict)
+    with pytest.raises(harness.ProgramError, match="endpoint must be a non-empty string"):
+        run_program("dev", preview=True)

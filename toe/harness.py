@@ -403,6 +403,29 @@ class HarnessMocks:
         return result.id, {**props, **(result.outs or {})}
 
 
+class CheckFailed(Exception):
+    """A dynamic provider's `check` refused the inputs, as the engine reports it."""
+
+
+def check_dynamic_inputs(request) -> None:
+    """Run the dynamic provider's `check` on a registration as the engine has it run, in preview
+    and in up: the inputs deserialized by `pulumi.dynamic`'s own call (`deserialize_properties(
+    news, keep_unknowns=True)`), so values unknown at preview arrive as `Unknown()` objects, and
+    the provider rebuilt from its `__provider` string (pulumi/dynamic/__main__.py, Check)."""
+    import base64
+
+    import dill
+    from pulumi.runtime import rpc
+    from pulumi.runtime._serialization import _deserialize
+
+    news = rpc.deserialize_properties(request.object, True)
+    provider = _deserialize(lambda: dill.loads(base64.b64decode(news["__provider"])))
+    failures = provider.check({}, news).failures
+    if failures:
+        reasons = "; ".join(f"{f.property}: {f.reason}" for f in failures)
+        raise CheckFailed(f"{request.name}: check failed: {reasons}")
+
+
 HOOK_KINDS = (
     "before_create",
     "after_create",
@@ -442,6 +465,8 @@ def _monitor_class():
             return resource_pb2.DeploymentInfo(supportedFeatures=features)
 
         def RegisterResource(self, request):
+            if request.type == READOUT_TYPE:
+                check_dynamic_inputs(request)
             response = super().RegisterResource(request)
             if request.type == "pulumi:pulumi:Stack":
                 return response
