@@ -4,42 +4,30 @@ from __future__ import annotations
 
 import pulumi
 
-from components import config, outputs
-from components.account_checks import PulumiAccountApi, check_account
+from components import config, inputs, outputs
+from components.account_checks import PulumiAccountApi
 from components.cluster import Cluster, ClusterArgs
 from components.gpu_pool import GpuNodePool, GpuNodePoolArgs
 from components.network import Network, NetworkArgs
-from components.network_lookup import PulumiNetworkApi, resolve_network
+from components.network_lookup import PulumiNetworkApi
 from components.node_groups import NodeGroups, NodeGroupsArgs
 from components.validation import Validation, ValidationArgs
 
-# Every configuration and look-up problem is reported before any resource is registered.
-cfg = config.from_pulumi()
-facts = resolve_network(
-    PulumiNetworkApi(),
-    stack=cfg.stack,
-    region=cfg.region,
-    vpc_name=cfg.vpc_name,
-    private_pattern=cfg.private_subnet_pattern,
-    public_pattern=cfg.public_subnet_pattern,
+# Every configuration, look-up and account problem is reported at once, before anything exists.
+stack = inputs.resolve(
+    config.from_pulumi(), pulumi.get_stack(), PulumiNetworkApi(), PulumiAccountApi()
 )
-# Node types offered in every private zone, a GPU node within the quotas (same rules as preflight).
-check_account(PulumiAccountApi(), cfg, facts)
+cfg = stack.config
 
-network = Network(
-    "network",
-    NetworkArgs(
-        facts=facts, cluster_name=cfg.cluster_name, manage_role_tags=cfg.manage_subnet_role_tags
-    ),
-)
-cluster = Cluster("cluster", ClusterArgs(config=cfg, network=facts))
+network = Network("network", NetworkArgs(facts=stack.network, config=cfg))
+cluster = Cluster("cluster", ClusterArgs(config=cfg, network=stack.network))
 gpu_pool = GpuNodePool(
     "gpu",
     GpuNodePoolArgs(
         spec=cfg.gpu_pool,
         provider=cluster.provider,
+        access=cfg.access,
         cluster_name=cfg.cluster_name,
-        region=cfg.region,
     ),
 )
 node_groups = NodeGroups(
@@ -48,19 +36,17 @@ node_groups = NodeGroups(
         cluster=cluster.eks,
         cluster_name=cfg.cluster_name,
         groups=cfg.node_groups,
-        subnet_ids=tuple(s.id for s in facts.private),
+        subnet_ids=tuple(s.id for s in stack.network.private),
     ),
 )
-
 validation = Validation(
     "validation",
     ValidationArgs(
         checks=cfg.checks,
-        nodepool_name=cfg.gpu_pool.name,
+        nodepool=gpu_pool,
         provider=cluster.provider,
-        nodepool=gpu_pool.nodepool,
         cluster_name=cfg.cluster_name,
-        region=cfg.region,
+        access=cfg.access,
         endpoint=cluster.endpoint,
         certificate_authority=cluster.certificate_authority,
     ),
@@ -73,32 +59,9 @@ pulumi.export(outputs.REGION, cfg.region)
 pulumi.export(outputs.VPC_ID, network.vpc_id)
 pulumi.export(outputs.PRIVATE_SUBNET_IDS, network.private_subnet_ids)
 pulumi.export(outputs.PUBLIC_SUBNET_IDS, network.public_subnet_ids)
-pulumi.export(
-    outputs.NETWORK_NOTES,
-    "internal-only: no public subnets matched, so no internet-facing load balancers"
-    if not facts.public
-    else f"{len(facts.public)} public and {len(facts.private)} private subnets in "
-    f"{', '.join(facts.private_azs)}",
-)
-pulumi.export(
-    outputs.NODE_GROUPS,
-    [
-        {
-            "name": g.name,
-            "instanceType": g.instance_type,
-            "amiType": g.ami_type,
-            "arch": g.arch,
-            "minSize": g.min_size,
-            "desiredSize": g.desired_size,
-            "maxSize": g.max_size,
-        }
-        for g in cfg.node_groups
-    ],
-)
+pulumi.export(outputs.NETWORK_NOTES, network.notes)
+pulumi.export(outputs.NODE_GROUPS, node_groups.summary)
 pulumi.export(outputs.GPU_NODE_POOL, gpu_pool.summary)
-pulumi.export(
-    outputs.UPDATE_KUBECONFIG_COMMAND,
-    f"aws eks update-kubeconfig --region {cfg.region} --name {cfg.cluster_name}",
-)
+pulumi.export(outputs.UPDATE_KUBECONFIG_COMMAND, cluster.update_kubeconfig_command)
 pulumi.export(outputs.VALIDATION, validation.results)
 pulumi.export(outputs.VALIDATION_SUMMARY, validation.summary)

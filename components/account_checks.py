@@ -8,6 +8,7 @@ from typing import Protocol
 from components.config import GpuPoolSpec, NodeGroupSpec, StackConfig
 from components.instance_types import (
     InstanceFacts,
+    LookupFailed,
     category,
     facts_from_describe,
     pool_admits,
@@ -70,6 +71,7 @@ def node_group_offering_problems(
     offered: Mapping[str, frozenset[str]],
     azs: Sequence[str],
     region: str,
+    stack: str | None = None,
 ) -> list[Problem]:
     """A node group's type must be offered in every zone of the private subnets.
 
@@ -88,7 +90,11 @@ def node_group_offering_problems(
                 f"{group.instance_type} (node group {group.name}) is not offered in "
                 f"{', '.join(missing)}, a zone of the private subnets ({', '.join(azs)}) in "
                 f"{region}; offered in {', '.join(where) if where else 'none of them'}",
-                set_command(f"nodeGroups[{index}].instanceType", "<a type offered in all zones>"),
+                set_command(
+                    f"nodeGroups[{index}].instanceType",
+                    "<a type offered in all zones>",
+                    stack=stack,
+                ),
             )
         )
     return problems
@@ -113,6 +119,7 @@ def gpu_capacity_problems(
     candidates: Sequence[str],
     describe: Callable[[str], InstanceFacts | None],
     quotas: Mapping[str, float | None],
+    stack: str | None = None,
 ) -> list[Problem]:
     """No GPU node can start: no NVIDIA type the pool can launch, or none within the GPU quotas.
 
@@ -140,14 +147,14 @@ def gpu_capacity_problems(
             else f"categories {', '.join(pool.instance_categories)}"
         )
         key = "gpuInstanceFamilies" if pool.instance_families else "gpuInstanceCategories"
-        example = '["g6","g5"]' if pool.instance_families else '["g","p"]'
+        example = ["g6", "g5"] if pool.instance_families else ["g", "p"]
         return [
             Problem(
                 key,
                 f"the GPU NodePool ({what}, amd64, at most {pool.max_gpus} GPUs / "
                 f"{pool.max_cpu} vCPUs / {pool.max_memory_gi} GiB) can launch no NVIDIA GPU type "
                 f"in the private subnets' zones in {region}; the validation Jobs would never start",
-                set_command(key, example),
+                set_command(key, example, stack=stack),
             )
         ]
     smallest = min(nvidia, key=lambda f: (f.vcpus, f.instance_type))
@@ -174,12 +181,16 @@ def blocking_problems(api: AccountApi, cfg: StackConfig, network: NetworkFacts) 
     """Every blocking account problem of the stack, given its resolved network."""
     azs = network.private_azs
     offered = api.offerings(azs)
-    problems = node_group_offering_problems(cfg.node_groups, offered, azs, cfg.region)
+    if offered is None:  # EC2 could not be asked: nothing to judge (the warning says why)
+        return []
+    problems = node_group_offering_problems(cfg.node_groups, offered, azs, cfg.region, cfg.stack)
     pool = cfg.gpu_pool
     candidates = gpu_candidates(pool, offered)
     codes = sorted({c for c in (quota_code(n) for n in candidates) if c in GPU_QUOTAS})
     quotas = {code: api.quota(code) for code in codes}
-    problems += gpu_capacity_problems(pool, cfg.region, candidates, _one_by_one(api), quotas)
+    problems += gpu_capacity_problems(
+        pool, cfg.region, candidates, _one_by_one(api), quotas, cfg.stack
+    )
     return problems
 
 
@@ -283,24 +294,43 @@ def _client_error(err) -> str:
 class PulumiAccountApi:
     """AccountApi over the AWS provider's functions (plain invokes: values known at preview)."""
 
-    def offerings(self, azs: Sequence[str]) -> dict[str, frozenset[str]]:
+    def offerings(self, azs: Sequence[str]) -> dict[str, frozenset[str]] | None:
+        import pulumi
         import pulumi_aws as aws
 
         if not azs:
             return {}
-        found = aws.ec2.get_instance_type_offerings(
-            location_type="availability-zone",
-            filters=[aws.ec2.GetInstanceTypeOfferingsFilterArgs(name="location", values=list(azs))],
-        )
+        try:
+            found = aws.ec2.get_instance_type_offerings(
+                location_type="availability-zone",
+                filters=[
+                    aws.ec2.GetInstanceTypeOfferingsFilterArgs(name="location", values=list(azs))
+                ],
+            )
+        except Exception as err:  # access denied, throttled: do not block on what is unknown
+            pulumi.log.warn(
+                f"could not check the instance types offered in {', '.join(azs)}: {err}"
+            )
+            return None
         zones: dict[str, set[str]] = {}
         for name, zone in zip(found.instance_types or [], found.locations or [], strict=False):
             zones.setdefault(name, set()).add(zone)
         return {name: frozenset(z) for name, z in zones.items()}
 
     def describe(self, instance_types: Sequence[str]) -> dict[str, InstanceFacts]:
+        import pulumi
+
         lookup = pulumi_lookup()
-        found = {name: lookup(name) for name in instance_types}
-        return {name: facts for name, facts in found.items() if facts is not None}
+        found: dict[str, InstanceFacts] = {}
+        for name in instance_types:
+            try:
+                facts = lookup(name)
+            except LookupFailed as err:
+                pulumi.log.warn(f"could not describe {name}: {err}")
+                continue
+            if facts is not None:
+                found[name] = facts
+        return found
 
     def quota(self, code: str) -> float | None:
         import pulumi

@@ -15,6 +15,41 @@ from components.network_lookup import NetworkFacts
 CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 
 
+def principal_of(arn: str) -> tuple[str, str, str] | None:
+    """(account, kind, name) of an IAM user or role ARN, or of an STS assumed-role session
+    (whose role EKS's creator access entry names); None for anything else. Paths are ignored:
+    a session ARN does not carry the role's path."""
+    parts = arn.split(":", 5)
+    if len(parts) != 6:
+        return None
+    account, resource = parts[4], parts[5]
+    kind, _, rest = resource.partition("/")
+    if kind == "assumed-role":
+        return account, "role", rest.split("/", 1)[0]
+    if kind in ("user", "role"):
+        return account, kind, rest.rsplit("/", 1)[-1]
+    return None
+
+
+def extra_admins(admins: tuple[str, ...], deployer_arn: str | None) -> tuple[list[str], list[str]]:
+    """The admin ARNs that need an access entry, and those skipped because they are the identity
+    running `pulumi up`: EKS gives it one already (bootstrapClusterCreatorAdminPermissions) and
+    rejects a second for the same principal."""
+    me = principal_of(deployer_arn) if deployer_arn else None
+    keep = [a for a in admins if me is None or principal_of(a) != me]
+    return keep, [a for a in admins if a not in keep]
+
+
+def _deployer_arn() -> str | None:
+    import pulumi_aws as aws
+
+    try:
+        return aws.get_caller_identity().arn
+    except Exception as err:  # no identity: every listed admin gets an entry
+        pulumi.log.warn(f"could not read the caller identity: {err}")
+        return None
+
+
 @dataclass(frozen=True)
 class ClusterArgs:
     config: StackConfig
@@ -28,6 +63,7 @@ class Cluster(pulumi.ComponentResource):
     endpoint: pulumi.Output[str]
     certificate_authority: pulumi.Output[str]
     kubeconfig: pulumi.Output[str]
+    update_kubeconfig_command: pulumi.Output[str]
     provider: k8s.Provider
     eks: eks.Cluster
 
@@ -36,6 +72,13 @@ class Cluster(pulumi.ComponentResource):
     ) -> None:
         super().__init__("training-on-eks:cluster:Cluster", name, None, opts)
         cfg, net = args.config, args.network
+        admins, skipped = extra_admins(cfg.cluster_admin_arns, _deployer_arn())
+        for arn in skipped:
+            pulumi.log.warn(
+                f"clusterAdminArns: {arn} is the identity running this update; EKS makes it "
+                "cluster admin already, so no second access entry is created",
+                self,
+            )
         self.eks = eks.Cluster(
             f"{name}-eks",
             name=cfg.cluster_name,
@@ -72,7 +115,7 @@ class Cluster(pulumi.ComponentResource):
                         )
                     },
                 )
-                for index, arn in enumerate(cfg.cluster_admin_arns)
+                for index, arn in enumerate(admins)
             }
             or None,
             tags={"training-on-eks/stack": cfg.stack},
@@ -92,9 +135,13 @@ class Cluster(pulumi.ComponentResource):
         self.certificate_authority = kubeconfig_cluster.apply(
             lambda c: c["certificate-authority-data"]
         )
+        self.update_kubeconfig_command = pulumi.Output.from_input(
+            f"aws eks update-kubeconfig --region {cfg.region} --name {cfg.cluster_name}"
+        )
         self.register_outputs(
             {
                 "name": self.name,
+                "update_kubeconfig_command": self.update_kubeconfig_command,
                 "endpoint": self.endpoint,
                 "certificate_authority": self.certificate_authority,
                 "kubeconfig": self.kubeconfig,

@@ -77,6 +77,43 @@ def api_client(endpoint: str, certificate_authority: str, token: str) -> Any:
     return client.ApiClient(configuration)
 
 
+def session_for(
+    region: str,
+    profile: str | None = None,
+    role_arn: str | None = None,
+    session_name: str | None = None,
+    external_id: str | None = None,
+) -> Any:
+    """A boto3 session that reaches AWS as the aws provider does: its `aws:profile`, then its
+    first assume-role entry (pulumi-aws `assumeRoles`), in its `aws:region`."""
+    import boto3
+
+    session = boto3.session.Session(profile_name=profile, region_name=region)
+    if not role_arn:
+        return session
+    params = {"RoleArn": role_arn, "RoleSessionName": session_name or "training-on-eks"}
+    if external_id:
+        params["ExternalId"] = external_id
+    creds = session.client("sts", region_name=region).assume_role(**params)["Credentials"]
+    return boto3.session.Session(
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        region_name=region,
+    )
+
+
+def session_for_access(access: Any) -> Any:
+    """`session_for` from a components.config.AwsAccess (or anything with the same fields)."""
+    return session_for(
+        access.region,
+        access.profile,
+        access.assume_role_arn,
+        access.assume_role_session_name,
+        access.assume_role_external_id,
+    )
+
+
 class ClusterUnreachable(Exception):
     """EKS could not be asked for the cluster, or the cluster has no API endpoint yet."""
 

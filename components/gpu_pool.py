@@ -8,7 +8,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import k8s_objects
-from components.config import GpuPoolSpec
+from components.config import AwsAccess, GpuPoolSpec
 from components.teardown import DrainTarget, nodepool_drain_hook
 
 
@@ -17,7 +17,7 @@ class GpuNodePoolArgs:
     spec: GpuPoolSpec
     provider: k8s.Provider
     cluster_name: str
-    region: str
+    access: AwsAccess
 
 
 class GpuNodePool(pulumi.ComponentResource):
@@ -26,11 +26,13 @@ class GpuNodePool(pulumi.ComponentResource):
     name: pulumi.Output[str]
     summary: pulumi.Output[dict]
     nodepool: k8s.apiextensions.CustomResource
+    spec_name: str  # the NodePool's name as configured (known at preview)
 
     def __init__(
         self, name: str, args: GpuNodePoolArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("training-on-eks:gpu:GpuNodePool", name, None, opts)
+        self.spec_name = args.spec.name
         body = k8s_objects.gpu_nodepool(args.spec)
         self.nodepool = k8s.apiextensions.CustomResource(
             f"{name}-nodepool",
@@ -46,7 +48,7 @@ class GpuNodePool(pulumi.ComponentResource):
                 hooks=pulumi.ResourceHookBinding(
                     after_delete=[
                         nodepool_drain_hook(
-                            DrainTarget(args.cluster_name, args.region, args.spec.name)
+                            DrainTarget(args.cluster_name, args.spec.name, args.access)
                         )
                     ]
                 ),

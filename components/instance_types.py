@@ -13,12 +13,12 @@ import botocore.session
 if TYPE_CHECKING:
     from components.config import GpuPoolSpec
 
-INSTANCE_TYPE_RE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+INSTANCE_TYPE_RE = re.compile(r"[a-z][a-z0-9-]*\.[a-z0-9]+")  # fullmatch
 
 # Karpenter's reading of an instance type name (karpenter-provider-aws, instancetype.go):
 # category = the leading letters, generation = the digits after them, family = before the dot.
 # `gr6.4xlarge` is category `gr`, `p6-b300.48xlarge` category `p`, `u-6tb1.metal` category `u`.
-INSTANCE_NAME_RE = re.compile(r"^([a-z]+)(-[0-9]+tb)?([0-9]+)[a-z0-9-]*\.([a-z0-9-]+)$")
+INSTANCE_NAME_RE = re.compile(r"([a-z]+)(-[0-9]+tb)?([0-9]+)[a-z0-9-]*\.([a-z0-9-]+)")
 
 # The first Kubernetes 1.x minor version without Amazon Linux 2 AMIs: EKS releases AL2 AMIs up to
 # 1.32 only (FACTS.md, "EKS and node groups").
@@ -53,8 +53,17 @@ class InstanceFacts:
         return self.gpu_count > 0 and (self.gpu_manufacturer or "").upper() == "NVIDIA"
 
 
-# Looks an instance type up; returns None when EC2 does not know it.
+# Looks an instance type up; returns None when EC2 does not know it, and raises LookupFailed when
+# EC2 could not be asked (access denied, throttling, no network): that is not a bad type.
 InstanceLookup = Callable[[str], "InstanceFacts | None"]
+
+# EC2's answer for a type it does not have (DescribeInstanceTypes: InvalidInstanceType); the
+# aws provider quotes it in its invoke error ("api error InvalidInstanceType: ...").
+NOT_FOUND_CODE = "InvalidInstanceType"
+
+
+class LookupFailed(Exception):
+    """EC2 could not be asked about an instance type; the message quotes AWS's error."""
 
 
 # ---------------------------------------------------------------------------- names
@@ -62,7 +71,7 @@ InstanceLookup = Callable[[str], "InstanceFacts | None"]
 
 def category(instance_type: str) -> str:
     """Karpenter's `instance-category` of a type (`g4dn.xlarge` -> `g`); '' when unparsable."""
-    match = INSTANCE_NAME_RE.match(instance_type)
+    match = INSTANCE_NAME_RE.fullmatch(instance_type)
     return match.group(1) if match else ""
 
 
@@ -193,18 +202,52 @@ def facts_from_invoke(found: Any) -> InstanceFacts:
     )
 
 
+def _client_error_text(err: Any) -> str:
+    error = err.response.get("Error", {})
+    return f"{error.get('Code', 'Error')}: {error.get('Message', '')}".strip()
+
+
 def boto3_lookup(ec2_client) -> InstanceLookup:
     """An InstanceLookup answered by EC2 DescribeInstanceTypes through a boto3 client."""
+    from botocore.exceptions import BotoCoreError, ClientError
 
     def lookup(instance_type: str) -> InstanceFacts | None:
         try:
             found = ec2_client.describe_instance_types(InstanceTypes=[instance_type])
-        except ec2_client.exceptions.ClientError:
-            return None
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") == NOT_FOUND_CODE:
+                return None
+            raise LookupFailed(
+                f"EC2 DescribeInstanceTypes failed: {_client_error_text(err)}"
+            ) from None
+        except BotoCoreError as err:
+            raise LookupFailed(f"EC2 DescribeInstanceTypes failed: {err}") from None
         items = found.get("InstanceTypes", [])
         return facts_from_describe(items[0]) if items else None
 
     return lookup
+
+
+def boto3_catalog(ec2_client) -> Callable[[], list[str] | None]:
+    """Every instance type EC2 offers in the client's region (DescribeInstanceTypeOfferings)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    def catalog() -> list[str] | None:
+        try:
+            pages = ec2_client.get_paginator("describe_instance_type_offerings").paginate(
+                LocationType="region"
+            )
+            return sorted({o["InstanceType"] for p in pages for o in p["InstanceTypeOfferings"]})
+        except (BotoCoreError, ClientError):
+            return None
+
+    return catalog
+
+
+def _invoke_error_text(err: Exception) -> str:
+    details = getattr(err, "details", None)
+    text = details() if callable(details) else str(err)
+    return " ".join(str(text).split())
 
 
 def pulumi_lookup() -> InstanceLookup:
@@ -214,8 +257,25 @@ def pulumi_lookup() -> InstanceLookup:
     def lookup(instance_type: str) -> InstanceFacts | None:
         try:
             found = aws.ec2.get_instance_type(instance_type=instance_type)
-        except Exception:  # the engine reports an unknown type as a failed invoke
-            return None
+        except Exception as err:  # the engine reports a failed invoke as an exception
+            text = _invoke_error_text(err)
+            if NOT_FOUND_CODE in text:
+                return None
+            raise LookupFailed(f"the aws provider's getInstanceType failed: {text}") from None
         return facts_from_invoke(found)
 
     return lookup
+
+
+def pulumi_catalog() -> Callable[[], list[str] | None]:
+    """Every instance type offered in the region, from `aws:ec2/getInstanceTypeOfferings`."""
+    import pulumi_aws as aws
+
+    def catalog() -> list[str] | None:
+        try:
+            found = aws.ec2.get_instance_type_offerings(location_type="region")
+        except Exception:  # only for "did you mean": without it, no suggestion
+            return None
+        return sorted(set(found.instance_types or []))
+
+    return catalog

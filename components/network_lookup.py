@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from components.problems import ConfigError, Problem, set_command
@@ -23,6 +25,8 @@ class SubnetFacts:
     name: str
     az: str
     cidr: str
+    # The subnet's tags when it was looked up (before this stack tags it).
+    tags: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,7 @@ def subnet_filters(vpc_id: str, pattern: str) -> list[dict]:
     ]
 
 
-def resolve_network(
+def find_network(
     api: NetworkApi,
     *,
     stack: str,
@@ -66,23 +70,28 @@ def resolve_network(
     vpc_name: str,
     private_pattern: str,
     public_pattern: str,
-) -> NetworkFacts:
-    """Apply the look-up rules; raise one ConfigError naming what was searched and found."""
-    vpcs = api.find_vpcs(vpc_filters(vpc_name))
-    if len(vpcs) != 1:
-        if vpcs:
-            found = ", ".join(v.id for v in vpcs)
-            why = (
-                f"{len(vpcs)} VPCs carry Name={vpc_name!r} in {region} ({found}); exactly one must"
-            )
-        else:
-            others = ", ".join(f"{v.name or '(no Name)'} ({v.id})" for v in api.find_vpcs([]))
-            why = f"no VPC carries Name={vpc_name!r} in {region}; found: {others or 'no VPCs'}"
-        raise ConfigError(stack, [Problem("vpcName", why, set_command("vpcName", "<Name tag>"))])
+) -> tuple[NetworkFacts | None, list[Problem]]:
+    """Apply the look-up rules: the facts, or the problems naming what was searched and found.
 
-    vpc = vpcs[0]
-    private = _sorted(api.find_subnets(subnet_filters(vpc.id, private_pattern)))
-    public = _sorted(api.find_subnets(subnet_filters(vpc.id, public_pattern)))
+    A look-up that fails (access denied, throttling, no network) is a problem that quotes AWS,
+    not a claim that the VPC is missing.
+    """
+    try:
+        vpcs = api.find_vpcs(vpc_filters(vpc_name))
+        if len(vpcs) != 1:
+            return None, [_vpc_problem(api, stack, region, vpc_name, vpcs)]
+        vpc = vpcs[0]
+        private = _sorted(api.find_subnets(subnet_filters(vpc.id, private_pattern)))
+        public = _sorted(api.find_subnets(subnet_filters(vpc.id, public_pattern)))
+    except NetworkLookupFailed as err:
+        return None, [
+            Problem(
+                "vpcName",
+                f"could not be looked up in {region}: {err}",
+                "check that the credentials reach EC2 in this region and may call "
+                "ec2:DescribeVpcs and ec2:DescribeSubnets (aws sts get-caller-identity)",
+            )
+        ]
     problems = []
     azs = sorted({s.az for s in private})
     if len(azs) < MIN_PRIVATE_AZS:
@@ -92,7 +101,9 @@ def resolve_network(
                 "privateSubnetPattern",
                 f"private subnets matching {private_pattern!r} in {vpc.id} must span at least "
                 f"{MIN_PRIVATE_AZS} availability zones (EKS requires it); {where}",
-                set_command("privateSubnetPattern", private_pattern),
+                set_command(
+                    "privateSubnetPattern", "<a Name pattern matching 2+ zones>", stack=stack
+                ),
             )
         )
     overlap = {s.id for s in private} & {s.id for s in public}
@@ -102,12 +113,40 @@ def resolve_network(
                 "publicSubnetPattern",
                 f"subnets {', '.join(sorted(overlap))} match both the private and the public "
                 "pattern; the patterns must tell them apart",
-                set_command("publicSubnetPattern", public_pattern),
+                set_command(
+                    "publicSubnetPattern", "<a Name pattern of the public subnets>", stack=stack
+                ),
             )
         )
     if problems:
+        return None, problems
+    return NetworkFacts(vpc=vpc, private=private, public=public), []
+
+
+def _vpc_problem(
+    api: NetworkApi, stack: str, region: str, vpc_name: str, vpcs: list[VpcFacts]
+) -> Problem:
+    if vpcs:
+        found = ", ".join(v.id for v in vpcs)
+        why = f"{len(vpcs)} VPCs carry Name={vpc_name!r} in {region} ({found}); exactly one must"
+    else:
+        others = ", ".join(f"{v.name or '(no Name)'} ({v.id})" for v in api.find_vpcs([]))
+        why = f"no VPC carries Name={vpc_name!r} in {region}; found: {others or 'no VPCs'}"
+    named = sorted({v.name for v in api.find_vpcs([]) if v.name and v.name != vpc_name})
+    example = named[0] if len(named) == 1 and not vpcs else "<Name tag>"
+    return Problem("vpcName", why, set_command("vpcName", example, stack=stack))
+
+
+def resolve_network(api: NetworkApi, *, stack: str, **inputs: str) -> NetworkFacts:
+    """`find_network`, raising one ConfigError with its problems."""
+    facts, problems = find_network(api, stack=stack, **inputs)
+    if facts is None:
         raise ConfigError(stack, problems)
-    return NetworkFacts(vpc=vpc, private=private, public=public)
+    return facts
+
+
+class NetworkLookupFailed(Exception):
+    """EC2 could not be asked (the message quotes AWS's error)."""
 
 
 def _sorted(subnets: list[SubnetFacts]) -> tuple[SubnetFacts, ...]:
@@ -131,25 +170,30 @@ class Boto3NetworkApi:
         return [{"Name": f["name"], "Values": list(f["values"])} for f in filters]
 
     def find_vpcs(self, filters: list[dict]) -> list[VpcFacts]:
-        pages = self._ec2.get_paginator("describe_vpcs").paginate(Filters=self._filters(filters))
-        return [
-            VpcFacts(v["VpcId"], v.get("CidrBlock", ""), _tag(v.get("Tags"), "Name"))
-            for page in pages
-            for v in page["Vpcs"]
-        ]
+        with _aws_errors("DescribeVpcs"):
+            pages = self._ec2.get_paginator("describe_vpcs").paginate(
+                Filters=self._filters(filters)
+            )
+            return [
+                VpcFacts(v["VpcId"], v.get("CidrBlock", ""), _tag(v.get("Tags"), "Name"))
+                for page in pages
+                for v in page["Vpcs"]
+            ]
 
     def find_subnets(self, filters: list[dict]) -> list[SubnetFacts]:
-        paginator = self._ec2.get_paginator("describe_subnets")
-        return [
-            SubnetFacts(
-                s["SubnetId"],
-                _tag(s.get("Tags"), "Name"),
-                s["AvailabilityZone"],
-                s.get("CidrBlock", ""),
-            )
-            for page in paginator.paginate(Filters=self._filters(filters))
-            for s in page["Subnets"]
-        ]
+        with _aws_errors("DescribeSubnets"):
+            paginator = self._ec2.get_paginator("describe_subnets")
+            return [
+                SubnetFacts(
+                    s["SubnetId"],
+                    _tag(s.get("Tags"), "Name"),
+                    s["AvailabilityZone"],
+                    s.get("CidrBlock", ""),
+                    {t["Key"]: t.get("Value", "") for t in s.get("Tags") or []},
+                )
+                for page in paginator.paginate(Filters=self._filters(filters))
+                for s in page["Subnets"]
+            ]
 
 
 class PulumiNetworkApi:
@@ -158,21 +202,56 @@ class PulumiNetworkApi:
     def find_vpcs(self, filters: list[dict]) -> list[VpcFacts]:
         import pulumi_aws as aws
 
-        ids = aws.ec2.get_vpcs(filters=[aws.ec2.GetVpcsFilterArgs(**f) for f in filters]).ids
-        result = []
-        for vpc_id in sorted(ids or []):
-            vpc = aws.ec2.get_vpc(id=vpc_id)
-            result.append(VpcFacts(vpc.id, vpc.cidr_block, _tag(vpc.tags, "Name")))
-        return result
+        with _invoke_errors("getVpcs"):
+            ids = aws.ec2.get_vpcs(filters=[aws.ec2.GetVpcsFilterArgs(**f) for f in filters]).ids
+            result = []
+            for vpc_id in sorted(ids or []):
+                vpc = aws.ec2.get_vpc(id=vpc_id)
+                result.append(VpcFacts(vpc.id, vpc.cidr_block, _tag(vpc.tags, "Name")))
+            return result
 
     def find_subnets(self, filters: list[dict]) -> list[SubnetFacts]:
         import pulumi_aws as aws
 
-        args = [aws.ec2.GetSubnetsFilterArgs(**f) for f in filters]
-        result = []
-        for subnet_id in sorted(aws.ec2.get_subnets(filters=args).ids or []):
-            s = aws.ec2.get_subnet(id=subnet_id)
-            result.append(
-                SubnetFacts(s.id, _tag(s.tags, "Name"), s.availability_zone, s.cidr_block)
-            )
-        return result
+        with _invoke_errors("getSubnets"):
+            args = [aws.ec2.GetSubnetsFilterArgs(**f) for f in filters]
+            result = []
+            for subnet_id in sorted(aws.ec2.get_subnets(filters=args).ids or []):
+                s = aws.ec2.get_subnet(id=subnet_id)
+                result.append(
+                    SubnetFacts(
+                        s.id,
+                        _tag(s.tags, "Name"),
+                        s.availability_zone,
+                        s.cidr_block,
+                        dict(s.tags or {}),
+                    )
+                )
+            return result
+
+
+@contextlib.contextmanager
+def _aws_errors(operation: str) -> Iterator[None]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except ClientError as err:
+        error = err.response.get("Error", {})
+        raise NetworkLookupFailed(
+            f"EC2 {operation} failed: {error.get('Code', 'Error')}: {error.get('Message', '')}"
+        ) from None
+    except BotoCoreError as err:
+        raise NetworkLookupFailed(f"EC2 {operation} failed: {err}") from None
+
+
+@contextlib.contextmanager
+def _invoke_errors(function: str) -> Iterator[None]:
+    try:
+        yield
+    except Exception as err:  # the engine reports a failed invoke as an exception
+        details = getattr(err, "details", None)
+        text = details() if callable(details) else str(err)
+        raise NetworkLookupFailed(
+            f"the aws provider's {function} failed: {' '.join(text.split())}"
+        ) from None

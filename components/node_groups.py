@@ -39,6 +39,7 @@ class NodeGroups(pulumi.ComponentResource):
 
     names: pulumi.Output[list[str]]
     role_arn: pulumi.Output[str]
+    summary: pulumi.Output[list[dict]]
 
     def __init__(
         self, name: str, args: NodeGroupsArgs, opts: pulumi.ResourceOptions | None = None
@@ -88,4 +89,20 @@ class NodeGroups(pulumi.ComponentResource):
             )
         self.names = pulumi.Output.from_input([g.name for g in args.groups])
         self.role_arn = role.arn
-        self.register_outputs({"names": self.names, "role_arn": self.role_arn})
+        self.summary = pulumi.Output.from_input([summary(g) for g in args.groups])
+        self.register_outputs(
+            {"names": self.names, "role_arn": self.role_arn, "summary": self.summary}
+        )
+
+
+def summary(group: NodeGroupSpec) -> dict:
+    """One node group as the `nodeGroups` stack output shows it."""
+    return {
+        "name": group.name,
+        "instanceType": group.instance_type,
+        "amiType": group.ami_type,
+        "arch": group.arch,
+        "minSize": group.min_size,
+        "desiredSize": group.desired_size,
+        "maxSize": group.max_size,
+    }

@@ -23,6 +23,7 @@ import pulumi
 import pulumi.dynamic
 
 from components import results
+from components.config import AwsAccess
 from components.results import (
     ERROR,
     FAILED,
@@ -375,6 +376,10 @@ def summary_lines(validation: Mapping[str, Any]) -> list[str]:
 INPUT_KEYS = (
     "clusterName",
     "region",
+    "awsProfile",
+    "assumeRoleArn",
+    "assumeRoleSessionName",
+    "assumeRoleExternalId",
     "endpoint",
     "certificateAuthority",
     "namespace",
@@ -403,10 +408,18 @@ API_FACTORY: ApiFactory | None = None
 
 
 def eks_api_factory(props: Mapping[str, Any]) -> Any:
-    """CoreV1Api for the cluster in `props`, authenticated with a boto3-built EKS token."""
+    """CoreV1Api for the cluster in `props`, authenticated with a boto3-built EKS token from a
+    session made as the aws provider makes its own (profile, assumed role, region)."""
     from components import eks_token
 
-    token = eks_token.get_token(props["clusterName"], props["region"])
+    session = eks_token.session_for(
+        props["region"],
+        props.get("awsProfile") or None,
+        props.get("assumeRoleArn") or None,
+        props.get("assumeRoleSessionName") or None,
+        props.get("assumeRoleExternalId") or None,
+    )
+    token = eks_token.get_token(props["clusterName"], props["region"], session)
     return eks_token.core_v1_api(props["endpoint"], props["certificateAuthority"], token)
 
 
@@ -513,7 +526,7 @@ class ValidationReadoutArgs:
     """Inputs of ValidationReadout; the cluster and Job names usually come from other resources."""
 
     cluster_name: pulumi.Input[str]
-    region: pulumi.Input[str]
+    access: AwsAccess
     endpoint: pulumi.Input[str]
     certificate_authority: pulumi.Input[str]
     namespace: pulumi.Input[str]
@@ -540,7 +553,11 @@ class ValidationReadout(
     ) -> None:
         props = {
             "clusterName": args.cluster_name,
-            "region": args.region,
+            "region": args.access.region,
+            "awsProfile": args.access.profile or "",
+            "assumeRoleArn": args.access.assume_role_arn or "",
+            "assumeRoleSessionName": args.access.assume_role_session_name or "",
+            "assumeRoleExternalId": args.access.assume_role_external_id or "",
             "endpoint": args.endpoint,
             "certificateAuthority": args.certificate_authority,
             "namespace": args.namespace,

@@ -16,6 +16,7 @@ from typing import Any
 import pulumi
 
 from components import wellknown as wk
+from components.config import AwsAccess
 
 DEFAULT_TIMEOUT_SECONDS = 900
 POLL_SECONDS = 15
@@ -28,8 +29,12 @@ class NodesRemainError(Exception):
 @dataclass(frozen=True)
 class DrainTarget:
     cluster_name: str
-    region: str
     nodepool: str
+    access: AwsAccess  # the aws provider's region, profile and role: the hook acts as it does
+
+    @property
+    def region(self) -> str:
+        return self.access.region
 
 
 def eks_core_api(target: DrainTarget) -> Any:
@@ -38,7 +43,10 @@ def eks_core_api(target: DrainTarget) -> Any:
 
     from components import eks_token
 
-    return client.CoreV1Api(eks_token.cluster_api_client(target.cluster_name, target.region))
+    session = eks_token.session_for_access(target.access)
+    return client.CoreV1Api(
+        eks_token.cluster_api_client(target.cluster_name, target.region, session)
+    )
 
 
 def remaining_nodes(api: Any, nodepool: str) -> list[str]:

@@ -10,18 +10,18 @@ import pulumi_kubernetes as k8s
 
 from components import k8s_objects
 from components import wellknown as wk
-from components.config import ChecksSpec
+from components.config import AwsAccess, ChecksSpec
+from components.gpu_pool import GpuNodePool
 from components.readout import ValidationReadout, ValidationReadoutArgs
 
 
 @dataclass(frozen=True)
 class ValidationArgs:
     checks: ChecksSpec
-    nodepool_name: str
+    nodepool: GpuNodePool
     provider: k8s.Provider
-    nodepool: pulumi.Resource
     cluster_name: str
-    region: str
+    access: AwsAccess
     endpoint: pulumi.Input[str]
     certificate_authority: pulumi.Input[str]
 
@@ -87,7 +87,7 @@ class Validation(pulumi.ComponentResource):
         )
         configmap_name = scripts.metadata.apply(lambda m: m["name"])
         self.jobs = {}
-        for spec in job_specs(args.checks, args.nodepool_name, configmap_name):
+        for spec in job_specs(args.checks, args.nodepool.spec_name, configmap_name):
             body = k8s_objects.check_job(spec)
             self.jobs[spec.check] = k8s.batch.v1.Job(
                 f"{name}-{spec.check}",
@@ -96,7 +96,7 @@ class Validation(pulumi.ComponentResource):
                 # Only the cluster and the NodePool: never the node groups, so the GPU check
                 # runs while they are still being created.
                 opts=pulumi.ResourceOptions.merge(
-                    on_cluster, pulumi.ResourceOptions(depends_on=[args.nodepool, scripts])
+                    on_cluster, pulumi.ResourceOptions(depends_on=[args.nodepool.nodepool, scripts])
                 ),
             )
         names = {check: job.metadata.apply(lambda m: m["name"]) for check, job in self.jobs.items()}
@@ -107,7 +107,7 @@ class Validation(pulumi.ComponentResource):
             f"{name}-readout",
             ValidationReadoutArgs(
                 cluster_name=args.cluster_name,
-                region=args.region,
+                access=args.access,
                 endpoint=args.endpoint,
                 certificate_authority=args.certificate_authority,
                 namespace=wk.VALIDATION_NAMESPACE,

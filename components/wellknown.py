@@ -9,6 +9,9 @@ TAG_ROLE_ELB = "kubernetes.io/role/elb"
 TAG_ROLE_INTERNAL_ELB = "kubernetes.io/role/internal-elb"
 TAG_CLUSTER_PREFIX = "kubernetes.io/cluster/"
 TAG_CLUSTER_SHARED = "shared"
+TAG_CLUSTER_OWNED = "owned"
+# Marks the subnets whose role tags a stack created (value: the stack), so they stay its own.
+TAG_ROLE_TAGS_OWNER = "training-on-eks/role-tags"
 
 
 def cluster_tag_key(cluster_name: str) -> str:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
+from datetime import date
 
+import fixes
 import pytest
 import yaml
 from moto import mock_aws
@@ -13,19 +16,34 @@ from components.problems import ConfigError
 from toe.stackfiles import ROOT, read_config, stack_config
 
 REGION = "ap-northeast-2"
+TODAY = date(2026, 12, 1)  # 1.31 left extended support on 2026-11-26; 1.32 is extended
 
 
 @pytest.fixture(scope="module")
-def lookup():
-    """Instance types answered by moto's copy of EC2's real DescribeInstanceTypes data."""
+def ec2():
+    """moto's EC2: a copy of EC2's real DescribeInstanceTypes and offerings data."""
     with mock_aws():
         import boto3
 
-        yield instance_types.boto3_lookup(boto3.client("ec2", region_name=REGION))
+        yield boto3.client("ec2", region_name=REGION)
 
 
-def read(lookup, stack="dev", **overrides):
-    return read_config(stack, lookup, overrides=overrides)
+@pytest.fixture(scope="module")
+def lookup(ec2):
+    lookup = instance_types.boto3_lookup(ec2)
+    lookup.catalog = instance_types.boto3_catalog(ec2)
+    return lookup
+
+
+def read(lookup, stack="dev", project_dir=ROOT, **overrides):
+    return read_config(
+        stack,
+        lookup,
+        project_dir,
+        overrides=overrides,
+        catalog=getattr(lookup, "catalog", None),
+        today=TODAY,
+    )
 
 
 def problems(lookup, **overrides) -> dict[str, str]:
@@ -88,7 +106,7 @@ def test_cluster_name_derives_from_the_stack_so_attendees_never_collide(lookup):
     }
     assert names == {"toe-attendee-01", "toe-attendee-02"}
     assert read(lookup, clusterName="workshop-a").cluster_name == "workshop-a"
-    assert config.derive_cluster_name("Team A/1") == "toe-Team-A-1"
+    assert config.derive_cluster_name("Team-A_1") == "toe-Team-A_1"
 
 
 def base_group(**fields):
@@ -136,14 +154,20 @@ BAD_INPUTS = [
     ),
     pytest.param(
         {"nodeGroups": [base_group(minSize=3, desiredSize=2, maxSize=1)]},
+        "nodeGroups[0].minSize",
+        "minSize 3 is above maxSize 1",
+        id="min-gt-desired-gt-max",
+    ),
+    pytest.param(
+        {"nodeGroups": [base_group(minSize=1, desiredSize=3, maxSize=2)]},
         "nodeGroups[0].desiredSize",
         "minSize <= desiredSize <= maxSize",
-        id="min-gt-desired-gt-max",
+        id="desired-above-max",
     ),
     pytest.param(
         {"nodeGroups": [base_group(minSize=-1)]},
         "nodeGroups[0].minSize",
-        "must not be negative",
+        "must be between 0 and 2147483647",
         id="negative-size",
     ),
     pytest.param({"nodeGroups": []}, "nodeGroups", "non-empty list", id="empty-node-groups"),
@@ -172,6 +196,42 @@ BAD_INPUTS = [
         id="malformed-version",
     ),
     pytest.param(
+        {"kubernetesVersion": 1.30},  # unquoted in YAML: the number 1.3
+        "kubernetesVersion",
+        'quote it (kubernetesVersion: "1.30")',
+        id="yaml-ate-the-zero",
+    ),
+    pytest.param(
+        {"kubernetesVersion": "1.033"},
+        "kubernetesVersion",
+        "is not a Kubernetes MAJOR.MINOR version",
+        id="leading-zero-version",
+    ),
+    pytest.param(
+        {"kubernetesVersion": "1.\u0663\u0663"},  # Arabic-Indic digits: `\d` matched them
+        "kubernetesVersion",
+        "is not a Kubernetes MAJOR.MINOR version",
+        id="non-ascii-digits",
+    ),
+    pytest.param(
+        {"kubernetesVersion": "1.20"},
+        "kubernetesVersion",
+        "EKS has no Kubernetes 1.20 in its calendar",
+        id="version-not-in-calendar",
+    ),
+    pytest.param(
+        {"kubernetesVersion": "1.99"},
+        "kubernetesVersion",
+        "EKS has no Kubernetes 1.99 in its calendar",
+        id="future-version",
+    ),
+    pytest.param(
+        {"kubernetesVersion": "1.31"},
+        "kubernetesVersion",
+        "left EKS extended support on 2026-11-26",
+        id="past-extended-support",
+    ),
+    pytest.param(
         {"nodeGroups": [base_group(), base_group()]},
         "nodeGroups[1].name",
         "duplicate node group name",
@@ -188,7 +248,7 @@ BAD_INPUTS = [
         "is not a duration",
         id="bad-duration",
     ),
-    pytest.param({"gpuMaxGpus": 0}, "gpuMaxGpus", "positive integer", id="zero-gpu-limit"),
+    pytest.param({"gpuMaxGpus": 0}, "gpuMaxGpus", "between 1 and", id="zero-gpu-limit"),
     pytest.param(
         {"gpuCheckImage": "nvidia/cuda:latest"},
         "gpuCheckImage",
@@ -215,7 +275,7 @@ BAD_INPUTS = [
     ),
     pytest.param({"runId": "run 2"}, "runId", "letters, digits", id="bad-run-id"),
     pytest.param(
-        {"checkTimeoutSeconds": 60}, "checkTimeoutSeconds", "at least 300", id="short-timeout"
+        {"checkTimeoutSeconds": 60}, "checkTimeoutSeconds", "between 300 and", id="short-timeout"
     ),
 ]
 
@@ -227,9 +287,62 @@ def test_bad_input_names_the_key_the_reason_and_the_fix(lookup, overrides, key, 
     found = {p.key: p for p in err.value.problems}
     assert key in found, str(err.value)
     assert text in found[key].message
-    assert found[key].fix.startswith("pulumi config set ")
-    assert key.split(":")[-1].split("[")[0] in found[key].fix
     assert "nothing was created" in str(err.value)
+    if not found[key].fix.startswith("pulumi config "):
+        # Advice for a person (pick a type EC2 offers): only when nothing can be suggested.
+        assert "did you mean" not in found[key].message
+        return
+    assert found[key].fix.startswith(("pulumi config set ", "pulumi config rm "))
+    assert "--stack dev " in found[key].fix
+    assert key.split(":")[-1].split("[")[0] in found[key].fix
+
+
+def _project_copy(tmp_path, stack="dev", overrides=None):
+    """A copy of the project files with the stack file's config changed by `overrides`."""
+    shutil.copy(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    document = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+    values = dict(document["config"])
+    for key, value in (overrides or {}).items():
+        full = key if ":" in key else f"training-on-eks:{key}"
+        if value is None:
+            values.pop(full, None)
+        else:
+            values[full] = value
+    fixes.write_stack(tmp_path, stack, values)
+    return values
+
+
+def _apply_every_fix(lookup, tmp_path, stack, overrides):
+    """Apply each problem's fix to the stack file, as the CLI would, until none is left."""
+    values = _project_copy(tmp_path, stack, overrides)
+    for _ in range(5):
+        try:
+            return read(lookup, stack=stack, project_dir=tmp_path)
+        except ConfigError as err:
+            for problem in err.problems:
+                values = fixes.apply(values, problem.fix, stack)
+            fixes.write_stack(tmp_path, stack, values)
+    raise AssertionError("fixes did not converge")
+
+
+@pytest.mark.parametrize(("overrides", "key", "text"), BAD_INPUTS)
+def test_every_fix_changes_a_value_and_makes_the_config_valid(
+    lookup, tmp_path, overrides, key, text
+):
+    values = _project_copy(tmp_path, "dev", overrides)
+    with pytest.raises(ConfigError) as err:
+        read(lookup, project_dir=tmp_path)
+    (problem,) = [p for p in err.value.problems if p.key == key]
+    if not problem.fix.startswith("pulumi config "):
+        assert "did you mean" not in problem.message  # advice: nothing safe to suggest
+        return
+    fixed = fixes.apply(values, problem.fix, "dev")
+    assert fixed != values, f"the fix changes nothing: {problem.fix}"
+    fixes.write_stack(tmp_path, "dev", fixed)
+    try:
+        read(lookup, project_dir=tmp_path)
+    except ConfigError as after:
+        assert key not in {p.key for p in after.problems}, str(after)
 
 
 def test_all_problems_are_reported_at_once(lookup):
@@ -244,7 +357,7 @@ def test_all_problems_are_reported_at_once(lookup):
         "gpuCapacityTypes",
         "nodeGroups[0].instanceType",
         "nodeGroups[1].name",
-        "nodeGroups[1].desiredSize",
+        "nodeGroups[1].minSize",
     } <= found.keys()
 
 
@@ -252,7 +365,7 @@ def test_fix_commands_use_path_syntax_for_nested_keys(lookup):
     with pytest.raises(ConfigError) as err:
         read(lookup, nodeGroups=[base_group(maxSize=0, minSize=0, desiredSize=0)])
     (problem,) = err.value.problems
-    assert problem.fix == "pulumi config set --path 'nodeGroups[0].maxSize' 1"
+    assert problem.fix == "pulumi config set --stack dev --path 'nodeGroups[0].maxSize' 1"
 
 
 def test_values_arrive_as_the_cli_passes_them(lookup):
@@ -303,3 +416,284 @@ def test_defaults_in_the_schema_pass_validation(lookup):
 def test_kubernetes_provider_has_no_default():
     declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
     assert declared["pulumi:disable-default-providers"] == ["kubernetes"]
+
+
+# ---------------------------------------------------------------------------- issue: mislead
+
+
+def _problems(lookup, stack="dev", **overrides):
+    with pytest.raises(ConfigError) as err:
+        read(lookup, stack=stack, **overrides)
+    return {p.key: p for p in err.value.problems}
+
+
+def _groups(**second):
+    groups = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"][
+        "training-on-eks:nodeGroups"
+    ]
+    groups[1].update(second)
+    return groups
+
+
+def test_a_typo_in_the_x86_type_suggests_the_nearest_x86_type(lookup, tmp_path):
+    found = _problems(lookup, nodeGroups=_groups(instanceType="c6i.2xlage"))
+    problem = found["nodeGroups[1].instanceType"]
+    assert "did you mean c6i.2xlarge?" in problem.message
+    assert (
+        problem.fix
+        == "pulumi config set --stack dev --path 'nodeGroups[1].instanceType' c6i.2xlarge"
+    )
+    assert "c7g" not in problem.fix
+    cfg = _apply_every_fix(
+        lookup, tmp_path, "dev", {"nodeGroups": _groups(instanceType="c6i.2xlage")}
+    )
+    assert cfg.node_groups[1].instance_type == "c6i.2xlarge"
+
+
+def test_no_suggestion_when_the_architecture_cannot_be_told(lookup):
+    # `c7z` is no family: the close names mix Graviton and x86, so nothing is suggested.
+    problem = _problems(lookup, nodeGroups=_groups(instanceType="c7z.2xlarge"))[
+        "nodeGroups[1].instanceType"
+    ]
+    assert "did you mean" not in problem.message
+    assert not problem.fix.startswith("pulumi config")
+
+
+def test_min_above_max_gets_a_fix_that_changes_a_value(lookup, tmp_path):
+    bad = {"nodeGroups": _groups(minSize=3, desiredSize=2, maxSize=2)}
+    problem = _problems(lookup, **bad)["nodeGroups[1].minSize"]
+    assert problem.message == "minSize 3 is above maxSize 2"
+    assert problem.fix == "pulumi config set --stack dev --path 'nodeGroups[1].minSize' 2"
+    cfg = _apply_every_fix(lookup, tmp_path, "dev", bad)
+    assert (cfg.node_groups[1].min_size, cfg.node_groups[1].max_size) == (2, 2)
+
+
+def test_two_size_mistakes_get_one_fix_of_two_commands(lookup, tmp_path):
+    bad = {"nodeGroups": _groups(minSize=3, desiredSize=5, maxSize=2)}
+    problem = _problems(lookup, **bad)["nodeGroups[1].minSize"]
+    assert problem.fix.count("pulumi config set") == 2
+    cfg = _apply_every_fix(lookup, tmp_path, "dev", bad)
+    group = cfg.node_groups[1]
+    assert group.min_size <= group.desired_size <= group.max_size
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "meant"),
+    [("gpuMaxGPUs", "8", "gpuMaxGpus"), ("nodeGroup", None, "nodeGroups"), ("runid", "7", "runId")],
+)
+def test_unknown_project_keys_are_refused_with_did_you_mean(lookup, tmp_path, key, value, meant):
+    if value is None:
+        value = _groups()
+    problem = _problems(lookup, **{key: value})[f"training-on-eks:{key}"]
+    assert f"did you mean {meant}?" in problem.message
+    cfg = _apply_every_fix(lookup, tmp_path, "dev", {key: value})
+    assert cfg is not None
+
+
+def test_keys_without_a_namespace_are_refused(lookup, tmp_path):
+    values = _project_copy(tmp_path)
+    values["gpuMaxGpus"] = 8
+    fixes.write_stack(tmp_path, "dev", values)
+    with pytest.raises(ConfigError) as err:
+        read(lookup, project_dir=tmp_path)
+    (problem,) = err.value.problems
+    assert problem.key == "gpuMaxGpus"
+    assert "has no namespace" in problem.message
+    assert (
+        problem.fix == "in Pulumi.dev.yaml, rename `gpuMaxGpus:` to `training-on-eks:gpuMaxGpus:`"
+    )
+
+
+def test_unknown_node_group_fields_are_refused_with_did_you_mean(lookup, tmp_path):
+    groups = _groups()
+    groups[1]["instancetype"] = groups[1].pop("instanceType")
+    groups[1]["desiredsize"] = groups[1].pop("desiredSize")
+    found = _problems(lookup, nodeGroups=groups)
+    assert set(found) == {"nodeGroups[1].instancetype", "nodeGroups[1].desiredsize"}
+    assert "did you mean instanceType?" in found["nodeGroups[1].instancetype"].message
+    assert "did you mean desiredSize?" in found["nodeGroups[1].desiredsize"].message
+    cfg = _apply_every_fix(lookup, tmp_path, "dev", {"nodeGroups": groups})
+    assert (cfg.node_groups[1].instance_type, cfg.node_groups[1].desired_size) == ("c6i.2xlarge", 2)
+
+
+def test_the_version_advisory_fix_picks_a_version_eks_still_runs(lookup, tmp_path):
+    for version in ("1.20", "1.99", "1.31", "1.033"):
+        cfg = _apply_every_fix(lookup, tmp_path, "dev", {"kubernetesVersion": version})
+        dates = config.load_eks_table().versions[cfg.kubernetes_version]
+        assert dates.end_of_extended > TODAY
+    assert read(lookup, kubernetesVersion="1.32").kubernetes_version == "1.32"  # extended
+
+
+def test_an_unquoted_version_in_the_stack_file_says_quote_it(lookup, tmp_path):
+    values = _project_copy(tmp_path)
+    text = (tmp_path / "Pulumi.dev.yaml").read_text().replace("'1.33'", "1.30")
+    (tmp_path / "Pulumi.dev.yaml").write_text(text)
+    assert "kubernetesVersion: 1.30" in text and values
+    with pytest.raises(ConfigError) as err:
+        read(lookup, project_dir=tmp_path)
+    (problem,) = err.value.problems
+    assert "YAML read an unquoted 1.30 as the number 1.3; quote it" in problem.message
+
+
+@pytest.mark.parametrize("bad", ["yes", 0, ["true"], "TRUE "])
+def test_every_boolean_is_checked_before_anything_is_reported(lookup, bad):
+    keys = ("manageSubnetRoleTags", "endpointPublicAccess", "skipAccountChecks", "efaRequired")
+    found = _problems(lookup, **dict.fromkeys(keys, bad))
+    assert set(keys) <= set(found)
+    for key in keys:
+        assert found[key].message.startswith("must be true or false")
+        assert found[key].fix == f"pulumi config rm --stack dev {key}"
+
+
+def test_yaml_yes_is_text_as_for_the_cli(lookup, tmp_path):
+    """The CLI reads stack files as YAML 1.2 (Go yaml.v3): `yes` is the text "yes"."""
+    values = _project_copy(tmp_path)
+    text = (tmp_path / "Pulumi.dev.yaml").read_text()
+    (tmp_path / "Pulumi.dev.yaml").write_text(
+        text + "  training-on-eks:manageSubnetRoleTags: yes\n"
+    )
+    assert values
+    with pytest.raises(ConfigError) as err:
+        read(lookup, project_dir=tmp_path)
+    assert [p.key for p in err.value.problems] == ["manageSubnetRoleTags"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        ({"clusterName": "toe-dev\n"}, "clusterName"),
+        ({"gpuNodePoolName": "gpu-pool\n"}, "gpuNodePoolName"),
+        ({"runId": "1\n"}, "runId"),
+        ({"nodeGroups": _groups(name="ng-x86\n")}, "nodeGroups[1].name"),
+        ({"gpuInstanceCategories": ["g\n"]}, "gpuInstanceCategories"),
+        ({"clusterAdminArns": ["arn:aws:iam::123456789012:role/x\n"]}, "clusterAdminArns"),
+    ],
+)
+def test_names_with_a_trailing_newline_are_refused(lookup, overrides, key):
+    assert key in _problems(lookup, **overrides)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key", "text"),
+    [
+        (
+            {
+                "nodeGroups": _groups(
+                    taints=[{"key": "bad key", "value": "x", "effect": "NoSchedule"}]
+                )
+            },
+            "nodeGroups[1].taints[0].key",
+            "is not a taint key",
+        ),
+        (
+            {
+                "nodeGroups": _groups(
+                    taints=[{"key": "k", "value": "v" * 64, "effect": "NoSchedule"}]
+                )
+            },
+            "nodeGroups[1].taints[0].value",
+            "is not a taint value",
+        ),
+        (
+            {"nodeGroups": _groups(taints=[{"key": "a/b/c", "effect": "NoSchedule"}])},
+            "nodeGroups[1].taints[0].key",
+            "is not a taint key",
+        ),
+        (
+            {"privateSubnetPattern": ["TOE-priv-subnet-*"]},
+            "privateSubnetPattern",
+            "must be text, got a list",
+        ),
+        ({"publicSubnetPattern": True}, "publicSubnetPattern", "a YAML literal"),
+        ({"nodeGroups": _groups(maxSize=10**30)}, "nodeGroups[1].maxSize", "32-bit"),
+        ({"nodeGroups": _groups(diskSize=2**40)}, "nodeGroups[1].diskSize", "32-bit"),
+        ({"checkTimeoutSeconds": 10**20}, "checkTimeoutSeconds", "between 300 and 86400"),
+        ({"checkTimeoutSeconds": "1e+20"}, "checkTimeoutSeconds", "must be a whole number"),
+        ({"gpuMaxCpu": 2**63}, "gpuMaxCpu", "between 1 and"),
+    ],
+)
+def test_out_of_range_and_mistyped_values_name_their_key(lookup, tmp_path, overrides, key, text):
+    found = _problems(lookup, **overrides)
+    assert key in found, found
+    assert text in found[key].message
+    assert _apply_every_fix(lookup, tmp_path, "dev", overrides) is not None
+
+
+def test_a_stack_whose_cluster_name_eks_refuses_is_refused(lookup, tmp_path):
+    found = _problems(lookup, stack="Attendee.07", **dev_values())
+    problem = found["clusterName"]
+    assert "'toe-Attendee.07', which EKS refuses" in problem.message
+    assert problem.fix == "pulumi config set --stack Attendee.07 clusterName toe-Attendee-07"
+    cfg = _apply_every_fix(lookup, tmp_path, "Attendee.07", {})
+    assert cfg.cluster_name == "toe-Attendee-07"
+    # Never the same name for two stacks: team-07 keeps its own, team.07 must choose one.
+    assert read(lookup, stack="team-07", **dev_values()).cluster_name == "toe-team-07"
+    assert "clusterName" in _problems(lookup, stack="team.07", **dev_values())
+
+
+def test_fix_commands_name_the_stack(lookup):
+    problem = _problems(
+        lookup, stack="attendee01", **{**dev_values(), "training-on-eks:gpuMaxGpus": 0}
+    )["gpuMaxGpus"]
+    assert problem.fix == "pulumi config rm --stack attendee01 gpuMaxGpus"
+
+
+def test_a_region_typo_is_one_problem_naming_aws_region(lookup):
+    found = _problems(lookup, **{"aws:region": "ap-northeast2"})
+    assert list(found) == ["aws:region"]
+    assert "did you mean ap-northeast-2?" in found["aws:region"].message
+    assert found["aws:region"].fix == "pulumi config set --stack dev aws:region ap-northeast-2"
+
+
+def test_a_failed_look_up_quotes_aws_and_is_not_a_bad_type():
+    import boto3
+    from botocore.stub import Stubber
+
+    ec2 = boto3.client("ec2", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+    stub = Stubber(ec2)
+    for _ in range(3):
+        stub.add_client_error(
+            "describe_instance_types",
+            service_error_code="UnauthorizedOperation",
+            service_message="You are not authorized to perform this operation.",
+            http_status_code=403,
+        )
+    with stub:
+        found = _problems(instance_types.boto3_lookup(ec2))
+    messages = [p.message for p in found.values()]
+    assert any("UnauthorizedOperation: You are not authorized" in m for m in messages), messages
+    assert not any("does not know" in m or "is not an EC2 instance type" in m for m in messages)
+
+
+def test_the_program_lookup_tells_not_found_from_failure(monkeypatch):
+    import pulumi_aws as aws
+
+    class InvokeError(Exception):
+        def __init__(self, text):
+            super().__init__(text)
+            self.text = text
+
+        def details(self):
+            return self.text
+
+    answers = {
+        "c7z.2xlarge": InvokeError(
+            "reading EC2 Instance Type (c7z.2xlarge): operation error EC2: DescribeInstanceTypes, "
+            "https response error StatusCode: 400, api error InvalidInstanceType: The following "
+            "supplied instance types do not exist: [c7z.2xlarge]"
+        ),
+        "c7g.2xlarge": InvokeError(
+            "reading EC2 Instance Type (c7g.2xlarge): operation error EC2: DescribeInstanceTypes, "
+            "exceeded maximum number of attempts, 3, https response error StatusCode: 400, api "
+            "error Throttling: Rate exceeded"
+        ),
+    }
+
+    def get_instance_type(instance_type):
+        raise answers[instance_type]
+
+    monkeypatch.setattr(aws.ec2, "get_instance_type", get_instance_type)
+    lookup = instance_types.pulumi_lookup()
+    assert lookup("c7z.2xlarge") is None
+    with pytest.raises(instance_types.LookupFailed, match="Throttling: Rate exceeded"):
+        lookup("c7g.2xlarge")

@@ -54,7 +54,7 @@ def test_missing_vpc_names_the_tag_and_what_was_found():
     assert p.key == "vpcName"
     assert "no VPC carries Name='training-on-eks-2'" in p.message
     assert "training-on-eks (vpc-" in p.message and "data-platform" in p.message
-    assert p.fix.startswith("pulumi config set vpcName")
+    assert p.fix.startswith("pulumi config set --stack dev vpcName")
 
 
 def test_several_vpcs_with_the_name_are_refused():

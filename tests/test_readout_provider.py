@@ -23,6 +23,7 @@ from pulumi.runtime._serialization import _deserialize
 from test_checks import EFA_FROM_SHM, _fake_fi_info, _fake_nvidia_smi, _run
 
 from components import readout
+from components.config import AwsAccess
 from components.results import ERROR, PASSED, UNAVAILABLE
 from toe.simulated_cluster import NS, FakeCoreV1, node, pod, terminated
 
@@ -368,7 +369,7 @@ def test_validation_readout_resource_under_mocks(monkeypatch: pytest.MonkeyPatch
             "validation",
             readout.ValidationReadoutArgs(
                 cluster_name="toe-dev",
-                region="ap-northeast-2",
+                access=AwsAccess("ap-northeast-2", profile="workshop"),
                 endpoint=PROPS["endpoint"],
                 certificate_authority=PROPS["certificateAuthority"],
                 namespace=NS,

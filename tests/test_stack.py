@@ -105,8 +105,9 @@ def test_subnets_end_up_tagged_for_load_balancers_and_the_cluster(dev):
     assert others  # the decoy VPC's same-named subnets ...
     for subnet_id in others:  # ... are left alone
         assert not any(k.startswith("kubernetes.io/") for k in dev.subnet_tags[subnet_id])
-    # One aws.ec2.Tag per subnet per key; the subnets themselves are never managed.
-    assert len(dev.of_type("aws:ec2/tag:Tag")) == 2 * len(public | private)
+    # One aws.ec2.Tag per subnet per key (cluster, role, the mark that the role tag is this
+    # stack's); the subnets themselves are never managed.
+    assert len(dev.of_type("aws:ec2/tag:Tag")) == 3 * len(public | private)
     assert not dev.of_type("aws:ec2/subnet:Subnet")
 
 
@@ -209,7 +210,7 @@ def test_bad_config_fails_before_anything_is_registered():
     text = err.value.message
     assert "Stack 'dev' has 2 configuration problems; nothing was created" in text
     assert "kubernetesVersion" in text and "gpuMaxGpus" in text
-    assert "pulumi config set kubernetesVersion 1.33" in text
+    assert "fix: pulumi config set --stack dev kubernetesVersion 1.3" in text
 
 
 def test_missing_vpc_fails_with_the_tag_value():

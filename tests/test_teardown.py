@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from components.config import AwsAccess
 from components.teardown import DrainTarget, NodesRemainError, wait_for_nodes_gone
 from toe.harness import ProgramRun, run_program
 from toe.simulated_cluster import FakeCoreV1, node
 
-TARGET = DrainTarget("toe-dev", "ap-northeast-2", "gpu-pool")
+TARGET = DrainTarget("toe-dev", "gpu-pool", AwsAccess("ap-northeast-2"))
 
 
 @pytest.fixture(scope="module")

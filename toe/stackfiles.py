@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,111 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+class StackFileError(ValueError):
+    """A stack or project file that cannot be read; the message is one line: file:line:col."""
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML as the CLI reads stack files (Go yaml.v3, YAML 1.2): only true/false are booleans,
+    so `yes`, `no`, `on` and `off` stay text; every construction error keeps its position."""
+
+    def construct_object(self, node, deep=False):
+        try:
+            return super().construct_object(node, deep)
+        except yaml.YAMLError:
+            raise
+        except (ValueError, TypeError, OverflowError) as err:  # e.g. a 5000-digit number
+            raise yaml.constructor.ConstructorError(
+                None, None, str(err).splitlines()[0], node.start_mark
+            ) from None
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool",
+    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"),
+)
+
+
+def _cycle(node, ancestors: tuple = ()) -> Any:
+    """The first node that contains itself through an alias (a recursive anchor), else None."""
+    if any(node is a for a in ancestors):
+        return node
+    children = []
+    if isinstance(node, yaml.SequenceNode):
+        children = node.value
+    elif isinstance(node, yaml.MappingNode):
+        children = [part for pair in node.value for part in pair]
+    for child in children:
+        found = _cycle(child, (*ancestors, node))
+        if found is not None:
+            return found
+    return None
+
+
+def _where(path: Path, mark) -> str:
+    return f"{path.name}:{mark.line + 1}:{mark.column + 1}"
+
+
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
+    """A YAML file whose top level is a mapping (an empty file is an empty mapping).
+
+    Raises StackFileError in one line naming the file, line and column.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise StackFileError(f"{path.name}: not UTF-8 text (byte {err.start})") from None
+    except IsADirectoryError:
+        raise StackFileError(f"{path.name}: is a directory, not a stack file") from None
+    except OSError as err:
+        raise StackFileError(f"{path.name}: cannot be read ({err.strerror})") from None
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return {}
+        cyclic = _cycle(node)
+        if cyclic is not None:
+            raise StackFileError(
+                f"{_where(path, cyclic.start_mark)}: an anchor refers to itself (recursive alias)"
+            )
+        document = loader.construct_document(node)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        what = " ".join(str(err.problem or err.context or "invalid YAML").split())
+        where = _where(path, mark) if mark else path.name
+        raise StackFileError(f"{where}: {what}") from None
+    except yaml.YAMLError as err:
+        raise StackFileError(f"{path.name}: {' '.join(str(err).split())}") from None
+    finally:
+        loader.dispose()
+    if document is None:
+        return {}
+    if not isinstance(document, dict):
+        raise StackFileError(
+            f"{_where(path, node.start_mark)}: the top level must be a mapping "
+            f"(`config:` ...), not a {type(document).__name__}"
+        )
+    return document
+
+
+def read_stack_file(path: Path) -> dict[str, Any]:
+    """A `Pulumi.<stack>.yaml` document, checked: a mapping with a mapping under `config:`."""
+    document = read_yaml_mapping(path)
+    config = document.get("config")
+    if config is not None and not isinstance(config, dict):
+        raise StackFileError(
+            f"{path.name}: `config:` must be a mapping of keys to values, not a "
+            f"{type(config).__name__}"
+        )
+    return document
 
 
 def _config_text(value: Any) -> str:
@@ -25,10 +131,12 @@ def stack_config(
 ) -> dict[str, str]:
     """Config as the CLI would hand it to the program: Pulumi.yaml defaults, then the stack file.
 
-    Keys are fully qualified (`training-on-eks:vpcName`, `aws:region`); `overrides` may use short
-    project keys. A value of None in `overrides` removes the key.
+    Keys are fully qualified (`training-on-eks:vpcName`, `aws:region`); keys without a namespace
+    in the stack file stay as they are, for the reader to refuse as the CLI does. `overrides` may
+    use short project keys. A value of None in `overrides` removes the key.
+    Raises StackFileError for a file that cannot be read.
     """
-    project = yaml.safe_load((project_dir / "Pulumi.yaml").read_text())
+    project = read_yaml_mapping(project_dir / "Pulumi.yaml")
     name = project["name"]
     merged: dict[str, Any] = {}
     for key, decl in (project.get("config") or {}).items():
@@ -40,15 +148,18 @@ def stack_config(
         elif not isinstance(decl, dict):
             merged[full] = decl
     stack_file = project_dir / f"Pulumi.{stack}.yaml"
-    if stack_file.exists():
-        merged.update((yaml.safe_load(stack_file.read_text()) or {}).get("config") or {})
+    if stack_file.exists() or stack_file.is_symlink():
+        merged.update(read_stack_file(stack_file).get("config") or {})
     for key, value in (overrides or {}).items():
         full = key if ":" in key else f"{name}:{key}"
         if value is None:
             merged.pop(full, None)
         else:
             merged[full] = value
-    return {k: _config_text(v) for k, v in merged.items()}
+    try:
+        return {str(k): _config_text(v) for k, v in merged.items()}
+    except RecursionError:
+        raise StackFileError(f"{stack_file.name}: a value refers to itself") from None
 
 
 def stack_names(project_dir: Path = ROOT) -> list[str]:
@@ -56,18 +167,35 @@ def stack_names(project_dir: Path = ROOT) -> list[str]:
     return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
 
 
-def read_config(stack: str, lookup, project_dir: Path = ROOT, overrides=None):
+def read_config(
+    stack: str, lookup, project_dir: Path = ROOT, overrides=None, *, catalog=None, today=None
+):
     """The validated StackConfig of a stack, read from its files (no Pulumi engine involved).
 
-    `lookup` answers instance-type questions (see components.instance_types).
+    `lookup` answers instance-type questions (see components.instance_types); `catalog` lists the
+    types the region offers, for "did you mean" (optional).
     """
     from components import config
-    from components.wellknown import PROJECT
 
-    values = stack_config(stack, project_dir, overrides)
     return config.load(
-        lambda key: values.get(f"{PROJECT}:{key}"),
+        stack_config(stack, project_dir, overrides),
         stack=stack,
-        region=values.get("aws:region"),
         lookup=lookup,
+        catalog=catalog,
+        today=today,
+    )
+
+
+def read_stack_config(
+    stack: str, lookup, project_dir: Path = ROOT, overrides=None, *, catalog=None, today=None
+):
+    """Like read_config, but returns the `Reading` (config or problems) without raising."""
+    from components import config
+
+    return config.read(
+        stack_config(stack, project_dir, overrides),
+        stack=stack,
+        lookup=lookup,
+        catalog=catalog,
+        today=today,
     )
