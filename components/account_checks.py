@@ -7,6 +7,7 @@ from typing import Protocol
 
 from components.config import GpuPoolSpec, NodeGroupSpec, StackConfig
 from components.instance_types import (
+    NOT_FOUND_CODE,
     InstanceFacts,
     LookupFailed,
     category,
@@ -245,11 +246,16 @@ class Boto3AccountApi:
         return {name: frozenset(zones) for name, zones in found.items()}
 
     def describe(self, instance_types: Sequence[str]) -> dict[str, InstanceFacts]:
+        """Facts of the named types; raises LookupFailed when EC2 cannot be asked."""
         result: dict[str, InstanceFacts] = {}
         for chunk in _chunks(sorted(set(instance_types)), 100):  # the API's limit per call
             try:
                 items = self._ec2.describe_instance_types(InstanceTypes=list(chunk))
-            except self._ec2.exceptions.ClientError:
+            except self._ec2.exceptions.ClientError as err:
+                if err.response.get("Error", {}).get("Code") != NOT_FOUND_CODE:
+                    raise LookupFailed(
+                        f"EC2 DescribeInstanceTypes failed: {_client_error(err)}"
+                    ) from None
                 items = {"InstanceTypes": []}
                 for name in chunk:  # one unknown name fails the batch: ask one by one
                     try:

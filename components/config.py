@@ -276,8 +276,8 @@ class _Reader:
 
     # -------------------------------------------------------------------- problems and fixes
 
-    def problem(self, key: str, message: str, fix: str) -> None:
-        self.problems.append(Problem(key, message, fix))
+    def problem(self, key: str, message: str, fix: str, *, unchecked: bool = False) -> None:
+        self.problems.append(Problem(key, message, fix, unchecked))
 
     def set_fix(self, key: str, value: object) -> str:
         return set_command(key, value, stack=self.stack)
@@ -385,6 +385,7 @@ class _Reader:
                         f"could not be checked: {err}",
                         "check that the credentials reach EC2 in this region and may call "
                         "ec2:DescribeInstanceTypes (aws sts get-caller-identity), then run again",
+                        unchecked=True,
                     )
         return self._lookups[instance_type]
 

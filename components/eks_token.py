@@ -13,6 +13,15 @@ TOKEN_PREFIX = "k8s-aws-v1."
 URL_TIMEOUT_SECONDS = 60
 
 
+def retries():
+    """Connection retries for Kubernetes API clients, none after a read timed out: with the
+    calls' (connect, read) timeouts, an API server that never answers ends a call in bounded
+    time."""
+    import urllib3
+
+    return urllib3.util.Retry(total=2, connect=2, read=0, backoff_factor=0.5)
+
+
 def _retrieve_k8s_aws_id(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
     if K8S_AWS_ID_HEADER in params:
         context[K8S_AWS_ID_HEADER] = params.pop(K8S_AWS_ID_HEADER)
@@ -74,6 +83,7 @@ def api_client(endpoint: str, certificate_authority: str, token: str) -> Any:
         api_key_prefix={"BearerToken": "Bearer"},
         ca_cert_data=ca_data,
     )
+    configuration.retries = retries()
     return client.ApiClient(configuration)
 
 
@@ -123,13 +133,15 @@ def cluster_api_client(cluster_name: str, region: str, session: Any = None) -> A
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
+    from components.aws_errors import aws_error
+
     session = session or boto3.session.Session()
     try:
         described = session.client("eks", region_name=region).describe_cluster(name=cluster_name)
         token = get_token(cluster_name, region, session)
     except (BotoCoreError, ClientError) as exc:
         raise ClusterUnreachable(
-            f"cannot reach EKS cluster {cluster_name} in {region}: {exc}"
+            f"cannot reach EKS cluster {cluster_name} in {region}: {aws_error(exc)}"
         ) from None
     info = described["cluster"]
     endpoint, ca = info.get("endpoint"), (info.get("certificateAuthority") or {}).get("data")

@@ -87,9 +87,10 @@ def find_network(
         return None, [
             Problem(
                 "vpcName",
-                f"could not be looked up in {region}: {err}",
+                f"EC2 could not be asked in {region}: {err}",
                 "check that the credentials reach EC2 in this region and may call "
                 "ec2:DescribeVpcs and ec2:DescribeSubnets (aws sts get-caller-identity)",
+                unchecked=True,
             )
         ]
     problems = []

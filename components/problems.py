@@ -17,6 +17,9 @@ class Problem:
     key: str
     message: str
     fix: str
+    # True when AWS could not be asked (access denied, throttled, unreachable): nothing is known
+    # to be wrong with the value itself.
+    unchecked: bool = False
 
     def render(self) -> str:
         return f"  - {self.key}: {self.message}\n    fix: {self.fix}"

@@ -50,6 +50,22 @@ NOT_REQUESTED_HINT = (
     "set training-on-eks:efaInstanceType to an EFA-capable GPU instance type (g5.8xlarge+, "
     "g6.8xlarge+, p4d, p5) to run it"
 )
+# Every API call is bounded (connect, read seconds): an API server that accepts connections and
+# never answers must not hang `pulumi up`, the report or the teardown hook. `report --timeout`
+# changes it for one run.
+REQUEST_TIMEOUT = (5, 30)
+_timeout = {"seconds": REQUEST_TIMEOUT}
+
+
+def set_request_timeout(seconds: float) -> None:
+    _timeout["seconds"] = (min(5.0, seconds), seconds)
+
+
+def bounded() -> dict[str, Any]:
+    """The keyword that bounds one kubernetes client call."""
+    return {"_request_timeout": _timeout["seconds"]}
+
+
 EXIT_NO_EFA_DEVICE = 61
 EXIT_COMMAND_NOT_FOUND = 127
 
@@ -122,7 +138,7 @@ def _node_facts(api: Any, node_name: str | None) -> dict[str, str | None]:
     if not node_name:
         return {}
     try:
-        labels = api.read_node(node_name).metadata.labels or {}
+        labels = api.read_node(node_name, **bounded()).metadata.labels or {}
     except Exception:  # the node may be gone (consolidated) by the time we read it
         return {}
     return {
@@ -137,7 +153,9 @@ def _scheduling_failure(api: Any, namespace: str, pod: Any) -> str:
     """The newest FailedScheduling event's message for the pod, else PodScheduled's message."""
     selector = f"involvedObject.kind=Pod,involvedObject.name={pod.metadata.name}"
     try:
-        events = api.list_namespaced_event(namespace, field_selector=selector).items or []
+        events = (
+            api.list_namespaced_event(namespace, field_selector=selector, **bounded()).items or []
+        )
     except Exception:
         events = []
     failed = [e for e in events if e.reason == "FailedScheduling"]
@@ -162,7 +180,11 @@ def _container_status(pod: Any, container: str | None) -> Any:
 def _observe(api: Any, namespace: str, job_name: str, container: str | None) -> _Observation:
     facts = PodFacts(job_name=job_name)
     try:
-        pods = api.list_namespaced_pod(namespace, label_selector=f"{JOB_NAME_LABEL}={job_name}")
+        pods = api.list_namespaced_pod(
+            namespace,
+            label_selector=f"{JOB_NAME_LABEL}={job_name}",
+            **bounded(),
+        )
     except Exception as exc:
         reason = f"Kubernetes API unreachable: {describe_exception(exc)}"
         return _Observation(facts, status=ERROR, reason=reason)

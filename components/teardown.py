@@ -50,7 +50,10 @@ def eks_core_api(target: DrainTarget) -> Any:
 
 
 def remaining_nodes(api: Any, nodepool: str) -> list[str]:
-    nodes = api.list_node(label_selector=f"{wk.LABEL_NODEPOOL}={nodepool}").items
+    from components.readout import bounded
+
+    selector = f"{wk.LABEL_NODEPOOL}={nodepool}"
+    nodes = api.list_node(label_selector=selector, **bounded()).items
     return sorted(n.metadata.name for n in nodes)
 
 

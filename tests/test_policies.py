@@ -443,7 +443,7 @@ MUTATIONS: dict[str, tuple[Mutation, str, str, str]] = {
         ),
         "containers-run-as-non-root",
         "validation-gpu-check",
-        "may run as root (image nvidia/cuda:12.8.1-base-ubuntu24.04)",
+        "may run as root (image nvcr.io/nvidia/cuda:12.8.1-base-ubuntu24.04)",
     ),
     "endpoint_private_access_off": (
         lambda r: _props(r, "cluster-eks").update(endpointPrivateAccess=False),

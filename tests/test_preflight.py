@@ -82,6 +82,7 @@ def test_all_good_passes_with_the_extended_support_warning(account):
         "node-groups": "pass",
         "gpu-types": "pass",
         "quotas": "pass",
+        "images": "pass",
         "eks-version": "warn",
         "iam": "pass",
     }
@@ -153,13 +154,14 @@ def test_small_gpu_quota_warns_below_the_pool_limit(account):
     assert report.exit_code == 0
 
 
-def test_unreadable_quota_warns(account):
+def test_unreadable_quota_is_could_not_check_with_aws_words(account):
     quotas = {**GOOD_QUOTAS, QUOTA_P: None}
     report = preflight.run("dev", clients=clients(account, quotas), today=TODAY)
 
     row = next(r for r in report.check("quotas").data["quotas"] if r["code"] == QUOTA_P)
-    assert row["status"] == "warn"
-    assert "AccessDeniedException" in row["verdict"]
+    assert row["status"] == "unchecked"
+    assert row["verdict"].startswith("could not check: AccessDeniedException")
+    assert report.exit_code == 2
 
 
 def test_node_type_missing_in_a_private_zone_fails(account):
@@ -221,8 +223,8 @@ def test_denied_actions_fail_and_unsimulatable_callers_warn(account):
     report = preflight.run(
         "dev", clients=clients(account, simulate_error="AccessDenied"), today=TODAY
     )
-    assert report.check("iam").status == "warn"
-    assert report.check("iam").summary.startswith("could not simulate")
+    assert report.check("iam").status == "unchecked"
+    assert report.check("iam").summary.startswith("could not check: AccessDenied")
 
 
 def test_missing_vpc_fails_and_skips_the_zone_checks(account):
@@ -301,6 +303,7 @@ def test_command_prints_tables_and_json(account, monkeypatch, capsys):
         "node-groups",
         "gpu-types",
         "quotas",
+        "images",
         "eks-version",
         "iam",
     ]

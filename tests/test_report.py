@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+import yaml
 from conftest import shared_path
 from kubernetes.client import V1Job, V1JobList
 from kubernetes.client.exceptions import ApiException
@@ -25,7 +27,9 @@ class FakeBatchV1:
     def __init__(self, jobs: list[V1Job] = (), fail: Exception | None = None) -> None:  # type: ignore[assignment]
         self.jobs, self.fail = list(jobs), fail
 
-    def list_namespaced_job(self, namespace: str, label_selector: str | None = None) -> V1JobList:
+    def list_namespaced_job(
+        self, namespace: str, label_selector: str | None = None, _request_timeout=None
+    ) -> V1JobList:
         if self.fail:
             raise self.fail
         items = [j for j in self.jobs if j.metadata.namespace == namespace]
@@ -187,7 +191,8 @@ def test_stack_outputs_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         '\n*) echo \'{"vpcId": "vpc-1"}\';; esac\n',
     )
     monkeypatch.setenv("PATH", str(bin_dir))
-    with pytest.raises(report.ReportError, match="exited 255: error: no stack named 'gone' found"):
+    expected = r"no stack 'gone': there is no Pulumi\.gone\.yaml"
+    with pytest.raises(report.ReportError, match=expected):
         report.stack_outputs("gone")
     with pytest.raises(report.ReportError, match="has no clusterName or region output"):
         report.stack_outputs("dev")
@@ -254,5 +259,104 @@ def test_clients_for_kubeconfig(tmp_path: Path) -> None:
     )
     clients = report.clients_for_kubeconfig(str(kubeconfig))
     assert clients.core.api_client.configuration.host == "https://10.0.0.1"
-    with pytest.raises(report.ReportError, match="cannot use kubeconfig"):
+    with pytest.raises(report.ReportError, match=r"kubeconfig .*missing does not exist"):
         report.clients_for_kubeconfig(os.fspath(tmp_path / "missing"))
+
+
+@pytest.fixture
+def silent_api_server():
+    """A TCP server on loopback that accepts connections and never answers (not even TLS)."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    listener.close()
+
+
+def _kubeconfig(tmp_path, port: int):
+    path = tmp_path / "kubeconfig"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [
+                    {
+                        "name": "c",
+                        "cluster": {
+                            "server": f"https://127.0.0.1:{port}",
+                            "insecure-skip-tls-verify": True,
+                        },
+                    }
+                ],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "x",
+            }
+        )
+    )
+    return path
+
+
+def test_an_api_server_that_never_answers_ends_in_bounded_time_with_exit_2(
+    tmp_path, silent_api_server, capsys
+):
+    import time
+
+    from components import readout
+    from toe.cli import main
+
+    started = time.monotonic()
+    try:
+        code = main(
+            [
+                "report",
+                "--kubeconfig",
+                str(_kubeconfig(tmp_path, silent_api_server)),
+                "--timeout",
+                "1",
+            ]
+        )
+    finally:
+        readout.set_request_timeout(readout.REQUEST_TIMEOUT[1])
+    elapsed = time.monotonic() - started
+    assert code == 2
+    assert elapsed < 20, elapsed
+    assert "Kubernetes API unreachable" in capsys.readouterr().out
+
+
+def test_missing_kubeconfig_and_unknown_stack_get_the_shared_guidance(tmp_path, capsys):
+    from toe.cli import main
+
+    assert main(["report", "--kubeconfig", str(tmp_path / "nope")]) == 2
+    assert "kubeconfig " in capsys.readouterr().err
+
+    def pulumi(command, **_kw):
+        return subprocess.CompletedProcess(
+            command, 255, "", "error: no stack named 'nosuch' found\n"
+        )
+
+    with pytest.raises(report.ReportError) as err:
+        report.stack_outputs("nosuch", runner=pulumi)
+    assert "no stack 'nosuch'" in str(err.value)
+    assert "python -m toe attendees add nosuch" in str(err.value)

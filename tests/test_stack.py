@@ -330,3 +330,95 @@ def test_preview_hands_the_readout_check_the_unknowns_the_engine_does(monkeypatc
     monkeypatch.setattr(readout.ReadoutProvider, "check", strict)
     with pytest.raises(harness.ProgramError, match="endpoint must be a non-empty string"):
         run_program("dev", preview=True)
+
+
+def test_config_and_look_up_problems_are_reported_together():
+    """A wrong VPC name shows up with the node-group typo, not after it is fixed."""
+    groups = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"][
+        "training-on-eks:nodeGroups"
+    ]
+    groups[1]["instanceType"] = "c6i.2xlage"
+    with pytest.raises(ProgramError) as err:
+        run_program("dev", config={"vpcName": "no-such-vpc", "nodeGroups": groups}, preview=True)
+    text = err.value.message
+    assert "has 2 configuration problems" in text
+    assert "vpcName: no VPC carries Name='no-such-vpc'" in text
+    assert "nodeGroups[1].instanceType: EC2 does not know instance type 'c6i.2xlage'" in text
+    assert "did you mean c6i.2xlarge?" in text
+
+
+def test_role_tags_set_before_the_stack_are_left_alone_and_noted():
+    """A role tag the VPC's builder set would be adopted by aws.ec2.Tag and deleted on destroy."""
+    import dataclasses
+
+    from toe.account import load_account
+
+    workshop = load_account()
+    vpcs = list(workshop.vpcs)
+    subnets = [
+        dataclasses.replace(s, tags={"kubernetes.io/role/elb": "1"})
+        if s.name == "TOE-pub-subnet-a"
+        else s
+        for s in vpcs[0].subnets
+    ]
+    vpcs[0] = dataclasses.replace(vpcs[0], subnets=tuple(subnets))
+    run = run_program("dev", account=dataclasses.replace(workshop, vpcs=tuple(vpcs)))
+    roles = [
+        r for r in run.of_type("aws:ec2/tag:Tag") if r.inputs["key"] == "kubernetes.io/role/elb"
+    ]
+    assert len(roles) == 1  # only the other public subnet's, which had none
+    notes = run.outputs[outputs.NETWORK_NOTES]
+    assert "kubernetes.io/role/elb=1 was already on subnet-" in notes
+    assert "(TOE-pub-subnet-a) before this stack: left as it is, not managed" in notes
+
+
+def test_the_stacks_own_role_tags_stay_its_own_on_the_next_up():
+    from toe import harness
+
+    first = run_program("dev")
+    tagged = first.subnet_tags
+    assert all(
+        tags.get("training-on-eks/role-tags") == "dev"
+        for tags in tagged.values()
+        if "kubernetes.io/role/elb" in tags or "kubernetes.io/role/internal-elb" in tags
+    )
+    # The next `up` looks the subnets up with those tags on them: it must keep managing them.
+    from components.network import role_tag_plan
+    from components.network_lookup import SubnetFacts
+
+    subnet = SubnetFacts(
+        "subnet-1",
+        "TOE-pub-subnet-a",
+        "ap-northeast-2a",
+        "10.0.0.0/24",
+        next(t for t in tagged.values() if "kubernetes.io/role/elb" in t),
+    )
+    assert role_tag_plan(subnet, "kubernetes.io/role/elb", "dev", True) == (True, None)
+    manage, note = role_tag_plan(subnet, "kubernetes.io/role/elb", "attendee01", True)
+    assert not manage and "managed by stack dev" in note
+    assert harness  # the run above went through the harness
+
+
+def test_the_deploying_identity_gets_no_second_access_entry(caplog):
+    me = "arn:aws:iam::123456789012:user/workshop-instructor"  # the harness's caller
+    other = "arn:aws:iam::123456789012:role/Instructor"
+    with caplog.at_level("WARNING"):
+        run = run_program("dev", config={"clusterAdminArns": [me, other]})
+    (cluster,) = run.of_type("eks:index:Cluster")
+    entries = cluster.inputs["accessEntries"]
+    assert [e["principalArn"] for e in entries.values()] == [other]
+    assert f"clusterAdminArns: {me} is the identity running this update" in caplog.text
+
+
+def test_readout_and_teardown_reach_aws_as_the_provider_does():
+    run = run_program(
+        "dev",
+        config={
+            "aws:profile": "workshop",
+            "aws:assumeRoles": [{"roleArn": "arn:aws:iam::123456789012:role/Deployer"}],
+        },
+    )
+    (readout,) = run.of_type("pulumi-python:dynamic/training-on-eks:ValidationReadout")
+    assert readout.inputs["awsProfile"] == "workshop"
+    assert readout.inputs["assumeRoleArn"] == "arn:aws:iam::123456789012:role/Deployer"
+    assert readout.inputs["region"] == "ap-northeast-2"

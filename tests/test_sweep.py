@@ -103,7 +103,7 @@ def seed_cluster(account: Account, cluster: str) -> dict[str, set[str]]:
 
     for kind, tags in (
         ("application", {"elbv2.k8s.aws/cluster": cluster}),
-        ("network", {f"kubernetes.io/cluster/{cluster}": "shared"}),
+        ("network", owned),
     ):
         lb = elbv2.create_load_balancer(
             Name=f"{cluster}-{kind[:3]}",
@@ -151,6 +151,39 @@ def seed_cluster(account: Account, cluster: str) -> dict[str, set[str]]:
     ids[sweep.SUBNET_TAG] |= set(account.subnet_ids)
     account.seeded[cluster] = ids
     return ids
+
+
+def seed_shared(account: Account, cluster: str) -> dict[str, str]:
+    """Resources the workshop shares with the cluster (`kubernetes.io/cluster/<name>=shared`):
+    used by the cluster, owned by someone else; one also carries a controller's tag."""
+    ec2, elbv2 = account.ec2, account.elbv2
+    shared = {f"kubernetes.io/cluster/{cluster}": "shared"}
+    both = {**shared, "elbv2.k8s.aws/cluster": cluster}
+    return {
+        sweep.SECURITY_GROUP: ec2.create_security_group(
+            GroupName="workshop-shared",
+            Description="shared with the cluster",
+            VpcId=account.vpc_id,
+            TagSpecifications=_tag_spec("security-group", shared),
+        )["GroupId"],
+        sweep.NETWORK_INTERFACE: ec2.create_network_interface(
+            SubnetId=account.subnet_ids[0],
+            TagSpecifications=_tag_spec("network-interface", shared),
+        )["NetworkInterface"]["NetworkInterfaceId"],
+        sweep.LOAD_BALANCER: elbv2.create_load_balancer(
+            Name="workshop-shared",
+            Subnets=list(account.subnet_ids),
+            Tags=[{"Key": k, "Value": v} for k, v in both.items()],
+        )["LoadBalancers"][0]["LoadBalancerArn"],
+        sweep.TARGET_GROUP: elbv2.create_target_group(
+            Name="workshop-shared",
+            Protocol="HTTP",
+            Port=80,
+            VpcId=account.vpc_id,
+            TargetType="ip",
+            Tags=[{"Key": k, "Value": v} for k, v in shared.items()],
+        )["TargetGroups"][0]["TargetGroupArn"],
+    }
 
 
 def seed_untagged(account: Account) -> dict[str, str]:
@@ -557,7 +590,9 @@ def test_unreachable_api_is_a_check_error(aws_env: None, monkeypatch: pytest.Mon
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
     session = boto3.Session(region_name=REGION)
 
-    with pytest.raises(sweep.SweepCheckError, match="unreachable: Could not connect"):
+    with pytest.raises(
+        sweep.SweepCheckError, match=r"cannot reach the AWS API: .*Could not connect"
+    ):
         sweep.find_leftovers(session, CLUSTER, config=sweep.client_config(max_attempts=1))
 
 
@@ -684,9 +719,10 @@ def test_no_credentials_exits_2_with_one_clear_line(
     code, out, err = _cli(capsys, "--json")
 
     assert code == 2
+    from toe import guidance
+
     assert err.strip() == (
-        f"sweep: could not check cluster {CLUSTER} in {REGION}: no AWS credentials found: "
-        "set AWS_PROFILE (and run `aws sso login`) or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY"
+        f"sweep: could not check cluster {CLUSTER} in {REGION}: {guidance.NO_CREDENTIALS}"
     )
     document = json.loads(out)
     jsonschema.validate(document, command.OUTPUT_SCHEMA)
@@ -698,3 +734,49 @@ def test_bad_cluster_name_exits_2(aws_env: None, capsys: pytest.CaptureFixture[s
 
     assert code == 2
     assert "not an EKS cluster name" in capsys.readouterr().err
+
+
+def test_what_the_workshop_shares_with_the_cluster_is_never_touched(
+    seeded: Account, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`kubernetes.io/cluster/<name>=shared` marks what the cluster uses and someone else owns:
+    `sweep --delete` lists and deletes none of it, even beside a controller's tag."""
+    shared = seed_shared(seeded, CLUSTER)
+    found = {item.id for item in sweep.find_leftovers(seeded.session, CLUSTER)}
+    assert not found & set(shared.values())
+
+    assert main(["sweep", "--cluster", CLUSTER, "--region", REGION, "--delete"]) == 0
+    capsys.readouterr()
+    ec2, elbv2 = seeded.ec2, seeded.elbv2
+    assert ec2.describe_security_groups(GroupIds=[shared[sweep.SECURITY_GROUP]])["SecurityGroups"]
+    eni = shared[sweep.NETWORK_INTERFACE]
+    assert ec2.describe_network_interfaces(NetworkInterfaceIds=[eni])["NetworkInterfaces"]
+    lb = shared[sweep.LOAD_BALANCER]
+    assert elbv2.describe_load_balancers(LoadBalancerArns=[lb])["LoadBalancers"]
+    tg = shared[sweep.TARGET_GROUP]
+    assert elbv2.describe_target_groups(TargetGroupArns=[tg])["TargetGroups"]
+    # The shared subnets only lost the cluster's tag.
+    assert f"kubernetes.io/cluster/{CLUSTER}" not in _subnet_tag_keys(seeded)
+
+
+def test_identifiers_stay_whole_at_200_columns_and_names_are_not_markup(
+    seeded: Account, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    group = seeded.ec2.create_security_group(
+        GroupName="k8s-[/x]-sg",
+        Description="a name rich would read as markup",
+        VpcId=seeded.vpc_id,
+        TagSpecifications=_tag_spec(
+            "security-group", {f"kubernetes.io/cluster/{CLUSTER}": "owned"}
+        ),
+    )["GroupId"]
+    code, out, err = _cli(capsys)
+    assert code == 1, err
+    assert "name=k8s-[/x]-sg" in out
+    assert group in out
+    arns = seeded.seeded[CLUSTER][sweep.LOAD_BALANCER] | seeded.seeded[CLUSTER][sweep.TARGET_GROUP]
+    lines = out.splitlines()
+    for arn in arns:
+        assert any(arn in line for line in lines), f"{arn} is split over lines"
+    assert max(len(line) for line in lines) <= 200

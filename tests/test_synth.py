@@ -407,3 +407,49 @@ def test_checkov_finds_no_failed_checks_in_the_manifests(result):
     failed = [c["check_id"] for r in reports for c in r["results"]["failed_checks"]]
     assert failed == [], done.stdout[-2000:]
     assert done.returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "region: ap-northeast-2\nvpcs:\n  - {name: v, cidr: 10.0.0.0/16, subnets: 5}\n",
+            "vpcs[0].subnets: needs a list of subnets, not 5",
+        ),
+        (
+            "region: ap-northeast-2\nvpcs:\n  - name: v\n    cidr: 10.0.0.0/16\n    subnets:\n"
+            "      - {name: a, az: ap-northeast-2a, cidr: 10.0.0.0/24}\n"
+            "      - {name: b, az: ap-northeast-2c, cidr: 10.0.0.128/25}\n",
+            "vpcs[0].subnets[1].cidr: 10.0.0.128/25 overlaps",
+        ),
+        (
+            "region: ap-northeast-2\nvpcs:\n  - {name: v, cidr: 10.0.0.0/8}\n",
+            "vpcs[0].cidr: 10.0.0.0/8 is a /8; AWS VPCs are /16 to /28",
+        ),
+        (
+            "region: ap-northeast-2\nvpcs:\n  - name: v\n    cidr: 10.0.0.0/16\n    subnets:\n"
+            "      - {name: a, az: ap-northeast-2z, cidr: 10.0.0.0/24}\n",
+            "vpcs[0].subnets[0].az: 'ap-northeast-2z' is not a zone of ap-northeast-2",
+        ),
+        ("region: moon-1\nvpcs: []\n", "region: 'moon-1' is not an AWS region"),
+        (b"region: ap-northeast-2\nvpcs: []\n# \xff\xfe\n", "not UTF-8 text"),
+        (None, "is a directory"),
+        ("region: [\n", "account.yaml:2:1:"),
+    ],
+)
+def test_a_bad_account_file_is_one_clear_error_naming_file_and_field(
+    tmp_path, capsys, text, expected
+):
+    path = tmp_path / "account.yaml"
+    if text is None:
+        path.mkdir()
+    elif isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
+    code = cli.main(["synth", "--account", str(path), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert expected in err, err
+    assert "account.yaml" in err
+    assert "Traceback" not in err

@@ -7,8 +7,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 WORKSHOP_ACCOUNT = Path(__file__).resolve().parent / "accounts" / "workshop.yaml"
 # moto draws resource ids from one random source: seeding it makes ids repeat run after run.
 ID_SEED = 20251126
@@ -31,6 +29,7 @@ class SubnetSpec:
     name: str
     az: str
     cidr: str
+    tags: Mapping[str, str] = field(default_factory=dict, hash=False)  # besides Name
 
 
 @dataclass(frozen=True)
@@ -67,38 +66,85 @@ class Account:
     quotas: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_QUOTAS))
 
 
+# AWS VPC and subnet sizes: /16 (65,536 addresses) to /28 (16) (Amazon VPC user guide, "VPC
+# CIDR blocks" and "Subnet sizing").
+VPC_PREFIXES = range(16, 29)
+
+
+def _zones(region: str) -> frozenset[str]:
+    """The zones EC2 has in `region`, from moto's copy of EC2's region data."""
+    from moto.ec2.models.availability_zones_and_regions import RegionsAndZonesBackend
+
+    return frozenset(z.name for z in RegionsAndZonesBackend.zones.get(region, []))
+
+
 def load_account(path: Path = WORKSHOP_ACCOUNT) -> Account:
     """Read and check an account file; raise AccountError naming the file and the bad entry."""
+    from components.config import valid_regions
+    from toe.stackfiles import StackFileError, read_yaml_mapping
+
+    path = Path(path)
+    if not path.exists():
+        raise AccountError(f"{path}: no such account file")
     try:
-        raw = yaml.safe_load(Path(path).read_text())
-    except FileNotFoundError as err:
-        raise AccountError(f"{path}: no such account file") from err
-    except yaml.YAMLError as err:
-        raise AccountError(f"{path}: not valid YAML ({err})") from err
-    if not isinstance(raw, dict) or not raw.get("region") or not isinstance(raw.get("vpcs"), list):
-        raise AccountError(f"{path}: needs `region:` and a list `vpcs:`")
+        raw = read_yaml_mapping(path)
+    except StackFileError as err:
+        raise AccountError(f"{path.parent}/{err}") from None
+    region = raw.get("region")
+    if not isinstance(region, str) or not region:
+        raise AccountError(f"{path}: region: needs an AWS region such as ap-northeast-2")
+    if region not in valid_regions():
+        raise AccountError(f"{path}: region: {region!r} is not an AWS region")
+    if not isinstance(raw.get("vpcs"), list):
+        raise AccountError(f"{path}: vpcs: needs a list of VPCs (name, cidr, subnets)")
+    zones = _zones(region)
     vpcs = []
+    seen_subnets: list[tuple[str, ipaddress.IPv4Network]] = []
     for i, vpc in enumerate(raw["vpcs"]):
         where = f"{path}: vpcs[{i}]"
         if not isinstance(vpc, dict) or not {"name", "cidr"} <= vpc.keys():
             raise AccountError(f"{where} needs name and cidr")
-        net = _network(where, vpc["cidr"])
+        net = _network(f"{where}.cidr", vpc["cidr"])
+        if net.prefixlen not in VPC_PREFIXES:
+            raise AccountError(
+                f"{where}.cidr: {vpc['cidr']} is a /{net.prefixlen}; AWS VPCs are /16 to /28"
+            )
+        subnets_raw = vpc.get("subnets") or []
+        if not isinstance(subnets_raw, list):
+            raise AccountError(f"{where}.subnets: needs a list of subnets, not {subnets_raw!r}")
         subnets = []
-        for j, sub in enumerate(vpc.get("subnets") or []):
+        for j, sub in enumerate(subnets_raw):
             swhere = f"{where}.subnets[{j}]"
             if not isinstance(sub, dict) or not {"name", "az", "cidr"} <= sub.keys():
                 raise AccountError(f"{swhere} needs name, az and cidr")
-            if not str(sub["az"]).startswith(str(raw["region"])):
-                raise AccountError(f"{swhere}: zone {sub['az']} is not in {raw['region']}")
-            if not _network(swhere, sub["cidr"]).subnet_of(net):
-                raise AccountError(f"{swhere}: {sub['cidr']} is outside the VPC's {vpc['cidr']}")
-            subnets.append(SubnetSpec(str(sub["name"]), str(sub["az"]), str(sub["cidr"])))
+            if str(sub["az"]) not in zones:
+                raise AccountError(
+                    f"{swhere}.az: {sub['az']!r} is not a zone of {region} "
+                    f"({', '.join(sorted(zones)) or 'none known'})"
+                )
+            cidr = _network(f"{swhere}.cidr", sub["cidr"])
+            if not cidr.subnet_of(net):
+                raise AccountError(
+                    f"{swhere}.cidr: {sub['cidr']} is outside the VPC's {vpc['cidr']}"
+                )
+            if cidr.prefixlen not in VPC_PREFIXES:
+                raise AccountError(f"{swhere}.cidr: {sub['cidr']} is not /16 to /28")
+            clash = next((w for w, other in seen_subnets if other.overlaps(cidr)), None)
+            if clash is not None and clash.startswith(f"{where}."):
+                raise AccountError(f"{swhere}.cidr: {sub['cidr']} overlaps {clash}")
+            seen_subnets.append((f"{swhere}.cidr", cidr))
+            tags = sub.get("tags") or {}
+            if not isinstance(tags, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in tags.items()
+            ):
+                raise AccountError(f"{swhere}.tags: needs a map of tag key to text value")
+            subnets.append(SubnetSpec(str(sub["name"]), str(sub["az"]), str(sub["cidr"]), tags))
         vpcs.append(VpcSpec(str(vpc["name"]), str(vpc["cidr"]), tuple(subnets)))
     return Account(
-        region=str(raw["region"]),
+        region=region,
         vpcs=tuple(vpcs),
         source=str(path),
-        cluster=_cluster(f"{path}: cluster", raw.get("cluster"), str(raw["region"])),
+        cluster=_cluster(f"{path}: cluster", raw.get("cluster"), region),
         quotas=_quotas(path, raw.get("quotas")),
     )
 
@@ -162,6 +208,12 @@ def create_in_moto(account: Account, session) -> None:
                 CidrBlock=sub.cidr,
                 AvailabilityZone=sub.az,
                 TagSpecifications=[
-                    {"ResourceType": "subnet", "Tags": [{"Key": "Name", "Value": sub.name}]}
+                    {
+                        "ResourceType": "subnet",
+                        "Tags": [
+                            {"Key": "Name", "Value": sub.name},
+                            *({"Key": k, "Value": v} for k, v in sub.tags.items()),
+                        ],
+                    }
                 ],
             )

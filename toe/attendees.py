@@ -105,13 +105,12 @@ def numbered_names(count: int, prefix: str = "attendee", start: int = 1) -> list
 
 def load_stack_document(path: Path) -> dict[str, Any]:
     """Parse a stack settings file; an empty file is an empty document."""
-    document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if not isinstance(document, dict):
-        raise AttendeeError(f"{path}: expected a mapping at the top level")
-    config = document.get("config") or {}
-    if not isinstance(config, dict):
-        raise AttendeeError(f"{path}: `config:` must be a mapping")
-    return document
+    from toe.stackfiles import StackFileError, read_stack_file
+
+    try:
+        return read_stack_file(path)
+    except StackFileError as err:
+        raise AttendeeError(str(err)) from None
 
 
 def _is_secret(value: Any) -> bool:

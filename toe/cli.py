@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import pkgutil
+import sys
 from collections.abc import Sequence
 
 from toe import commands
@@ -33,5 +34,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from toe.terminal import quiet_broken_pipe
+
     args = build_parser().parse_args(argv)
-    return int(args._run(args))
+    try:
+        code = int(args._run(args))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        quiet_broken_pipe()
+        return 0
+    return code

@@ -21,12 +21,18 @@ from components.eks_versions import (
 from components.problems import ConfigError, Problem, set_command
 from toe.stackfiles import ROOT, stack_config
 
-PASS, WARN, FAIL = "pass", "warn", "fail"
-_RANK = {PASS: 0, WARN: 1, FAIL: 2}
+PASS, WARN, UNCHECKED, FAIL = "pass", "warn", "unchecked", "fail"
+_RANK = {PASS: 0, WARN: 1, UNCHECKED: 2, FAIL: 3}
+EXIT_PASS, EXIT_FAIL, EXIT_UNCHECKED = 0, 1, 2
+# Registries that limit anonymous pulls: Docker Hub allows 10 an hour per IPv4 address (FACTS.md,
+# "Workshop-scale facts"); attendees behind one NAT share one address.
+DOCKER_HUB_HOSTS = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
 HOURS_PER_MONTH = 730
 # Standard support ending this close to today is worth a warning: the workshop may run later.
 SOON_DAYS = 30
 
+GPU_TITLE = "GPU types the NodePool can launch"
+QUOTAS_TITLE = "EC2 on-demand vCPU quotas"
 # What `pulumi up` does with the caller's identity: the cluster and its roles, node groups,
 # access entries and add-ons, security groups and launch templates, subnet tags, nodes.
 IAM_ACTIONS = (
@@ -87,7 +93,8 @@ class Report:
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.status == FAIL else 0
+        """0 pass (warnings included), 1 a check failed, 2 a check could not be run."""
+        return {FAIL: EXIT_FAIL, UNCHECKED: EXIT_UNCHECKED}.get(self.status, EXIT_PASS)
 
     def check(self, check_id: str) -> Check:
         return next(c for c in self.checks if c.id == check_id)
@@ -121,12 +128,23 @@ class Clients:
 
     @classmethod
     def from_session(cls, session, region: str) -> Clients:
+        from botocore.config import Config
+
+        # Bounded: a check that cannot get an answer says so instead of hanging.
+        config = Config(
+            connect_timeout=5, read_timeout=20, retries={"max_attempts": 3, "mode": "standard"}
+        )
         return cls(
-            ec2=session.client("ec2", region_name=region),
-            quotas=session.client("service-quotas", region_name=region),
-            iam=session.client("iam", region_name=region),
-            sts=session.client("sts", region_name=region),
-            eks=session.client("eks", region_name=region),
+            **{
+                name: session.client(service, region_name=region, config=config)
+                for name, service in (
+                    ("ec2", "ec2"),
+                    ("quotas", "service-quotas"),
+                    ("iam", "iam"),
+                    ("sts", "sts"),
+                    ("eks", "eks"),
+                )
+            }
         )
 
 
@@ -159,9 +177,15 @@ def run(
 
     `overrides` change stack configuration values as `pulumi config set` would (short keys).
     """
-    from botocore.exceptions import BotoCoreError, ClientError
+    from toe import guidance
+    from toe.stackfiles import StackFileError
 
-    region = region or stack_config(stack, project_dir).get("aws:region")
+    if not (project_dir / f"Pulumi.{stack}.yaml").exists():
+        raise CouldNotCheck(guidance.unknown_stack(stack, project_dir))
+    try:
+        region = region or stack_config(stack, project_dir).get("aws:region")
+    except StackFileError as err:
+        raise CouldNotCheck(str(err)) from None
     if not region:
         raise CouldNotCheck(f"no region: stack {stack!r} sets no aws:region and --region is absent")
     if clients is None:
@@ -169,15 +193,12 @@ def run(
 
         session = boto3.Session(region_name=region)
         if session.get_credentials() is None:
-            raise CouldNotCheck(
-                "no AWS credentials found (environment, shared files, SSO or instance role); "
-                "set AWS_PROFILE or run `aws configure` / `aws sso login`"
-            )
+            raise CouldNotCheck(guidance.NO_CREDENTIALS)
         clients = Clients.from_session(session, region)
     try:
         identity = clients.sts.get_caller_identity()
-    except (ClientError, BotoCoreError) as err:
-        raise CouldNotCheck(f"the credentials do not work: {err}") from err
+    except Exception as err:  # any failure here means nothing else can be asked either
+        raise CouldNotCheck(f"the credentials do not work: {guidance.aws_error(err)}") from err
     today = today or datetime.now(UTC).date()
     overrides = {**(overrides or {}), "aws:region": region}
     checker = Checker(stack, region, clients, identity, today, project_dir, eks_table, overrides)
@@ -209,50 +230,119 @@ class Checker:
         self.api = ac.Boto3AccountApi(clients.ec2, clients.quotas)
         self.lookup = cache(it.boto3_lookup(clients.ec2))
 
+    def guard(self, check_id: str, title: str, run, *args, **kwargs):
+        """Run one check; a failure to ask AWS becomes "could not check: <AWS's words>"."""
+        from toe.guidance import aws_error
+
+        try:
+            return run(*args, **kwargs)
+        except Exception as err:  # degrade, never crash: the other checks still run
+            return Check(check_id, title, UNCHECKED, f"could not check: {aws_error(err)}")
+
     def all(self) -> tuple[list[Check], list[it.InstanceFacts]]:
-        from toe.stackfiles import read_config
+        from toe.stackfiles import StackFileError, read_config
 
         try:
             cfg = read_config(self.stack, self.lookup, self.project_dir, overrides=self.overrides)
+        except StackFileError as err:
+            bad = Check("config", "Stack configuration", FAIL, str(err))
+            return [bad, self.guard("iam", "IAM permissions of the caller", self.iam)], []
         except ConfigError as err:
             bad = _problem_check("config", "Stack configuration", err.problems)
-            return [bad, self.iam()], []
+            return [bad, self.guard("iam", "IAM permissions of the caller", self.iam)], []
         checks = []
-        network = self.network(cfg)
-        checks.append(network[0])
-        facts = network[1]
+        network = self.guard("network", "VPC and subnets", self.network, cfg)
+        network, facts = network if isinstance(network, tuple) else (network, None)
+        checks.append(network)
+        launchable: list[it.InstanceFacts] = []
         if facts is None:
             skipped = "not checked: the stack's network could not be resolved"
             checks.append(Check("node-groups", "Node-group instance types", WARN, skipped))
             checks.append(Check("gpu-types", "GPU types the NodePool can launch", WARN, skipped))
-            checks.append(self.quotas(cfg, [], [], gpu_known=False))
-            launchable: list[it.InstanceFacts] = []
+            checks.append(
+                self.guard("quotas", QUOTAS_TITLE, self.quotas, cfg, [], [], gpu_known=False)
+            )
         else:
-            offered = self.api.offerings(facts.private_azs)
-            checks.append(self.node_groups(cfg, facts.private_azs, offered))
-            gpu_check, launchable, candidates = self.gpu_types(cfg, offered)
-            checks.append(gpu_check)
-            checks.append(self.quotas(cfg, launchable, candidates))
-        checks.append(self.eks_version(cfg.kubernetes_version))
-        checks.append(self.iam())
+            try:
+                offered = self.api.offerings(facts.private_azs)
+            except Exception as err:
+                from toe.guidance import aws_error
+
+                why = f"could not check: {aws_error(err)}"
+                checks.append(Check("node-groups", "Node-group instance types", UNCHECKED, why))
+                checks.append(Check("gpu-types", GPU_TITLE, UNCHECKED, why))
+                checks.append(
+                    self.guard("quotas", QUOTAS_TITLE, self.quotas, cfg, [], [], gpu_known=False)
+                )
+            else:
+                checks.append(
+                    self.guard(
+                        "node-groups",
+                        "Node-group instance types",
+                        self.node_groups,
+                        cfg,
+                        facts.private_azs,
+                        offered,
+                    )
+                )
+                gpu = self.guard("gpu-types", GPU_TITLE, self.gpu_types, cfg, offered)
+                gpu_check, launchable, candidates = gpu if isinstance(gpu, tuple) else (gpu, [], [])
+                checks.append(gpu_check)
+                checks.append(
+                    self.guard("quotas", QUOTAS_TITLE, self.quotas, cfg, launchable, candidates)
+                )
+        checks.append(self.images(cfg))
+        checks.append(
+            self.guard(
+                "eks-version", "EKS version support", self.eks_version, cfg.kubernetes_version
+            )
+        )
+        checks.append(self.guard("iam", "IAM permissions of the caller", self.iam))
         return checks, launchable
+
+    # 7 ------------------------------------------------------------------------------------
+    def images(self, cfg) -> Check:
+        title = "Check images"
+        images = {"gpuCheckImage": cfg.checks.gpu_image, "efaCheckImage": cfg.checks.efa_image}
+        lines = [
+            f"{key}: {image} (registry {registry_host(image)})" for key, image in images.items()
+        ]
+        hub = [key for key, image in images.items() if registry_host(image) in DOCKER_HUB_HOSTS]
+        if hub:
+            return Check(
+                "images",
+                title,
+                WARN,
+                f"{', '.join(hub)} pulls from Docker Hub, which allows 10 anonymous pulls an hour "
+                "per IPv4 address: attendees behind one NAT hit it and their Jobs wait out "
+                "their deadline in ImagePullBackOff; use nvcr.io/nvidia/cuda (or ECR)",
+                tuple(lines),
+                {"images": images, "dockerHub": hub},
+            )
+        return Check(
+            "images",
+            title,
+            PASS,
+            "no check image pulls from Docker Hub",
+            tuple(lines),
+            {"images": images},
+        )
 
     # 1 ------------------------------------------------------------------------------------
     def network(self, cfg):
-        from components.network_lookup import Boto3NetworkApi, resolve_network
+        from components.network_lookup import Boto3NetworkApi, find_network
 
         title = "VPC and subnets"
-        try:
-            facts = resolve_network(
-                Boto3NetworkApi(self.clients.ec2),
-                stack=cfg.stack,
-                region=cfg.region,
-                vpc_name=cfg.vpc_name,
-                private_pattern=cfg.private_subnet_pattern,
-                public_pattern=cfg.public_subnet_pattern,
-            )
-        except ConfigError as err:
-            return _problem_check("network", title, err.problems), None
+        facts, problems = find_network(
+            Boto3NetworkApi(self.clients.ec2),
+            stack=cfg.stack,
+            region=cfg.region,
+            vpc_name=cfg.vpc_name,
+            private_pattern=cfg.private_subnet_pattern,
+            public_pattern=cfg.public_subnet_pattern,
+        )
+        if facts is None:
+            return _problem_check("network", title, problems), None
         vpc = facts.vpc
         lines = [f"VPC {vpc.id} ({vpc.name}, {vpc.cidr})"]
         lines += [f"private {s.id} {s.name} {s.az} {s.cidr}" for s in facts.private]
@@ -316,7 +406,7 @@ class Checker:
 
     # 3 ------------------------------------------------------------------------------------
     def gpu_types(self, cfg, offered):
-        title = "GPU types the NodePool can launch"
+        title = GPU_TITLE
         pool, checks = cfg.gpu_pool, cfg.checks
         candidates = ac.gpu_candidates(pool, offered)
         described = self.api.describe(candidates)
@@ -407,8 +497,7 @@ class Checker:
         failing = [r for r in rows if r["status"] != PASS]
         if failing:
             summary = "; ".join(f"{_short(r['code'])}: {r['verdict']}" for r in failing)
-        title = "EC2 on-demand vCPU quotas"
-        return Check("quotas", title, status, summary, tuple(lines), {"quotas": rows})
+        return Check("quotas", QUOTAS_TITLE, status, summary, tuple(lines), {"quotas": rows})
 
     # 5 ------------------------------------------------------------------------------------
     def eks_version(self, version: str) -> Check:
@@ -420,6 +509,14 @@ class Checker:
     # 6 ------------------------------------------------------------------------------------
     def iam(self) -> Check:
         return simulate_caller(self.clients.iam, self.identity.get("Arn", ""))
+
+
+def registry_host(image: str) -> str:
+    """The registry an image reference pulls from (`nvidia/cuda:x` is Docker Hub's docker.io)."""
+    first, slash, _ = image.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return "docker.io"
 
 
 # ---------------------------------------------------------------------------- quotas
@@ -447,7 +544,7 @@ def quota_row(
         return {**row, "status": status, "verdict": text}
 
     if value is None:
-        return verdict(WARN, f"could not read it ({error or 'unknown error'})")
+        return verdict(UNCHECKED, f"could not check: {error or 'unknown error'}")
     if code == ac.QUOTA_STANDARD:
         if value < desired:
             return verdict(
@@ -658,7 +755,6 @@ def principal_arn(caller_arn: str, iam_client=None) -> str | None:
 
 def simulate_caller(iam_client, caller_arn: str, actions: Sequence[str] = IAM_ACTIONS) -> Check:
     """IAM SimulatePrincipalPolicy of the actions `pulumi up` needs, for the calling identity."""
-    from botocore.exceptions import BotoCoreError, ClientError
 
     title = "IAM permissions of the caller"
     if caller_arn.endswith(":root"):
@@ -690,12 +786,15 @@ def simulate_caller(iam_client, caller_arn: str, actions: Sequence[str] = IAM_AC
             if not page.get("IsTruncated"):
                 break
             kwargs["Marker"] = page["Marker"]
-    except (ClientError, BotoCoreError) as err:
+    except Exception as err:  # ClientError, BotoCoreError, ResponseParserError on a 500 ...
+        from toe.guidance import aws_error
+
         return Check(
             "iam",
             title,
-            WARN,
-            f"could not simulate {arn} ({err}); needs iam:SimulatePrincipalPolicy",
+            UNCHECKED,
+            f"could not check: {aws_error(err)} (simulating {arn} needs "
+            "iam:SimulatePrincipalPolicy)",
             (),
             {"caller": caller_arn, "principal": arn},
         )
@@ -739,6 +838,9 @@ def _problem_check(
     evidence = (*lines, *(f"fix: {p.fix}" for p in problems))
     body = dict(data or {})
     body["problems"] = [{"key": p.key, "message": p.message, "fix": p.fix} for p in problems]
+    if problems and all(p.unchecked for p in problems):
+        summary = "could not check: " + "; ".join(p.message for p in problems)
+        return Check(check_id, title, UNCHECKED, summary, evidence, body)
     summary = "; ".join(f"{p.key}: {p.message}" for p in problems)
     return Check(check_id, title, FAIL, summary, evidence, body)
 

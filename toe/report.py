@@ -16,7 +16,9 @@ DEFAULT_REGION = "ap-northeast-2"
 # Exit status of `python -m toe report`.
 EXIT_OK = 0
 EXIT_CHECKS_NOT_PASSED = 1
-EXIT_USAGE = 2
+EXIT_UNREACHABLE = 2  # could not connect: credentials, endpoint, kubeconfig, stack
+EXIT_USAGE = EXIT_UNREACHABLE
+UNREACHABLE = "Kubernetes API unreachable"
 
 
 class ReportError(Exception):
@@ -33,9 +35,10 @@ class Clients:
 
 def find_job(batch: Any, namespace: str, name: str) -> str | None:
     """The newest Job labelled `app.kubernetes.io/name=<name>`, else the newest named `<name>*`."""
-    jobs = batch.list_namespaced_job(namespace, label_selector=f"{wk.LABEL_APP_NAME}={name}").items
+    selector = f"{wk.LABEL_APP_NAME}={name}"
+    jobs = batch.list_namespaced_job(namespace, label_selector=selector, **readout.bounded()).items
     if not jobs:
-        everything = batch.list_namespaced_job(namespace).items or []
+        everything = batch.list_namespaced_job(namespace, **readout.bounded()).items or []
         jobs = [j for j in everything if j.metadata.name.startswith(name)]
     if not jobs:
         return None
@@ -53,7 +56,7 @@ def build_report(
         gpu_name = find_job(clients.batch, namespace, gpu_job)
         efa_name = find_job(clients.batch, namespace, efa_job)
     except Exception as exc:
-        reason = f"Kubernetes API unreachable: {readout.describe_exception(exc)}"
+        reason = f"{UNREACHABLE}: {readout.describe_exception(exc)}"
         return {
             "gpu": readout.gpu_dict(GpuResult(ERROR, reason), readout.PodFacts(gpu_job)),
             "efa": readout.efa_dict(EfaResult(ERROR, reason), readout.PodFacts(efa_job)),
@@ -72,7 +75,10 @@ def build_report(
 
 
 def exit_status(validation: Mapping[str, Any]) -> int:
-    """0 when the GPU check passed and EFA passed or is unavailable; 1 otherwise."""
+    """0 when the GPU check passed and EFA passed or is unavailable; 2 when the API could not be
+    reached; 1 otherwise."""
+    if any(str(check.get("reason", "")).startswith(UNREACHABLE) for check in validation.values()):
+        return EXIT_UNREACHABLE
     gpu_ok = validation["gpu"]["status"] == PASSED
     efa_ok = validation["efa"]["status"] in (PASSED, UNAVAILABLE)
     return EXIT_OK if gpu_ok and efa_ok else EXIT_CHECKS_NOT_PASSED
@@ -100,9 +106,14 @@ def stack_outputs(stack: str, runner: Runner = subprocess.run) -> dict[str, Any]
         ) from None
     if proc.returncode != 0:
         detail = (proc.stderr or proc.stdout or "").strip().splitlines()
-        raise ReportError(
-            f"`{' '.join(command)}` exited {proc.returncode}: {detail[-1] if detail else ''}"
-        )
+        last = detail[-1] if detail else ""
+        if "no stack named" in last:
+            from pathlib import Path
+
+            from toe import guidance
+
+            raise ReportError(f"{guidance.unknown_stack(stack, Path.cwd())} ({last.strip()})")
+        raise ReportError(f"`{' '.join(command)}` exited {proc.returncode}: {last}")
     try:
         outputs = json.loads(proc.stdout)
     except json.JSONDecodeError as exc:
@@ -128,12 +139,24 @@ def clients_for_cluster(cluster: str, region: str, session: Any = None) -> Clien
 
 def clients_for_kubeconfig(path: str, context: str | None = None) -> Clients:
     """Clients from a kubeconfig file (the stack's one runs `aws eks get-token`)."""
+    from pathlib import Path
+
     from kubernetes import client, config
 
+    from components import eks_token
+    from toe import guidance
+
+    if not Path(path).is_file():
+        raise ReportError(guidance.missing_kubeconfig(path))
+    configuration = client.Configuration()
     try:
-        api = config.new_client_from_config(config_file=path, context=context)
+        config.load_kube_config(
+            config_file=path, context=context, client_configuration=configuration
+        )
     except (OSError, config.ConfigException) as exc:
         raise ReportError(f"cannot use kubeconfig {path}: {exc}") from None
+    configuration.retries = eks_token.retries()
+    api = client.ApiClient(configuration)
     return Clients(client.CoreV1Api(api), client.BatchV1Api(api))
 
 

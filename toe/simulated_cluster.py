@@ -43,7 +43,9 @@ class FakeCoreV1:
         self.pods, self.nodes, self.events, self.fail = list(pods), list(nodes), list(events), fail
         self.calls: list[tuple[str, ...]] = []
 
-    def list_namespaced_pod(self, namespace: str, label_selector: str = "") -> V1PodList:
+    def list_namespaced_pod(
+        self, namespace: str, label_selector: str = "", _request_timeout=None
+    ) -> V1PodList:
         self.calls.append(("list_namespaced_pod", namespace, label_selector))
         if self.fail:
             raise self.fail
@@ -55,7 +57,7 @@ class FakeCoreV1:
         ]
         return V1PodList(items=items)
 
-    def list_node(self, label_selector: str = "") -> V1NodeList:
+    def list_node(self, label_selector: str = "", _request_timeout=None) -> V1NodeList:
         self.calls.append(("list_node", label_selector))
         if self.fail:
             raise self.fail
@@ -63,14 +65,16 @@ class FakeCoreV1:
         items = [n for n in self.nodes if not key or (n.metadata.labels or {}).get(key) == value]
         return V1NodeList(items=items)
 
-    def read_node(self, name: str) -> V1Node:
+    def read_node(self, name: str, _request_timeout=None) -> V1Node:
         self.calls.append(("read_node", name))
         for node in self.nodes:
             if node.metadata.name == name:
                 return node
         raise ApiException(status=404, reason="Not Found")
 
-    def list_namespaced_event(self, namespace: str, field_selector: str = "") -> CoreV1EventList:
+    def list_namespaced_event(
+        self, namespace: str, field_selector: str = "", _request_timeout=None
+    ) -> CoreV1EventList:
         self.calls.append(("list_namespaced_event", namespace, field_selector))
         wanted = dict(part.split("=", 1) for part in field_selector.split(","))
         items = [

@@ -68,6 +68,10 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
 
     Raises StackFileError in one line naming the file, line and column.
     """
+    return _read_yaml(path)[0]
+
+
+def _read_yaml(path: Path) -> tuple[dict[str, Any], Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
@@ -80,7 +84,7 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
     try:
         node = loader.get_single_node()
         if node is None:
-            return {}
+            return {}, None
         cyclic = _cycle(node)
         if cyclic is not None:
             raise StackFileError(
@@ -97,23 +101,24 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
     finally:
         loader.dispose()
     if document is None:
-        return {}
+        return {}, None
     if not isinstance(document, dict):
         raise StackFileError(
             f"{_where(path, node.start_mark)}: the top level must be a mapping "
             f"(`config:` ...), not a {type(document).__name__}"
         )
-    return document
+    return document, node
 
 
 def read_stack_file(path: Path) -> dict[str, Any]:
     """A `Pulumi.<stack>.yaml` document, checked: a mapping with a mapping under `config:`."""
-    document = read_yaml_mapping(path)
+    document, node = _read_yaml(path)
     config = document.get("config")
     if config is not None and not isinstance(config, dict):
+        value = next(v for k, v in node.value if getattr(k, "value", None) == "config")
         raise StackFileError(
-            f"{path.name}: `config:` must be a mapping of keys to values, not a "
-            f"{type(config).__name__}"
+            f"{_where(path, value.start_mark)}: `config:` must be a mapping of keys to values, "
+            f"not a {type(config).__name__}"
         )
     return document
 

@@ -124,13 +124,18 @@ _K8S_OWNED = TagRule("kubernetes.io/cluster/{cluster}", "owned")
 _K8S_ANY = TagRule("kubernetes.io/cluster/{cluster}")
 _LBC = TagRule("elbv2.k8s.aws/cluster", "{cluster}")
 
+# `kubernetes.io/cluster/<name>=owned` marks what was made for the cluster; `=shared` marks what
+# the cluster uses and someone else owns (the workshop's subnets, a shared security group): only
+# `owned` and the controllers' own tags make a leftover (FACTS.md, "Workshop-scale facts";
+# kubernetes cloud-provider-aws, tags.go ResourceLifecycleOwned/Shared). Subnets are never
+# deleted: only the cluster's tag comes off them.
 RULES: Mapping[str, tuple[TagRule, ...]] = {
     INSTANCE: (_EKS_AUTO, _K8S_OWNED),
-    NETWORK_INTERFACE: (TagRule("cluster.k8s.amazonaws.com/name", "{cluster}"), _K8S_ANY),
-    LOAD_BALANCER: (_LBC, _K8S_ANY, _EKS_AUTO),
-    TARGET_GROUP: (_LBC, _K8S_ANY, _EKS_AUTO),
+    NETWORK_INTERFACE: (TagRule("cluster.k8s.amazonaws.com/name", "{cluster}"), _K8S_OWNED),
+    LOAD_BALANCER: (_LBC, _K8S_OWNED, _EKS_AUTO),
+    TARGET_GROUP: (_LBC, _K8S_OWNED, _EKS_AUTO),
     VOLUME: (_K8S_OWNED, TagRule("KubernetesCluster", "{cluster}"), _EKS_AUTO),
-    SECURITY_GROUP: (_K8S_ANY, _LBC, TagRule("aws:eks:cluster-name", "{cluster}"), _EKS_AUTO),
+    SECURITY_GROUP: (_K8S_OWNED, _LBC, TagRule("aws:eks:cluster-name", "{cluster}"), _EKS_AUTO),
     SUBNET_TAG: (_K8S_ANY,),
 }
 
@@ -254,7 +259,13 @@ def _tags(items: Iterable[Mapping[str, str]] | None) -> dict[str, str]:
 
 
 def _reason(kind: str, tags: Mapping[str, str], cluster: str) -> str | None:
-    """The first rule of `kind` that the tags satisfy, checked here even after a server filter."""
+    """The first rule of `kind` that the tags satisfy, checked here even after a server filter.
+
+    A resource that declares itself shared with the cluster is never a leftover, whatever other
+    tag it carries (a subnet only loses the cluster's tag).
+    """
+    if kind != SUBNET_TAG and tags.get(_K8S_ANY.key_for(cluster)) == "shared":
+        return None
     for rule in RULES[kind]:
         reason = rule.reason(tags, cluster)
         if reason:
@@ -533,13 +544,12 @@ def _find_target_groups(
 
 
 def _describe_failure(err: Exception) -> str:
+    from toe import guidance
+
     if isinstance(err, NoCredentialsError):
-        return (
-            "no AWS credentials found: set AWS_PROFILE (and run `aws sso login`) or "
-            "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY"
-        )
+        return guidance.NO_CREDENTIALS
     if isinstance(err, EndpointConnectionError):
-        return f"the AWS API is unreachable: {err}"
+        return guidance.unreachable("the AWS API", err)
     if isinstance(err, ClientError):
         error = err.response.get("Error", {})
         operation = getattr(err, "operation_name", "call")

@@ -59,19 +59,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
+    from rich.text import Text
 
     from toe import attendees
+    from toe.terminal import console as make_console
+    from toe.terminal import styled
 
-    console = Console()
-    err = Console(stderr=True)
+    console = make_console(soft_wrap=True)
+    err = make_console(stderr=True, soft_wrap=True)
     try:
         if args.action == "add":
             return _add(args, console)
         return _list(args, console)
     except attendees.AttendeeError as error:
         for line in str(error).splitlines():
-            err.print(f"[red]error:[/red] {line}", markup=True, highlight=False, soft_wrap=True)
+            err.print(Text.assemble(styled("error:", "red"), " ", line))
         return 2
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from toe.terminal import positive_int
+
 NAME = "fleet"
 HELP = "Preview, deploy or destroy many stacks in parallel with live progress and per-stack logs."
 
@@ -18,7 +20,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="stacks to drive (default: every Pulumi.<stack>.yaml in --work-dir)",
     )
     parser.add_argument(
-        "--parallel", type=int, default=4, help="stacks run at the same time (default: 4)"
+        "--parallel",
+        type=positive_int,
+        default=4,
+        help="stacks run at the same time, at least 1 (default: 4)",
     )
     parser.add_argument(
         "--log-dir",
@@ -52,13 +57,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.live import Live
 
     from toe import fleet
+    from toe.terminal import console as make_console
 
-    console = Console()
-    err = Console(stderr=True)
+    console = make_console()
+    err = make_console(stderr=True, soft_wrap=True)
     work_dir = args.work_dir.resolve()
     if args.operation == "destroy" and not args.yes:
         err.print("error: fleet destroy deletes every selected stack's resources; add --yes")

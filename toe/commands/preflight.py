@@ -11,7 +11,8 @@ HELP = (
     "EC2 quotas, EKS version support, IAM permissions); exit 0 pass, 1 fail, 2 could not check."
 )
 
-STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red"}
+STYLE = {"pass": "green", "warn": "yellow", "unchecked": "magenta", "fail": "bold red"}
+LABEL = {"pass": "PASS", "warn": "WARN", "unchecked": "COULD NOT CHECK", "fail": "FAIL"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,10 +42,13 @@ def run(args) -> int:
 
 def render(report, console=None) -> None:
     """The report as rich tables: one row per check, then the GPU types, then a verdict line."""
-    from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    console = console or Console()
+    from toe.terminal import console as make_console
+    from toe.terminal import styled
+
+    console = console or make_console()
     table = Table(
         title=f"Preflight: stack {report.stack}, {report.region}, account {report.account}",
         caption=f"caller {report.caller}",
@@ -57,7 +61,7 @@ def render(report, console=None) -> None:
         evidence = "\n".join([check.summary, *(f"  {line}" for line in check.evidence)])
         table.add_row(
             check.title,
-            f"[{STYLE[check.status]}]{check.status.upper()}[/]",
+            styled(LABEL[check.status], STYLE[check.status]),
             evidence,
             end_section=False,
         )
@@ -81,10 +85,19 @@ def render(report, console=None) -> None:
             )
         console.print(gpus)
     failed = [c.title for c in report.checks if c.status == "fail"]
+    unchecked = [c.title for c in report.checks if c.status == "unchecked"]
     warned = [c.title for c in report.checks if c.status == "warn"]
     if failed:
-        console.print(f"[bold red]preflight: FAIL[/] ({', '.join(failed)})")
+        console.print(
+            Text.assemble(styled("preflight: FAIL", "bold red"), f" ({', '.join(failed)})")
+        )
+    elif unchecked:
+        console.print(
+            Text.assemble(
+                styled("preflight: COULD NOT CHECK", "bold magenta"), f" ({', '.join(unchecked)})"
+            )
+        )
     else:
         note = f" with {len(warned)} warning{'s' * (len(warned) != 1)}" if warned else ""
         which = f" ({', '.join(warned)})" if warned else ""
-        console.print(f"[green]preflight: PASS[/]{note}{which}")
+        console.print(Text.assemble(styled("preflight: PASS", "green"), f"{note}{which}"))

@@ -35,11 +35,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--efa-job", default=wk.EFA_CHECK, help=f"{wk.LABEL_APP_NAME} of the EFA check Job"
     )
     parser.add_argument("--json", action="store_true", help="print the full result as JSON")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        help="seconds to wait for each Kubernetes API answer (default: 30)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    from components import readout
     from toe import report
 
+    readout.set_request_timeout(args.timeout)
     try:
         clients = report.connect(
             cluster=args.cluster,

@@ -122,7 +122,9 @@ def _print_table(console: Any, title: str, rows: list[Any], with_error: bool = F
 
     table = Table(title=title, title_justify="left")
     table.add_column("kind", no_wrap=True)
-    table.add_column("id", overflow="fold")
+    # Identifiers are never wrapped: copying an ARN out of the table is the point.
+    ids = [(row.leftover if with_error else row).id for row in rows]
+    table.add_column("id", no_wrap=True, min_width=max(map(len, ids), default=2))
     table.add_column("why it matched", overflow="fold")
     table.add_column("est. $/h", justify="right", no_wrap=True)
     table.add_column("error" if with_error else "details", overflow="fold")
@@ -148,11 +150,11 @@ def _status_line(cluster: str, status: str) -> str:
 def run(args: argparse.Namespace) -> int:
     import boto3
     from botocore.exceptions import BotoCoreError
-    from rich.console import Console
 
     from toe import sweep
+    from toe.terminal import console as make_console
 
-    console = Console(highlight=False, soft_wrap=False)
+    console = make_console()
     document: dict[str, Any] = {
         "cluster": args.cluster,
         "region": args.region,

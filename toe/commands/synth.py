@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--preview",
         action="store_true",
         help="render as `pulumi preview` sees it: values known only after up show as <computed>",
+    )
+    parser.add_argument(
+        "--dir",
+        dest="project_dir",
+        type=Path,
+        default=None,
+        help="project directory holding Pulumi.yaml (default: this checkout)",
     )
     parser.add_argument(
         "--timeline",
@@ -124,18 +130,20 @@ def print_summary(console, result) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from toe.account import AccountError
     from toe.harness import ProgramError
+    from toe.stackfiles import StackFileError
     from toe.synth import SynthError, synth
+    from toe.terminal import console as make_console
 
-    # Logs and CI have no terminal width: print names whole there rather than folded at 80.
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-    errors = Console(stderr=True, highlight=False, soft_wrap=True)
+    console = make_console()
+    errors = make_console(stderr=True, soft_wrap=True)
     try:
-        result = synth(args.stack, account=args.account, out_dir=args.out, preview=args.preview)
-    except (AccountError, SynthError) as err:
+        extra = {"project_dir": args.project_dir} if args.project_dir else {}
+        result = synth(
+            args.stack, account=args.account, out_dir=args.out, preview=args.preview, **extra
+        )
+    except (AccountError, SynthError, StackFileError) as err:
         errors.print(f"synth: {err}", markup=False)
         return EXIT_PROGRAM_ERROR
     except ProgramError as err:

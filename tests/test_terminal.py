@@ -1,0 +1,46 @@
+"""The CLI prints user and AWS text as data, survives a closed pipe, and refuses bad usage."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+
+from toe.cli import main
+
+
+def test_attendees_list_into_head_ends_quietly(tmp_path):
+    """`python -m toe attendees list | head -n 1`: no BrokenPipeError traceback, exit 0."""
+    for index in range(200):
+        (tmp_path / f"Pulumi.attendee{index:03d}.yaml").write_text("config: {}\n")
+    command = f"{sys.executable} -m toe attendees list --dir {tmp_path} --format json | head -n 1"
+    done = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", command],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=60,
+    )
+    assert done.stdout == "[\n"
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
+    assert done.returncode == 0
+
+
+def test_a_stack_name_that_looks_like_markup_is_printed_as_it_is(tmp_path, capsys):
+    (tmp_path / "Pulumi.dev.yaml").write_text("config: {}\n")
+    assert main(["attendees", "add", "[/x]", "--dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "'[/x]': Pulumi stack names are" in err
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two"])
+def test_fleet_parallel_must_be_a_positive_number(capsys, value):
+    with pytest.raises(SystemExit) as exit_:
+        main(["fleet", "preview", "--parallel", value])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "--parallel" in err and "Traceback" not in err

@@ -1,0 +1,45 @@
+"""Terminal output for the CLI: text from users and AWS is data, never rich markup.
+
+Every console prints with markup off, so a security group named `k8s-[/x]-sg` or a stack called
+`[/x]` prints as it is; the few styles the tools use come from `styled()`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.text import Text
+
+
+def console(*, stderr: bool = False, **options: Any) -> Console:
+    """A rich Console that never reads markup from what it prints. Without a terminal (logs, CI,
+    pipes) lines are not folded at 80 columns: identifiers stay whole."""
+    if not (sys.stderr if stderr else sys.stdout).isatty():
+        options.setdefault("width", 200)
+    return Console(stderr=stderr, markup=False, highlight=False, **options)
+
+
+def styled(text: object, style: str) -> Text:
+    return Text(str(text), style=style)
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def quiet_broken_pipe() -> None:
+    """After the reader of stdout went away (`| head`): no traceback, no error at exit
+    (Python docs, signal module, "Note on SIGPIPE")."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
