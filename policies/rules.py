@@ -661,17 +661,29 @@ def validate_standard_support(
     version = _version_text(cluster.version)
     # After the end of standard support a cluster runs in extended support, and its control plane
     # is billed at the extended rate. Versions the calendar does not list are not reported.
-    dates = load_eks_table().versions.get(version)
-    end = dates.end_of_standard if dates else None
+    table = load_eks_table()
+    dates = table.versions.get(version)
     configured = args.get_config().get("today")
     today = date.fromisoformat(str(configured)) if configured else date.today()
-    if end is not None and today > end:
+    if dates is None or today <= dates.end_of_standard:
+        return
+    if today >= dates.end_of_extended:
         report_violation(
-            f"Kubernetes {version} left EKS standard support on {end.isoformat()}; this cluster "
-            "runs in extended support, billed at $0.60 instead of $0.10 per cluster-hour (about "
-            "$365 more a month). Plan the upgrade to a version in standard support.",
+            f"Kubernetes {version} left EKS extended support on "
+            f"{dates.end_of_extended.isoformat()}: EKS creates no new cluster of it and upgrades "
+            "existing ones itself. Choose a version in standard support.",
             None,
         )
+        return
+    extra = (table.extended_price - table.standard_price) * 730
+    report_violation(
+        f"Kubernetes {version} left EKS standard support on {dates.end_of_standard.isoformat()}; "
+        f"this cluster runs in extended support until {dates.end_of_extended.isoformat()}, billed "
+        f"at ${table.extended_price:.2f} instead of ${table.standard_price:.2f} per cluster-hour "
+        f"(about ${extra:,.0f} more a 730-hour month). Plan the upgrade to a version in standard "
+        "support.",
+        None,
+    )
 
 
 # ---------------------------------------------------------------------------- policy 9

@@ -221,3 +221,25 @@ def test_cli_warns_when_the_role_tag_owner_does_not_manage_them(project: Path, c
     assert "'ghost' has no stack file" in capsys.readouterr().out
     assert main(["attendees", "add", "a3", "--role-tags-owner", "a3", "--dir", str(project)]) == 0
     assert "note:" not in capsys.readouterr().out
+
+
+def test_a_symlinked_stack_file_is_refused_and_nothing_is_written_outside(project: Path, tmp_path):
+    outside = tmp_path / "outside" / "Pulumi.attendee01.yaml"  # dangling: does not exist yet
+    (project / "Pulumi.attendee01.yaml").symlink_to(outside)
+    with pytest.raises(attendees.AttendeeError, match="is a symbolic link"):
+        attendees.plan_attendees(project, ["attendee01"], force=True)
+    assert not outside.exists() and not outside.parent.exists()
+
+
+def test_force_keeps_the_stacks_own_cluster_name_and_run_id(project: Path):
+    path = project / "Pulumi.attendee01.yaml"
+    attendees.write_planned(attendees.plan_attendees(project, ["attendee01"]))
+    document = yaml.safe_load(path.read_text())
+    document["config"]["training-on-eks:clusterName"] = "toe-a01"
+    document["config"]["training-on-eks:runId"] = "7"
+    path.write_text(yaml.safe_dump(document))
+    attendees.write_planned(attendees.plan_attendees(project, ["attendee01"], force=True))
+    config = yaml.safe_load(path.read_text())["config"]
+    assert config["training-on-eks:clusterName"] == "toe-a01"  # no rename, no replacement
+    assert config["training-on-eks:runId"] == "7"
+    assert "cluster toe-a01." in path.read_text()

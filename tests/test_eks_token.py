@@ -86,3 +86,31 @@ def test_batch_v1_api_shares_the_configuration() -> None:
         api.api_client.configuration.auth_settings()["BearerToken"]["value"]
         == "Bearer k8s-aws-v1.y"
     )
+
+
+def test_sessions_reach_aws_as_the_provider_does(monkeypatch, tmp_path):
+    """aws:profile picks the profile; aws:assumeRoles makes the session the assumed role."""
+    import boto3
+    from moto import mock_aws
+
+    from components import eks_token
+
+    credentials = tmp_path / "credentials"
+    credentials.write_text(
+        "[workshop]\naws_access_key_id = AKIAWORKSHOP\naws_secret_access_key = secret\n"
+    )
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    with mock_aws():
+        plain = eks_token.session_for("ap-northeast-2", profile="workshop")
+        assert plain.get_credentials().access_key == "AKIAWORKSHOP"
+        assert plain.region_name == "ap-northeast-2"
+        role = "arn:aws:iam::123456789012:role/Deployer"
+        assumed = eks_token.session_for(
+            "ap-northeast-2", profile="workshop", role_arn=role, session_name="toe"
+        )
+        arn = assumed.client("sts").get_caller_identity()["Arn"]
+        assert arn == "arn:aws:sts::123456789012:assumed-role/Deployer/toe"
+        assert boto3  # the module the helper builds its sessions from

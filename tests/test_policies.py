@@ -234,6 +234,18 @@ def test_extended_support_advisory_follows_the_date(dev_run: ProgramRun) -> None
     assert verdict.enforcement == "advisory"
     assert "left EKS standard support on 2026-07-29" in verdict.message
     assert "$0.60 instead of $0.10 per cluster-hour" in verdict.message
+    assert "extended support until 2027-07-29" in verdict.message
+
+
+def test_the_advisory_never_says_extended_support_once_that_is_over(dev_run: ProgramRun) -> None:
+    [verdict] = [
+        v
+        for v in evaluate(dev_run, today=date(2027, 7, 29))
+        if v.policy == "kubernetes-version-standard-support"
+    ]
+    assert "left EKS extended support on 2027-07-29" in verdict.message
+    assert "runs in extended support" not in verdict.message
+    assert "$0.60" not in verdict.message
 
 
 def test_format_verdicts_lists_each_and_counts(dev_run: ProgramRun) -> None:

@@ -360,3 +360,22 @@ def test_rejected_credentials_cannot_check():
         fake = preflight.Clients(ec2=None, quotas=None, iam=None, sts=sts)
         with pytest.raises(preflight.CouldNotCheck, match="InvalidClientTokenId"):
             preflight.run("dev", clients=fake, today=TODAY)
+
+
+@pytest.mark.parametrize(
+    ("image", "status"),
+    [
+        ("nvidia/cuda:12.8.1-base-ubuntu24.04", "warn"),
+        ("docker.io/nvidia/cuda:12.8.1-base-ubuntu24.04", "warn"),
+        ("nvcr.io/nvidia/cuda:12.8.1-base-ubuntu24.04", "pass"),
+        ("localhost:5000/cuda:12.8.1", "pass"),
+    ],
+)
+def test_preflight_warns_when_a_check_image_comes_from_docker_hub(account, image, status):
+    report = preflight.run(
+        "dev", clients=clients(account), today=TODAY, overrides={"gpuCheckImage": image}
+    )
+    check = report.check("images")
+    assert check.status == status
+    if status == "warn":
+        assert "10 anonymous pulls an hour per IPv4 address" in check.summary

@@ -453,3 +453,60 @@ def test_a_bad_account_file_is_one_clear_error_naming_file_and_field(
     assert expected in err, err
     assert "account.yaml" in err
     assert "Traceback" not in err
+
+
+def test_synth_refuses_a_folder_of_files_it_did_not_write(tmp_path, capsys):
+    out = tmp_path / "out"
+    (out / "manifests").mkdir(parents=True)
+    mine = out / "manifests" / "notes.yaml"
+    mine.write_text("an instructor's own file\n")
+    assert cli.main(["synth", "--out", str(out)]) == 1
+    assert "holds files synth did not write (manifests/notes.yaml)" in capsys.readouterr().err
+    assert mine.read_text() == "an instructor's own file\n"
+
+
+def test_a_second_synth_replaces_its_own_output_whole(tmp_path):
+    out = tmp_path / "out"
+    first = synth.synth("dev", out_dir=out, policies=False)
+    stale = out / synth.MANIFEST_DIR / "configmap-old.yaml"
+    marker = json.loads((out / synth.MARKER_FILE).read_text())
+    stale.write_text("from an older synth\n")
+    marker["files"].append(f"{synth.MANIFEST_DIR}/configmap-old.yaml")
+    (out / synth.MARKER_FILE).write_text(json.dumps(marker))
+    second = synth.synth("dev", out_dir=out, policies=False)
+    assert not stale.exists()
+    assert sorted(p.name for p in (out / synth.MANIFEST_DIR).iterdir()) == sorted(
+        p.name for p in second.files if p.parent.name == synth.MANIFEST_DIR
+    )
+    assert first.plan["stack"] == second.plan["stack"] == "dev"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]  # no debris
+
+
+def test_two_synths_writing_one_folder_never_mix(tmp_path, result):
+    """Each write builds a whole folder and moves it into place: the folder holds one of them."""
+    import threading
+
+    from toe.synth import Masker, write
+
+    out = tmp_path / "out"
+    masker = Masker.for_run(result.run)
+    manifests = synth.build_manifests(result.run, masker)
+    plans = []
+    for stack in ("alpha", "beta"):
+        plan = dict(result.plan, stack=stack)
+        only = {f"{stack}-{name}": value for name, value in manifests.items()}
+        plans.append((plan, only))
+    barrier = threading.Barrier(len(plans) * 3)
+
+    def go(plan, only):
+        barrier.wait()
+        write(out, plan, only, result.graph, None, masker)
+
+    threads = [threading.Thread(target=go, args=p) for p in plans * 3]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    stack = json.loads((out / synth.PLAN_FILE).read_text())["stack"]
+    names = {p.name for p in (out / synth.MANIFEST_DIR).iterdir()}
+    assert names and all(name.startswith(f"{stack}-") for name in names)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -148,7 +149,9 @@ def attendee_document(
     document.setdefault("config", config)
     if existing:
         for key, value in (existing.get("config") or {}).items():
-            if _is_secret(value):
+            # Its own secrets, and its own cluster name and run id: a regenerated file must not
+            # rename (replace) the attendee's cluster or re-run its checks.
+            if _is_secret(value) or key in PER_STACK_KEYS:
                 config[key] = value
         for key in SECRETS_PROVIDER_KEYS:
             if key in existing:
@@ -177,7 +180,7 @@ def render_stack_file(
         )
     header = [
         f"{GENERATED_MARK} from {source_file}.",
-        f"# Stack {stack!r}: cluster {cluster_name_for(stack)}.",
+        f"# Stack {stack!r}: cluster {cluster_name_for(stack, document.get('config'))}.",
         f"# {ownership}",
         f"# Change {source_file} and regenerate with --force rather than editing this file.",
     ]
@@ -213,9 +216,16 @@ def plan_attendees(
         if name in seen:
             errors.append(f"{name!r} is named twice")
         seen.add(name)
+        target = stack_file_path(directory, name)
         if name == source_stack:
             errors.append(f"{name!r} is the source stack; attendee stacks are generated from it")
-        elif stack_file_path(directory, name).exists() and not force:
+        elif target.is_symlink():
+            errors.append(
+                f"{target} is a symbolic link (to {os.readlink(target)}); not writing through it"
+            )
+        elif target.exists() and not target.is_file():
+            errors.append(f"{target} is not a regular file")
+        elif target.exists() and not force:
             errors.append(
                 f"{stack_file_path(directory, name)} already exists; pass --force to overwrite it"
             )
@@ -242,10 +252,19 @@ def plan_attendees(
 
 
 def write_planned(planned: Iterable[PlannedStackFile]) -> list[Path]:
-    """Write the planned stack files and return their paths."""
+    """Write the planned stack files and return their paths.
+
+    Each is written beside its target and renamed over it, so a link put there meanwhile is
+    replaced, never followed out of the project.
+    """
+    import tempfile
+
     written = []
     for item in planned:
-        item.path.write_text(item.text, encoding="utf-8")
+        fd, temp = tempfile.mkstemp(prefix=f".{item.path.name}.", dir=item.path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(item.text)
+        os.replace(temp, item.path)
         written.append(item.path)
     return written
 

@@ -372,17 +372,15 @@ def synth(
     Raises `toe.account.AccountError` for an unusable account file and `toe.harness.ProgramError`
     (with the program's own message) when the program fails.
     """
+    from toe import guidance
     from toe.account import load_account
     from toe.harness import run_program
-    from toe.stackfiles import stack_names
     from toe.synth_graph import mermaid
 
     if not (project_dir / f"Pulumi.{stack}.yaml").exists():
-        known = ", ".join(stack_names(project_dir)) or "none"
-        raise SynthError(
-            f"no stack file Pulumi.{stack}.yaml in {project_dir} (stacks: {known}); "
-            "copy Pulumi.dev.yaml to make one"
-        )
+        raise SynthError(guidance.unknown_stack(stack, project_dir))
+    out = Path(out_dir) if out_dir is not None else default_out_dir(stack)
+    _ours(out)  # before the program runs: refuse a folder of someone else's files at once
     loaded = load_account(account) if account is not None else None
     run = run_program(
         stack, project_dir=project_dir, account=loaded, config=config, preview=preview
@@ -397,7 +395,6 @@ def synth(
     if verdicts is not None and hasattr(runner, "format_verdicts"):
         verdicts_text = masker.clean(str(runner.format_verdicts(verdicts)))
 
-    out = Path(out_dir) if out_dir is not None else default_out_dir(stack)
     written = write(out, plan, manifests, graph, verdicts, masker)
     return SynthResult(
         run=run,
@@ -411,6 +408,36 @@ def synth(
     )
 
 
+MARKER_FILE = ".toe-synth.json"  # what synth wrote into a folder, so it may replace it later
+
+
+def _ours(out: Path) -> None:
+    """Refuse an output folder that holds anything an earlier synth did not write."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise SynthError(f"--out {out} is a file, not a folder")
+    present = sorted(
+        p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() or p.is_symlink()
+    )
+    if not present:
+        return
+    marker = out / MARKER_FILE
+    listed: set[str] = set()
+    if marker.is_file():
+        try:
+            listed = set(json.loads(marker.read_text()).get("files", [])) | {MARKER_FILE}
+        except (ValueError, AttributeError):
+            listed = set()
+    foreign = [name for name in present if name not in listed]
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
+        raise SynthError(
+            f"--out {out} holds files synth did not write ({shown}); nothing was changed. "
+            "Choose a new or empty folder (default: build/synth/<stack>)"
+        )
+
+
 def write(
     out: Path,
     plan: Mapping[str, Any],
@@ -419,23 +446,43 @@ def write(
     verdicts: list | None,
     masker: Masker,
 ) -> list[Path]:
-    """Write the files; stale manifests from an earlier synth into the same folder go away."""
-    manifest_dir = out / MANIFEST_DIR
-    manifest_dir.mkdir(parents=True, exist_ok=True)
-    for stale in manifest_dir.glob("*.yaml"):
-        if stale.name not in manifests:
-            stale.unlink()
-    written = [out / PLAN_FILE, out / GRAPH_FILE]
-    written[0].write_text(dump_json(plan))
-    written[1].write_text(graph)
+    """Write the files into a fresh folder, then move it into place: `out` ends up holding exactly
+    one synth's output, even when two run at once, and nothing synth did not write is deleted."""
+    import contextlib
+    import shutil
+    import tempfile
+
+    _ours(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+    names = [PLAN_FILE, GRAPH_FILE]
+    (staging / PLAN_FILE).write_text(dump_json(plan))
+    (staging / GRAPH_FILE).write_text(graph)
+    (staging / MANIFEST_DIR).mkdir()
     for filename, (reg, obj) in sorted(manifests.items()):
-        path = manifest_dir / filename
-        path.write_text(manifest_text(reg, obj))
-        written.append(path)
-    verdict_path = out / VERDICTS_FILE
+        (staging / MANIFEST_DIR / filename).write_text(manifest_text(reg, obj))
+        names.append(f"{MANIFEST_DIR}/{filename}")
     if verdicts is not None:
-        verdict_path.write_text(dump_json([verdict_record(v, masker) for v in verdicts]))
-        written.append(verdict_path)
-    elif verdict_path.exists():
-        verdict_path.unlink()
-    return written
+        (staging / VERDICTS_FILE).write_text(
+            dump_json([verdict_record(v, masker) for v in verdicts])
+        )
+        names.append(VERDICTS_FILE)
+    (staging / MARKER_FILE).write_text(dump_json({"stack": plan["stack"], "files": names}))
+    for _attempt in range(10):
+        old = None
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            with contextlib.suppress(FileNotFoundError):  # another synth moved it first
+                out.rename(old / out.name)
+        try:
+            staging.rename(out)
+        except OSError:  # another synth put its folder in place meanwhile: move that aside
+            continue
+        finally:
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        break
+    else:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise SynthError(f"could not move the output into {out}: other synths keep replacing it")
+    return [out / name for name in names]
