@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STACK ?= dev
 
-.PHONY: test synth scan lint bench clean
+.PHONY: test synth scan lint bench clean e2e e2e-tools
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,15 @@ scan: $(VENV)/.installed $(SCAN_VENV)/.installed ## Scan the rendered Kubernetes
 	$(PY) -m toe synth --stack $(STACK) --out build/synth/$(STACK)
 	$(SCAN_VENV)/bin/checkov --directory build/synth/$(STACK)/manifests --framework kubernetes \
 		--config-file .checkov.yaml --compact --quiet
+
+# The rehearsal tier: the real pulumi CLI, pulumi-kubernetes and a Kubernetes control plane, built
+# from the Go module proxy into ~/.cache/training-on-eks/tools (TOE_TOOLS_DIR), then run against
+# moto and simulated Auto Mode on loopback. See README, "Rehearse offline".
+e2e-tools: $(VENV)/.installed ## Build (or find cached) the rehearsal's tools
+	PYTHON=$(abspath $(PY)) bash tests/e2e/tools/build.sh
+
+e2e: e2e-tools ## Rehearse the workshop under the real engine (build/e2e/summary.json)
+	TOE_E2E=1 $(PY) -m pytest tests/e2e -p no:cacheprovider -x
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check --fix .

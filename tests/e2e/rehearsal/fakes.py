@@ -1,0 +1,75 @@
+"""`nvidia-smi` and `fi_info` that replay the real captures in `../shared/fixtures`.
+
+A capture is chosen by the GPU EC2 reports for the node's instance type (DescribeInstanceTypes
+GpuInfo name): an H200 node replays the H200 captures. The EFA-present listing is derived from the
+shm capture, as the fixtures README describes what `fi_info -p efa` prints on an EFA host.
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+# DescribeInstanceTypes GPU name -> fixtures/nvidia-smi/<dir> (both captures the check reads).
+GPU_CAPTURES = {"H200": "h200"}
+# An EFA host prints the shm fixture's block shape with provider efa, domain rdmap0s29-rdm and
+# protocol FI_PROTO_EFA (fixtures README).
+EFA_FROM_SHM = (
+    "s/provider: shm/provider: efa/; s/fabric: shm/fabric: efa/; "
+    "s/domain: shm/domain: rdmap0s29-rdm/; s/FI_PROTO_SHM/FI_PROTO_EFA/"
+)
+
+
+def tool(bin_dir: Path, name: str, script: str) -> Path:
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    path = bin_dir / name
+    path.write_text("#!/bin/sh\n" + script)
+    path.chmod(0o755)
+    return path
+
+
+def _cat(path: Path, exit_code: int = 0, stderr: Path | None = None) -> str:
+    err = f"cat {shlex.quote(str(stderr))} >&2\n" if stderr else ""
+    return f"cat {shlex.quote(str(path))}\n{err}exit {exit_code}\n"
+
+
+def nvidia_smi(
+    bin_dir: Path, capture: Path, query: Path | None = None, query_exit: int = 0
+) -> Path:
+    """`nvidia-smi` (its table) and the one query the GPU check makes, from a capture folder."""
+    query = query or capture / "query-nounits.csv"
+    return tool(
+        bin_dir,
+        "nvidia-smi",
+        'case "$*" in\n'
+        f"  *--query-gpu=name,driver_version,memory.total,count*) {_cat(query, query_exit)};;\n"
+        f'  "") {_cat(capture / "nvidia-smi.txt")};;\n'
+        '  *) echo "no capture for: nvidia-smi $*" >&2; exit 99;;\n'
+        "esac\n",
+    )
+
+
+def fi_info(bin_dir: Path, fixture: Path, transform: str = "") -> Path:
+    """`fi_info -p efa` printing a capture folder's stdout/stderr and exiting with its code."""
+    code = int((fixture / "exit-code.txt").read_text())
+    stdout = shlex.quote(str(fixture / "stdout.txt"))
+    stderr = shlex.quote(str(fixture / "stderr.txt"))
+    pipe = f" | sed {shlex.quote(transform)}" if transform else ""
+    return tool(
+        bin_dir,
+        "fi_info",
+        '[ "$*" = "-p efa" ] || { echo "no capture for: fi_info $*" >&2; exit 99; }\n'
+        f"cat {stdout}{pipe}\ncat {stderr} >&2\nexit {code}\n",
+    )
+
+
+def node_tools(bin_dir: Path, fixtures: Path, gpu_name: str | None, gpus: int, efa: int) -> None:
+    """The tools a check container finds on a node: nvidia-smi when it was given GPUs and the GPU
+    has a capture; fi_info (the EFA image carries libfabric) with EFA devices or without."""
+    capture = GPU_CAPTURES.get(gpu_name or "")
+    if gpus and capture:
+        nvidia_smi(bin_dir, fixtures / "nvidia-smi" / capture)
+    if efa:
+        fi_info(bin_dir, fixtures / "fi_info" / "shm", EFA_FROM_SHM)
+    else:
+        fi_info(bin_dir, fixtures / "fi_info" / "no-efa")

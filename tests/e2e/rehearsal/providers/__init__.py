@@ -1,0 +1,1 @@
+"""Provider plugins for the rehearsal, written in Python: `aws` (against moto) and `eks`."""

