@@ -11,7 +11,7 @@ import json
 import shutil
 from pathlib import Path
 
-from conftest import ROOT, Rehearsal
+from rehearsal.session import ROOT, Rehearsal
 
 REGION = "ap-northeast-2"
 # The GPU captures in ../shared/fixtures are an H200's: the rehearsal's pool launches p5en, the

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from rehearsal import pki
 from rehearsal.tools import Tools
 

@@ -8,7 +8,6 @@ import shutil
 from pathlib import Path
 
 import yaml
-
 from rehearsal.tools import Tools
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -19,7 +19,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import yaml
-
 from rehearsal import aws, controlplane
 from rehearsal.auth import Authenticator
 from rehearsal.automode import AutoMode, catalogue

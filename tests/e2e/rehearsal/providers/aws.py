@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from pulumi.runtime.proto import provider_pb2
-
 from rehearsal.providers.base import (
     ProviderError,
     Servicer,

@@ -1,0 +1,1 @@
+"""The rehearsal tier: `make e2e` (see conftest.py and rehearsal/)."""
