@@ -320,6 +320,7 @@ def test_preview_hands_the_readout_check_the_unknowns_the_engine_does(monkeypatc
     monkeypatch.setattr(readout.ReadoutProvider, "check", spy)
     run_program("dev", preview=True)
     assert seen and seen[0]["endpoint"] and seen[0]["certificateAuthority"]
+    assert seen[0]["gpuJobName"] and seen[0]["efaJobName"]  # the Jobs do not exist yet either
     assert not seen[0]["clusterName"]
 
     def strict(self, olds, news):  # the check as it was before unknowns were handled

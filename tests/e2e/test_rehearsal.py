@@ -92,6 +92,17 @@ def test_1_preview_of_a_fresh_dev_stack_succeeds(rehearsal: Rehearsal, tmp_path)
     assert "gpuJobName must be a non-empty string" in failed.stdout
 
 
+def test_5_the_policy_pack_passes_a_fresh_stacks_preview(rehearsal: Rehearsal) -> None:
+    """Before anything exists the Kubernetes objects' outputs are unknown to the engine."""
+    r = rehearsal
+    shutil.copy(r.project / "Pulumi.dev.yaml", r.project / "Pulumi.fresh.yaml")
+    r.pulumi("stack", "init", "fresh")
+    done = r.pulumi("preview", "--stack", "fresh", "--policy-pack", "policies", check=False)
+    r.pulumi("stack", "rm", "--yes", "--force", "--stack", "fresh")
+    assert done.returncode == 0, done.stdout
+    assert "mandatory" not in done.stdout
+
+
 def test_8_a_broken_config_reaches_the_user_through_the_cli(rehearsal: Rehearsal) -> None:
     r = rehearsal
     shutil.copy(r.project / "Pulumi.dev.yaml", r.project / "Pulumi.broken.yaml")
