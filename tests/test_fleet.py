@@ -244,3 +244,24 @@ def test_live_table_shows_phase_elapsed_and_latest_output():
     rows = {line.split()[1]: line for line in console.export_text().splitlines() if "a" in line}
     assert "failed" in rows["a1"] and "1.0s" in rows["a1"] and "aws:eks:Cluster" in rows["a1"]
     assert "running" in rows["a2"] and "0.5s" in rows["a2"]
+
+
+def test_a_uv_project_without_uv_on_path_stops_before_any_stack(
+    fake: FakePulumi, monkeypatch, capsys
+):
+    (fake.project / "Pulumi.yaml").write_text(
+        (Path(__file__).parents[1] / "Pulumi.yaml").read_text()
+    )
+    fake.stacks({"a1": {}})
+    monkeypatch.setenv("PATH", "/nonexistent")
+    common = ["--work-dir", str(fake.project), "--pulumi-root", str(fake.root)]
+    assert main(["fleet", "up", *common, "--log-dir", str(fake.logs)]) == 2
+    assert "uv is not on PATH" in capsys.readouterr().err
+    assert fake.calls("up") == []  # only the version check ran
+
+    uv_dir = fake.root / "uv"
+    uv_dir.mkdir()
+    (uv_dir / "uv").write_text("#!/bin/sh\n")
+    (uv_dir / "uv").chmod(0o755)
+    monkeypatch.setenv("PATH", str(uv_dir))
+    assert fleet.toolchain_problem(fake.project) is None

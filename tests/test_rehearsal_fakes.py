@@ -28,10 +28,12 @@ REGION = "ap-northeast-2"
 @pytest.fixture(scope="module")
 def moto_server():
     """The world's moto: a real HTTP server on loopback with the EKS additions installed."""
-    os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
-    server = aws.Moto({"L-DB2E81BA": 64.0})
-    yield server
-    server.stop()
+    # moto's classes are patched for this module only: the rest of the suite sees moto as it is.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+        server = aws.Moto({"L-DB2E81BA": 64.0}, patch=patch)
+        yield server
+        server.stop()
 
 
 @pytest.fixture

@@ -376,7 +376,7 @@ def _checkov() -> str:
     if not found:
         pytest.skip(
             "checkov is not installed: `make scan` installs it in .venv-scan (it pins an older "
-            "boto3 than requirements.txt allows)"
+            "boto3 than pyproject.toml allows)"
         )
     return found
 

@@ -55,7 +55,7 @@ def _check_jsonschema() -> str:
         return str(found)
     on_path = shutil.which("check-jsonschema")
     if on_path is None:
-        pytest.fail("check-jsonschema is missing: install requirements.txt")
+        pytest.fail("check-jsonschema is missing: run `make test` (uv.lock installs it)")
     return on_path
 
 

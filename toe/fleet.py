@@ -231,6 +231,23 @@ def pulumi_command(root: Path | None) -> auto.PulumiCommand:
     return auto.PulumiCommand(root=str(root) if root else None)
 
 
+def toolchain_problem(work_dir: Path) -> str | None:
+    """Why the program cannot start here, before every stack fails on it: Pulumi.yaml's uv
+    toolchain runs `uv sync` before each program run, so `uv` must be on PATH."""
+    import shutil
+
+    import yaml
+
+    runtime = yaml.safe_load((work_dir / "Pulumi.yaml").read_text()).get("runtime") or {}
+    options = runtime.get("options") or {} if isinstance(runtime, dict) else {}
+    if options.get("toolchain") == "uv" and shutil.which("uv") is None:
+        return (
+            "uv is not on PATH, and Pulumi.yaml runs the program with uv; put the project's "
+            'pinned copy first: export PATH="$(make -s uv-bin):$PATH"'
+        )
+    return None
+
+
 def run_fleet(
     operation: str,
     stacks: Sequence[str],

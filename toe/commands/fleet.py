@@ -93,6 +93,10 @@ def run(args: argparse.Namespace) -> int:
             "(https://www.pulumi.com/docs/iac/download-install/) or pass --pulumi-root"
         )
         return 2
+    problem = fleet.toolchain_problem(work_dir)
+    if problem:
+        err.print(f"error: {problem}", highlight=False, soft_wrap=True)
+        return 2
 
     console.print(
         f"fleet {args.operation}: {len(stacks)} stacks, {args.parallel} at a time, "

