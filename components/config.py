@@ -231,8 +231,9 @@ def derive_cluster_name(stack: str) -> str:
     return f"toe-{stack}"
 
 
+@cache
 def valid_regions() -> frozenset[str]:
-    """Every region botocore knows, in every partition (its endpoints data)."""
+    """Every region botocore knows, in every partition (its endpoints data; read once)."""
     import botocore.session
 
     session = botocore.session.get_session()

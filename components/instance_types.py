@@ -38,6 +38,8 @@ class InstanceFacts:
     memory_mib: int = 0
     gpu_name: str | None = None
     gpu_memory_mib: int = 0  # per GPU
+    max_enis: int = 0  # network interfaces an instance of this type can have
+    ipv4_per_eni: int = 0  # private IPv4 addresses per network interface
 
     @property
     def is_arm(self) -> bool:
@@ -182,6 +184,8 @@ def facts_from_describe(item: Mapping) -> InstanceFacts:
         memory_mib=int((item.get("MemoryInfo") or {}).get("SizeInMiB", 0)),
         gpu_name=first.get("Name") if first else None,
         gpu_memory_mib=int((first.get("MemoryInfo") or {}).get("SizeInMiB", 0)) if first else 0,
+        max_enis=int((item.get("NetworkInfo") or {}).get("MaximumNetworkInterfaces", 0)),
+        ipv4_per_eni=int((item.get("NetworkInfo") or {}).get("Ipv4AddressesPerInterface", 0)),
     )
 
 
@@ -199,6 +203,8 @@ def facts_from_invoke(found: Any) -> InstanceFacts:
         memory_mib=int(found.memory_size or 0),
         gpu_name=first.name if first else None,
         gpu_memory_mib=int(first.memory_size or 0) if first else 0,
+        max_enis=int(found.maximum_network_interfaces or 0),
+        ipv4_per_eni=int(found.maximum_ipv4_addresses_per_interface or 0),
     )
 
 

@@ -27,6 +27,8 @@ class SubnetFacts:
     cidr: str
     # The subnet's tags when it was looked up (before this stack tags it).
     tags: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
+    # Free addresses when it was looked up (EC2 AvailableIpAddressCount); None when not asked.
+    available_ips: int | None = field(default=None, compare=False, hash=False)
 
 
 @dataclass(frozen=True)
@@ -191,6 +193,7 @@ class Boto3NetworkApi:
                     s["AvailabilityZone"],
                     s.get("CidrBlock", ""),
                     {t["Key"]: t.get("Value", "") for t in s.get("Tags") or []},
+                    s.get("AvailableIpAddressCount"),
                 )
                 for page in paginator.paginate(Filters=self._filters(filters))
                 for s in page["Subnets"]

@@ -222,6 +222,8 @@ def test_cli_exit_status_logs_and_summary(fake: FakePulumi, capsys):
     out = capsys.readouterr().out
     assert "fleet up: 1 ok, 1 failed" in out
     assert f"a2: failed ({fake.logs / 'a2.up.log'})" in out
+    # The fake project has no node groups to price: the summary says so instead of a figure.
+    assert "cost: could not price the fleet:" in out
     assert sorted(p.name for p in fake.logs.iterdir()) == ["a1.up.log", "a2.up.log"]
 
     assert main(["fleet", "preview", *common, "--stacks", "a1"]) == 0

@@ -12,6 +12,7 @@ from moto import mock_aws
 from rich.console import Console
 
 from components.account_checks import QUOTA_G_VT, QUOTA_P, QUOTA_STANDARD
+from tests.conftest import ROOT
 from toe import preflight
 from toe.account import load_account
 from toe.cli import main
@@ -291,8 +292,10 @@ def test_eks_support_prefers_the_api_when_it_answers():
 def test_command_prints_tables_and_json(account, monkeypatch, capsys):
     real = preflight.run
 
-    def run_here(stack, region=None):
-        return real(stack, region=region, clients=clients(account), today=TODAY)
+    def run_here(stack, region=None, project_dir=ROOT):
+        return real(
+            stack, region=region, clients=clients(account), today=TODAY, project_dir=project_dir
+        )
 
     monkeypatch.setattr(preflight, "run", run_here)
     assert main(["preflight", "--stack", "dev", "--json"]) == 0
@@ -319,8 +322,12 @@ def test_command_prints_tables_and_json(account, monkeypatch, capsys):
     monkeypatch.setattr(
         preflight,
         "run",
-        lambda stack, region=None: real(
-            stack, region=region, clients=clients(account, zero), today=TODAY
+        lambda stack, region=None, project_dir=ROOT: real(
+            stack,
+            region=region,
+            clients=clients(account, zero),
+            today=TODAY,
+            project_dir=project_dir,
         ),
     )
     assert main(["preflight"]) == 1

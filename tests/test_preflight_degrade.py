@@ -13,6 +13,7 @@ import pytest
 from botocore.config import Config
 from test_preflight import TODAY, account, clients  # noqa: F401 - the module fixture
 
+from tests.conftest import ROOT
 from toe import preflight
 from toe.cli import main
 
@@ -122,8 +123,12 @@ def test_the_command_exits_2_and_prints_could_not_check(account, broken_aws, cap
     monkeypatch.setattr(
         preflight,
         "run",
-        lambda stack, region=None: real(
-            stack, region=region, clients=replace(clients(account), iam=iam), today=TODAY
+        lambda stack, region=None, project_dir=ROOT: real(
+            stack,
+            region=region,
+            clients=replace(clients(account), iam=iam),
+            today=TODAY,
+            project_dir=project_dir,
         ),
     )
     assert main(["preflight", "--stack", "dev"]) == 2

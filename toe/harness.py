@@ -17,7 +17,7 @@ import os
 import runpy
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,6 +81,8 @@ class ProgramRun:
     secret_outputs: set[str]
     config: dict[str, str]
     subnet_tags: dict[str, dict[str, str]]
+    # What `after` (run_program) returned, asked inside the same simulated account.
+    after: Any = None
 
     def of_type(self, type_: str) -> list[Registration]:
         return [r for r in self.resources if r.type == type_]
@@ -587,8 +589,12 @@ def run_program(
     account: Account | Path | None = None,
     config: Mapping[str, Any] | None = None,
     preview: bool = False,
+    after: Callable[[], Any] | None = None,
 ) -> ProgramRun:
-    """Evaluate the program once, offline. Raises ProgramError with the program's own message."""
+    """Evaluate the program once, offline. Raises ProgramError with the program's own message.
+
+    `after` runs once the program has, in the same simulated account (synth prices the stack).
+    """
     if account is None:
         account = load_account(WORKSHOP_ACCOUNT)
     elif isinstance(account, Path):
@@ -602,6 +608,7 @@ def run_program(
         monitor = _evaluate(project_dir, project, stack, cfg, harness_mocks, preview)
         outputs, secrets = _stack_outputs(preview)
         tags = answers.subnet_tags()
+        extra = after() if after is not None else None
     return ProgramRun(
         stack=stack,
         project=project,
@@ -611,6 +618,7 @@ def run_program(
         secret_outputs=secrets,
         config=cfg,
         subnet_tags=tags,
+        after=extra,
     )
 
 

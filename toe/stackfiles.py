@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from collections.abc import Mapping
@@ -141,7 +142,7 @@ def stack_config(
     use short project keys. A value of None in `overrides` removes the key.
     Raises StackFileError for a file that cannot be read.
     """
-    project = read_yaml_mapping(project_dir / "Pulumi.yaml")
+    project = _project_document(project_dir / "Pulumi.yaml")
     name = project["name"]
     merged: dict[str, Any] = {}
     for key, decl in (project.get("config") or {}).items():
@@ -165,6 +166,21 @@ def stack_config(
         return {str(k): _config_text(v) for k, v in merged.items()}
     except RecursionError:
         raise StackFileError(f"{stack_file.name}: a value refers to itself") from None
+
+
+def _project_document(path: Path) -> dict[str, Any]:
+    """Pulumi.yaml, parsed once per version of the file (a fleet reads it once per stack)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return read_yaml_mapping(path)  # says what is wrong with it
+    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    if key not in _PROJECTS:
+        _PROJECTS[key] = read_yaml_mapping(path)
+    return copy.deepcopy(_PROJECTS[key])
+
+
+_PROJECTS: dict[tuple[str, int, int], dict[str, Any]] = {}
 
 
 def stack_names(project_dir: Path = ROOT) -> list[str]:

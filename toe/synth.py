@@ -383,7 +383,12 @@ def synth(
     _ours(out)  # before the program runs: refuse a folder of someone else's files at once
     loaded = load_account(account) if account is not None else None
     run = run_program(
-        stack, project_dir=project_dir, account=loaded, config=config, preview=preview
+        stack,
+        project_dir=project_dir,
+        account=loaded,
+        config=config,
+        preview=preview,
+        after=(lambda: _price(stack, project_dir)) if config is None else None,
     )
     masker = Masker.for_run(run)
     plan = build_plan(run, masker, _account_label(account, project_dir))
@@ -406,6 +411,23 @@ def synth(
         verdicts_text=verdicts_text,
         files=tuple(written),
     )
+
+
+def _price(stack: str, project_dir: Path):
+    """The stack's bill in the simulated account, from the bundled prices; why not, as text, when
+    it cannot be priced (synth reports the program: the price comes on top)."""
+    import boto3
+
+    from toe import cost
+    from toe.preflight import Clients, CouldNotCheck
+
+    region = boto3.Session().region_name
+    ec2 = boto3.client("ec2", region_name=region)
+    clients = Clients(ec2=ec2, quotas=None, iam=None, sts=None, eks=None)
+    try:
+        return cost.run([stack], project_dir=project_dir, clients=clients)
+    except CouldNotCheck as err:
+        return f"could not price the stack: {err}"
 
 
 MARKER_FILE = ".toe-synth.json"  # what synth wrote into a folder, so it may replace it later

@@ -120,4 +120,27 @@ def run(args: argparse.Namespace) -> int:
         progress = fleet.FleetProgress(stacks, on_finish=report)
         results = fleet.run_fleet(args.operation, stacks, options, progress, command)
     console.print(fleet.summary_table(results, args.operation))
+    if args.operation != "destroy":
+        _print_cost(console, stacks, work_dir)
     return 0 if all(result.ok for result in results) else 1
+
+
+def _print_cost(console, stacks, work_dir) -> None:
+    """What the fleet costs per attendee and in all, per hour (`python -m toe cost` itemises)."""
+    from toe import cost
+    from toe.commands.cost import money
+    from toe.preflight import CouldNotCheck
+
+    try:
+        report = cost.run(stacks, project_dir=work_dir)
+    except CouldNotCheck as err:
+        console.print(f"cost: could not price the fleet: {err}", highlight=False, soft_wrap=True)
+        return
+    first = report.stacks[0]
+    console.print(
+        f"cost: {money(first.per_hour)} an hour per attendee (+{money(first.once)} per run of "
+        f"the checks), {money(report.per_hour)} an hour for {len(report.stacks)} stacks; "
+        "`python -m toe cost --fleet` itemises it",
+        highlight=False,
+        soft_wrap=True,
+    )

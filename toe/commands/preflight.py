@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
+
+from toe.stackfiles import ROOT
 
 NAME = "preflight"
 HELP = (
@@ -18,14 +21,31 @@ LABEL = {"pass": "PASS", "warn": "WARN", "unchecked": "COULD NOT CHECK", "fail":
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stack", default="dev", help="stack whose Pulumi.<stack>.yaml to check")
     parser.add_argument("--region", help="AWS region (default: the stack's aws:region)")
+    parser.add_argument(
+        "--fleet",
+        action="store_true",
+        help="check every stack at once (quotas, subnet addresses, EKS clusters, IAM roles)",
+    )
+    parser.add_argument(
+        "--stacks", nargs="+", metavar="STACK", help="with --fleet: these stacks (default: all)"
+    )
+    parser.add_argument(
+        "--dir", type=Path, default=ROOT, help="project directory (default: this project)"
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
 def run(args) -> int:
     from toe import preflight
 
+    if args.stacks and not args.fleet:
+        print("preflight: --stacks needs --fleet (one stack: --stack NAME)")
+        return 2
+    if args.fleet:
+        return run_fleet(args)
+
     try:
-        report = preflight.run(args.stack, region=args.region)
+        report = preflight.run(args.stack, region=args.region, project_dir=args.dir)
     except preflight.CouldNotCheck as err:
         if args.json:
             reason = {"stack": args.stack, "status": "could-not-check", "reason": str(err)}
@@ -40,10 +60,78 @@ def run(args) -> int:
     return report.exit_code
 
 
+def run_fleet(args) -> int:
+    from toe import fleet_preflight, preflight
+    from toe.stackfiles import stack_names
+
+    stacks = args.stacks or stack_names(args.dir)
+    try:
+        report = fleet_preflight.run(stacks, project_dir=args.dir)
+    except preflight.CouldNotCheck as err:
+        if args.json:
+            print(json.dumps({"fleet": stacks, "status": "could-not-check", "reason": str(err)}))
+        else:
+            from toe.terminal import console
+
+            console().print(f"preflight --fleet: COULD NOT CHECK: {err}", highlight=False)
+        return 2
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        render_checks(
+            report,
+            f"Fleet preflight: {len(report.stacks)} stacks, {report.region}, "
+            f"account {report.account}",
+        )
+    return report.exit_code
+
+
+def render_checks(report, title: str, console=None) -> None:
+    """One row per check (status, summary, evidence), then the verdict line."""
+    from rich.table import Table
+
+    from toe.terminal import console as make_console
+    from toe.terminal import styled
+
+    console = console or make_console()
+    table = Table(title=title, caption=f"caller {report.caller}", show_lines=True)
+    table.add_column("Check")
+    table.add_column("Status")
+    table.add_column("Evidence", overflow="fold")
+    for check in report.checks:
+        evidence = "\n".join([check.summary, *(f"  {line}" for line in check.evidence)])
+        table.add_row(check.title, styled(LABEL[check.status], STYLE[check.status]), evidence)
+    console.print(table)
+    _verdict(report, console)
+
+
+def _verdict(report, console) -> None:
+    from rich.text import Text
+
+    from toe.terminal import styled
+
+    failed = [c.title for c in report.checks if c.status == "fail"]
+    unchecked = [c.title for c in report.checks if c.status == "unchecked"]
+    warned = [c.title for c in report.checks if c.status == "warn"]
+    if failed:
+        console.print(
+            Text.assemble(styled("preflight: FAIL", "bold red"), f" ({', '.join(failed)})")
+        )
+    elif unchecked:
+        console.print(
+            Text.assemble(
+                styled("preflight: COULD NOT CHECK", "bold magenta"), f" ({', '.join(unchecked)})"
+            )
+        )
+    else:
+        note = f" with {len(warned)} warning{'s' * (len(warned) != 1)}" if warned else ""
+        which = f" ({', '.join(warned)})" if warned else ""
+        console.print(Text.assemble(styled("preflight: PASS", "green"), f"{note}{which}"))
+
+
 def render(report, console=None) -> None:
     """The report as rich tables: one row per check, then the GPU types, then a verdict line."""
     from rich.table import Table
-    from rich.text import Text
 
     from toe.terminal import console as make_console
     from toe.terminal import styled
@@ -84,20 +172,4 @@ def render(report, console=None) -> None:
                 "yes" if row["efa"] else "-",
             )
         console.print(gpus)
-    failed = [c.title for c in report.checks if c.status == "fail"]
-    unchecked = [c.title for c in report.checks if c.status == "unchecked"]
-    warned = [c.title for c in report.checks if c.status == "warn"]
-    if failed:
-        console.print(
-            Text.assemble(styled("preflight: FAIL", "bold red"), f" ({', '.join(failed)})")
-        )
-    elif unchecked:
-        console.print(
-            Text.assemble(
-                styled("preflight: COULD NOT CHECK", "bold magenta"), f" ({', '.join(unchecked)})"
-            )
-        )
-    else:
-        note = f" with {len(warned)} warning{'s' * (len(warned) != 1)}" if warned else ""
-        which = f" ({', '.join(warned)})" if warned else ""
-        console.print(Text.assemble(styled("preflight: PASS", "green"), f"{note}{which}"))
+    _verdict(report, console)

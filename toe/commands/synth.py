@@ -120,6 +120,18 @@ def print_summary(console, result) -> None:
         console.print(result.verdicts_text, markup=False, soft_wrap=True)
     else:
         _print_verdicts(console, result)
+    priced = result.run.after
+    if isinstance(priced, str):
+        console.print(f"Cost: {priced}", markup=False)
+    elif priced is not None:
+        from toe.commands.cost import money
+
+        bill = priced.stacks[0]
+        console.print(
+            f"Cost per attendee: {money(bill.per_hour)} an hour, plus {money(bill.once)} per run "
+            f"of the checks' GPU nodes (bundled prices; `python -m toe cost` itemises it)",
+            markup=False,
+        )
     manifests = len(result.manifests)
     console.print(
         f"Wrote {len(plan['resources'])} resources to {result.out_dir / 'plan.json'}, "

@@ -1,0 +1,400 @@
+"""What a workshop costs: per attendee and for the fleet, per hour and for the day
+(`python -m toe cost`).
+
+The bill of one attendee stack, item by item:
+- the EKS control plane, at the standard or extended-support rate of its Kubernetes version on
+  the workshop's date (components/data/eks_versions.yaml, the EKS version calendar and pricing);
+- the managed node groups at their desired size, and their gp3 root volumes;
+- the Auto Mode system node CoreDNS needs (toe/data/fleet.yaml), with the Auto Mode management fee
+  Auto Mode-managed instances pay, and its root volume;
+- the GPU node(s) the checks launch, for as long as the timeline model keeps them: launch, image
+  pull and run (toe/data/latencies.yaml), then `gpuConsolidateAfter` until Auto Mode removes the
+  empty node; once per check run (`--check-runs`, one per `runId`).
+Instance and EBS prices come from the AWS Price List API (location from botocore's region names,
+e.g. "Asia Pacific (Seoul)") when it can be asked, else from toe/data/prices.yaml, which says how
+old it is. Every line names its price's source.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from components.eks_versions import load_eks_table
+from toe.sweep import PRICES_PATH
+
+HOURS_DEFAULT = 8.0
+
+
+@dataclass(frozen=True)
+class Price:
+    usd: float
+    source: str
+
+
+class PriceBook:
+    """Prices for one region: the Price List API first (when a client is given), then the table."""
+
+    def __init__(self, region: str, pricing_client: Any = None, today: date | None = None) -> None:
+        self.region = region
+        self.client = pricing_client
+        self.today = today or datetime.now(UTC).date()
+        raw = yaml.safe_load(PRICES_PATH.read_text())
+        regional = (raw.get("regions") or {}).get(region, {})
+        self.table_instances: Mapping[str, float] = regional.get("instance_hourly", {})
+        self.table_volumes: Mapping[str, float] = regional.get("volume_gb_month", {})
+        self.hours_per_month = float(raw["hours_per_month"])
+        self.fee_fraction = float(raw["auto_mode_fee_fraction"])
+        recorded = date.fromisoformat(str(raw["recorded"]))
+        self.table_source = (
+            f"bundled table {PRICES_PATH.name}, recorded {recorded} "
+            f"({(self.today - recorded).days} days old)"
+        )
+        self.api_errors: list[str] = []
+        self._instances: dict[str, Price | None] = {}
+
+    # ------------------------------------------------------------------ instances, volumes
+
+    def instance_hour(self, instance_type: str) -> Price | None:
+        if instance_type not in self._instances:
+            found = self._ask(
+                "AmazonEC2",
+                {
+                    "instanceType": instance_type,
+                    "operatingSystem": "Linux",
+                    "tenancy": "Shared",
+                    "preInstalledSw": "NA",
+                    "capacitystatus": "Used",
+                },
+                "Hrs",
+            )
+            if found is None and instance_type in self.table_instances:
+                found = Price(float(self.table_instances[instance_type]), self.table_source)
+            self._instances[instance_type] = found
+        return self._instances[instance_type]
+
+    @cache  # noqa: B019 - one book per command run
+    def volume_gb_month(self, volume_type: str) -> Price | None:
+        found = self._ask(
+            "AmazonEC2", {"productFamily": "Storage", "volumeApiName": volume_type}, "GB-Mo"
+        )
+        if found is None and volume_type in self.table_volumes:
+            found = Price(float(self.table_volumes[volume_type]), self.table_source)
+        return found
+
+    def auto_mode_fee_hour(self, instance_type: str) -> Price | None:
+        base = self.instance_hour(instance_type)
+        if base is None:
+            return None
+        return Price(
+            round(base.usd * self.fee_fraction, 6),
+            f"{self.fee_fraction:.0%} of the on-demand price (estimate, {PRICES_PATH.name}; "
+            "EKS pricing page lists the fee per type)",
+        )
+
+    def control_plane_hour(self, version: str, on: date) -> tuple[Price, str]:
+        from components.eks_versions import TABLE_NAME
+
+        table = load_eks_table()
+        dates = table.versions.get(version)
+        source = f"{TABLE_NAME} (EKS pricing page and version calendar)"
+        if dates is None or on <= dates.end_of_standard:
+            return Price(table.standard_price, source), "standard support"
+        return Price(
+            table.extended_price, source
+        ), f"extended support since {dates.end_of_standard}"
+
+    # ------------------------------------------------------------------ Price List API
+
+    @property
+    def location(self) -> str | None:
+        """The Price List's `location` for the region: botocore's own description of it."""
+        import botocore.session
+
+        data = botocore.session.get_session().get_data("endpoints")
+        for partition in data["partitions"]:
+            described = partition.get("regions", {}).get(self.region)
+            if described:
+                return described.get("description")
+        return None
+
+    def _ask(self, service: str, attributes: Mapping[str, str], unit: str) -> Price | None:
+        if self.client is None or self.location is None:
+            return None
+        filters = [{"Type": "TERM_MATCH", "Field": "location", "Value": self.location}]
+        filters += [{"Type": "TERM_MATCH", "Field": k, "Value": v} for k, v in attributes.items()]
+        try:
+            answer = self.client.get_products(
+                ServiceCode=service, Filters=filters, FormatVersion="aws_v1", MaxResults=10
+            )
+        except Exception as err:  # no credentials, no access: the bundled table answers
+            from toe.guidance import aws_error
+
+            text = aws_error(err)
+            if text not in self.api_errors:
+                self.api_errors.append(text)
+            return None
+        for item in answer.get("PriceList", []):
+            product = json.loads(item) if isinstance(item, str) else item
+            for term in (product.get("terms", {}).get("OnDemand") or {}).values():
+                for dimension in term.get("priceDimensions", {}).values():
+                    usd = float(dimension.get("pricePerUnit", {}).get("USD", 0) or 0)
+                    if dimension.get("unit") == unit and usd > 0:
+                        published = product.get("publicationDate", "")[:10]
+                        return Price(
+                            usd,
+                            f"Price List API ({service}, {self.location}), published {published}",
+                        )
+        return None
+
+
+# ---------------------------------------------------------------------------- the model
+
+
+@dataclass(frozen=True)
+class Line:
+    item: str
+    quantity: str
+    usd_per_hour: float | None  # steady items
+    usd_once: float | None  # per check run (GPU nodes)
+    source: str
+
+
+@dataclass(frozen=True)
+class StackCost:
+    stack: str
+    lines: tuple[Line, ...]
+    check_runs: int
+
+    @property
+    def per_hour(self) -> float:
+        return sum(line.usd_per_hour or 0 for line in self.lines)
+
+    @property
+    def once(self) -> float:
+        return sum(line.usd_once or 0 for line in self.lines) * self.check_runs
+
+    def total(self, hours: float) -> float:
+        return self.per_hour * hours + self.once
+
+    @property
+    def unknown(self) -> list[str]:
+        return [line.item for line in self.lines if line.source.startswith("unknown")]
+
+
+@dataclass(frozen=True)
+class CostReport:
+    stacks: tuple[StackCost, ...]
+    region: str
+    hours: float
+    on: date
+    notes: tuple[str, ...] = ()
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def per_hour(self) -> float:
+        return sum(s.per_hour for s in self.stacks)
+
+    @property
+    def total(self) -> float:
+        return sum(s.total(self.hours) for s in self.stacks)
+
+    def to_json(self) -> dict:
+        return {
+            "region": self.region,
+            "hours": self.hours,
+            "date": self.on.isoformat(),
+            "fleet": {
+                "stacks": len(self.stacks),
+                "usdPerHour": round(self.per_hour, 4),
+                "usdTotal": round(self.total, 2),
+            },
+            "perStack": {
+                s.stack: {
+                    "usdPerHour": round(s.per_hour, 4),
+                    "usdPerCheckRun": round(s.once / max(s.check_runs, 1), 4),
+                    "checkRuns": s.check_runs,
+                    "usdTotal": round(s.total(self.hours), 2),
+                    "lines": [
+                        {
+                            "item": line.item,
+                            "quantity": line.quantity,
+                            "usdPerHour": line.usd_per_hour,
+                            "usdPerCheckRun": line.usd_once,
+                            "source": line.source,
+                        }
+                        for line in s.lines
+                    ],
+                    "unknown": s.unknown,
+                }
+                for s in self.stacks
+            },
+            "notes": list(self.notes),
+        }
+
+
+def stack_cost(demand, book: PriceBook, on: date, check_runs: int, facts) -> StackCost:
+    """One stack's bill from what it runs (a fleet_preflight.StackDemand)."""
+    from toe.timeline import load_latencies
+
+    cfg = demand.config
+    lines: list[Line] = []
+    plane, support = book.control_plane_hour(cfg.kubernetes_version, on)
+    lines.append(
+        Line(
+            f"EKS control plane ({cfg.kubernetes_version}, {support})",
+            "1 cluster",
+            plane.usd,
+            None,
+            plane.source,
+        )
+    )
+    gp3 = book.volume_gb_month("gp3")
+    disks = {g.name: g.disk_size for g in cfg.node_groups}
+    latencies = load_latencies()
+    gpu_seconds = _gpu_node_seconds(cfg, latencies)
+    for node in demand.nodes:
+        price = book.instance_hour(node.instance_type)
+        unit = price.usd if price else None
+        source = price.source if price else f"unknown: no price for {node.instance_type}"
+        gib = (
+            facts.auto_mode_volume_gib
+            if node.auto_mode
+            else disks.get(node.purpose.removeprefix("node group "), 0)
+        )
+        volume = gp3.usd * gib / book.hours_per_month if gp3 and gib else 0.0
+        fee = book.auto_mode_fee_hour(node.instance_type) if node.auto_mode else None
+        transient = node.purpose in gpu_seconds
+        hours = gpu_seconds.get(node.purpose, 0) / 3600
+        quantity = f"{node.count} x {node.instance_type}" + (
+            f", {hours * 60:.0f} min each" if transient else ""
+        )
+
+        def amount(per_hour: float | None, count=node.count, hrs=hours, once=transient):
+            if per_hour is None:
+                return None, None
+            return (None, round(per_hour * count * hrs, 6)) if once else (per_hour * count, None)
+
+        lines.append(Line(node.purpose, quantity, *amount(unit), source))
+        if fee is not None:
+            lines.append(
+                Line(f"{node.purpose}: Auto Mode fee", quantity, *amount(fee.usd), fee.source)
+            )
+        if volume:
+            lines.append(
+                Line(
+                    f"{node.purpose}: {gib} GiB gp3 root volume",
+                    quantity,
+                    *amount(volume),
+                    gp3.source,
+                )
+            )
+    return StackCost(demand.stack, tuple(lines), check_runs)
+
+
+def _gpu_node_seconds(cfg, latencies) -> dict[str, float]:
+    """How long each check's GPU node lives per check run: launch, the longest image pull and run
+    of the pods it holds, then the empty node waits `gpuConsolidateAfter` (toe/data/latencies.yaml,
+    the same model as `synth --timeline`)."""
+    launch = latencies.step("auto_mode_node_launch").seconds
+    consolidate = duration_seconds(cfg.gpu_pool.consolidate_after)
+
+    def pod(image: str, check: str) -> float:
+        run = latencies.job_runs.get(check) or latencies.job_runs["default"]
+        return latencies.image(image).bytes / latencies.throughput + run.seconds
+
+    gpu_pod = pod(cfg.checks.gpu_image, "gpu-check")
+    efa_pod = pod(cfg.checks.efa_image, "efa-check")
+    seconds = {}
+    if cfg.checks.efa_instance_type:
+        seconds["GPU check"] = launch + gpu_pod + consolidate
+        seconds["EFA check (efaInstanceType)"] = launch + efa_pod + consolidate
+    else:  # both checks' pods land on the one GPU node the pool launches
+        seconds["GPU check"] = launch + max(gpu_pod, efa_pod) + consolidate
+    distributed = getattr(cfg.checks, "distributed", None)
+    if distributed is not None and distributed.enabled:
+        image = pod(distributed.image, "distributed-check")
+        seconds["distributed check"] = launch + image + consolidate
+    return seconds
+
+
+def duration_seconds(text: str) -> float:
+    """A Karpenter duration (`30s`, `5m`, `1h30m`) in seconds; `Never` is infinite."""
+    import re
+
+    if text == "Never":
+        return math.inf
+    units = {"s": 1, "m": 60, "h": 3600}
+    return float(sum(int(n) * units[u] for n, u in re.findall(r"([0-9]+)([smh])", text)))
+
+
+# ---------------------------------------------------------------------------- entry point
+
+
+def run(
+    stacks: Sequence[str],
+    *,
+    hours: float = HOURS_DEFAULT,
+    check_runs: int = 1,
+    on: date | None = None,
+    project_dir: Path | None = None,
+    clients=None,
+    pricing_client: Any = None,
+    offline: bool | None = None,
+) -> CostReport:
+    """The cost of `stacks`. Without credentials (or with `offline`), EC2's facts come from moto's
+    copy of EC2's data in the simulated workshop account and prices from the bundled table."""
+    import contextlib
+
+    from toe import fleet_preflight as fp
+    from toe.preflight import Clients, CouldNotCheck
+    from toe.stackfiles import ROOT, stack_config
+
+    project_dir = project_dir or ROOT
+    on = on or datetime.now(UTC).date()
+    if not stacks:
+        raise CouldNotCheck(f"no Pulumi.<stack>.yaml files in {project_dir}")
+    region = stack_config(stacks[0], project_dir).get("aws:region") or ""
+    notes: list[str] = []
+    context: Any = contextlib.nullcontext()
+    if clients is None:
+        import boto3
+
+        if offline is None:
+            offline = boto3.Session(region_name=region).get_credentials() is None
+        if offline:
+            from toe.account import load_account
+            from toe.harness import simulated_aws
+
+            notes.append(
+                "offline: no AWS credentials; instance facts from moto's copy of EC2's data "
+                "(the simulated workshop account), prices from the bundled table"
+            )
+            context = simulated_aws(load_account())
+    with context:
+        if clients is None:
+            import boto3
+
+            session = boto3.Session(region_name=region)
+            clients = Clients.from_session(session, region)
+            if not offline and pricing_client is None:
+                # The Price List API answers from us-east-1 (and a few others), for every region.
+                pricing_client = session.client("pricing", region_name="us-east-1")
+        facts = fp.FleetFacts.load()
+        checker = fp._FleetChecker(list(stacks), region, clients, project_dir, facts)
+        demands, config_check = checker.demands()
+        if config_check.status != "pass":
+            raise CouldNotCheck("; ".join([config_check.summary, *config_check.evidence[1:]]))
+        book = PriceBook(region, pricing_client, on)
+        costs = tuple(stack_cost(d, book, on, check_runs, facts) for d in demands)
+    if book.api_errors:
+        notes.append(f"Price List API not used ({'; '.join(book.api_errors)}): bundled table")
+    return CostReport(costs, region, hours, on, tuple(notes))
