@@ -14,7 +14,7 @@ export UV
 # environment that turns that off pays for compiling them on every run (synth: 4 s instead of 3).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: test synth scan lint bench clean e2e e2e-tools lock uv-bin
+.PHONY: test synth scan lint bench clean e2e e2e-tools lock uv-bin test-torch torch-env
 
 $(UV):
 	PIP_ROOT_USER_ACTION=ignore $(PYTHON) -m pip install --quiet --disable-pip-version-check \
@@ -49,6 +49,24 @@ scan: $(VENV)/.installed $(SCAN_VENV)/.installed ## Scan the rendered Kubernetes
 	$(PY) -m toe synth --stack $(STACK) --out build/synth/$(STACK)
 	$(SCAN_VENV)/bin/checkov --directory build/synth/$(STACK)/manifests --framework kubernetes \
 		--config-file .checkov.yaml --compact --quiet
+	$(PY) -m toe synth --stack $(STACK) --set distributedCheck=true \
+		--out build/synth/$(STACK)-distributed
+	$(SCAN_VENV)/bin/checkov --directory build/synth/$(STACK)-distributed/manifests \
+		--framework kubernetes --config-file .checkov.yaml --compact --quiet
+
+# The distributed check's script, run for real: torch from PyPI (about 5 GB with its CUDA
+# libraries) in an environment of its own in the cache.
+TORCH_VERSION := 2.15.0
+TORCH_ENV := $(TOE_CACHE)/torch-$(TORCH_VERSION)
+$(TORCH_ENV)/.installed: | $(UV)
+	UV_PYTHON_DOWNLOADS=never $(UV) venv --quiet --python $(PYTHON) $(TORCH_ENV)
+	$(UV) pip install --quiet --python $(TORCH_ENV)/bin/python torch==$(TORCH_VERSION)
+	touch $@
+
+torch-env: $(TORCH_ENV)/.installed ## Build (or find cached) the torch environment
+
+test-torch: $(VENV)/.installed $(TORCH_ENV)/.installed ## Run the distributed check's script with torch (gloo, CPU)
+	TOE_TORCH_BIN=$(TORCH_ENV)/bin $(PY) -m pytest tests/torch -p no:cacheprovider
 
 # The rehearsal tier: the real pulumi CLI, pulumi-kubernetes and a Kubernetes control plane, built
 # from the Go module proxy into ~/.cache/training-on-eks/tools (TOE_TOOLS_DIR), then run against
@@ -56,8 +74,8 @@ scan: $(VENV)/.installed $(SCAN_VENV)/.installed ## Scan the rendered Kubernetes
 e2e-tools: $(VENV)/.installed ## Build (or find cached) the rehearsal's tools
 	PYTHON=$(abspath $(PY)) UV=$(UV) bash tests/e2e/tools/build.sh
 
-e2e: e2e-tools ## Rehearse the workshop under the real engine (build/e2e/summary.json)
-	TOE_E2E=1 $(PY) -m pytest tests/e2e -p no:cacheprovider -x
+e2e: e2e-tools $(TORCH_ENV)/.installed ## Rehearse the workshop under the real engine (build/e2e/summary.json)
+	TOE_E2E=1 TOE_TORCH_BIN=$(TORCH_ENV)/bin $(PY) -m pytest tests/e2e -p no:cacheprovider -x
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check --fix .

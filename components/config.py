@@ -43,6 +43,8 @@ DNS_SUBDOMAIN_RE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-
 # The NodePool CRD's duration pattern for consolidateAfter / expireAfter.
 DURATION_RE = re.compile(r"([0-9]+(s|m|h))+|Never")
 CATEGORY_RE = re.compile(r"[a-z]+")
+DECIMAL_RE = re.compile(r"[0-9]+(\.[0-9]+)?")
+MAX_BUSBW_GBPS = 10_000.0  # far beyond any interconnect: a typo, not a bound
 FAMILY_RE = re.compile(r"[a-z][a-z0-9-]*")
 ARN_RE = re.compile(r"arn:aws[a-z-]*:(iam|sts)::[0-9]{12}:[A-Za-z-]+/.+")
 K8S_NAME_RE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
@@ -151,6 +153,22 @@ class GpuPoolSpec:
 
 
 @dataclass(frozen=True)
+class DistributedSpec:
+    """The optional two-node all-reduce check (distributedCheck and its keys)."""
+
+    enabled: bool = False
+    image: str = ""
+    min_busbw_gbps: float = 0.0
+    required: bool = False
+    families: tuple[str, ...] = ()  # empty: the pool's `g` category
+    instance_type: str = ""  # efaInstanceType when EFA is requested: both nodes use EFA
+
+    @property
+    def efa(self) -> bool:
+        return bool(self.instance_type)
+
+
+@dataclass(frozen=True)
 class ChecksSpec:
     run_id: str
     gpu_image: str
@@ -158,6 +176,7 @@ class ChecksSpec:
     efa_instance_type: str
     efa_required: bool
     timeout_seconds: int
+    distributed: DistributedSpec = field(default_factory=DistributedSpec)
 
     @property
     def efa_requested(self) -> bool:
@@ -1204,6 +1223,7 @@ def _checks(r: _Reader, pool: GpuPoolSpec | None, *, lookups: bool) -> ChecksSpe
         " seconds (a GPU node launch and image pull take minutes; more than a day is a hang)",
     )
     efa_required = r.boolean("efaRequired")
+    distributed = _distributed(r, pool, efa_type, lookups=lookups)
     if len(r.problems) > before:
         return None
     return ChecksSpec(
@@ -1213,7 +1233,107 @@ def _checks(r: _Reader, pool: GpuPoolSpec | None, *, lookups: bool) -> ChecksSpe
         efa_instance_type=efa_type,
         efa_required=efa_required,
         timeout_seconds=timeout,
+        distributed=distributed,
     )
+
+
+def _distributed(
+    r: _Reader, pool: GpuPoolSpec | None, efa_type: str, *, lookups: bool
+) -> DistributedSpec:
+    enabled = r.boolean("distributedCheck")
+    image = r.string("distributedCheckImage", "") or ""
+    tag = image.rsplit("/", 1)[-1]
+    if "@sha256:" not in image and (":" not in tag or tag.endswith(":latest")):
+        r.problem(
+            "distributedCheckImage",
+            f"{_short(image)!r} must be pinned to a tag or digest (never latest)",
+            r.rm_fix("distributedCheckImage"),
+        )
+    bound_text = r.string("distributedMinBusbwGBps", "0.1")
+    bound = 0.0
+    if bound_text is not None:
+        if DECIMAL_RE.fullmatch(bound_text) and float(bound_text) <= MAX_BUSBW_GBPS:
+            bound = float(bound_text)
+        else:
+            r.problem(
+                "distributedMinBusbwGBps",
+                f"must be a decimal number of GB/s from 0 to {MAX_BUSBW_GBPS:g}, got "
+                f"{_short(bound_text)!r}",
+                r.rm_fix("distributedMinBusbwGBps"),
+            )
+    required = r.boolean("distributedRequired")
+    families = r.strings("distributedInstanceFamilies", ["g5", "g6"]) or []
+    for f in families:
+        if not FAMILY_RE.fullmatch(f):
+            r.problem(
+                "distributedInstanceFamilies",
+                f"{_short(repr(f))} is not an instance family",
+                r.rm_fix("distributedInstanceFamilies"),
+            )
+    spec = DistributedSpec(
+        enabled=bool(enabled),
+        image=image,
+        min_busbw_gbps=bound,
+        required=bool(required),
+        families=tuple(families),
+        instance_type=efa_type,
+    )
+    if spec.enabled and pool is not None:
+        _distributed_fits_pool(r, pool, spec, lookups=lookups)
+    return spec
+
+
+def _distributed_fits_pool(
+    r: _Reader, pool: GpuPoolSpec, spec: DistributedSpec, *, lookups: bool
+) -> None:
+    """Its two pods must be launchable beside the GPU check's node, or one stays pending."""
+    outside = [
+        f
+        for f in spec.families
+        if CATEGORY_RE.match(f)[0] not in pool.instance_categories
+        or (pool.instance_families and f not in pool.instance_families)
+    ]
+    if outside:
+        r.problem(
+            "distributedInstanceFamilies",
+            f"{', '.join(outside)} outside the GPU pool (gpuInstanceCategories "
+            f"{list(pool.instance_categories)}, gpuInstanceFamilies "
+            f"{list(pool.instance_families)}): the check's pods could never be scheduled",
+            r.rm_fix("distributedInstanceFamilies"),
+        )
+    if not spec.families and not spec.efa and "g" not in pool.instance_categories:
+        r.problem(
+            "distributedInstanceFamilies",
+            "is empty, which means the pool's g category, but gpuInstanceCategories has no g",
+            r.set_fix("distributedInstanceFamilies", [f"{pool.instance_categories[0]}5"]),
+        )
+    elif (
+        not spec.families
+        and not spec.efa
+        and pool.instance_families
+        and not any(CATEGORY_RE.match(f)[0] == "g" for f in pool.instance_families)
+    ):
+        r.problem(
+            "distributedInstanceFamilies",
+            "is empty, which means the pool's g category, but gpuInstanceFamilies "
+            f"{list(pool.instance_families)} has no g family",
+            r.set_fix("distributedInstanceFamilies", [pool.instance_families[0]]),
+        )
+    per_node = 1
+    if spec.efa and lookups:
+        facts = r.facts("efaInstanceType", spec.instance_type)
+        per_node = facts.gpu_count if isinstance(facts, it.InstanceFacts) else 1
+    # The GPU check's node and the two distributed nodes run at once (with EFA, the EFA check's
+    # node too): Karpenter counts each node's GPUs against the pool's limit.
+    need = 1 + per_node * (3 if spec.efa else 2)
+    if pool.max_gpus < need:
+        r.problem(
+            "gpuMaxGpus",
+            f"{pool.max_gpus} cannot hold the distributed check's two GPU nodes beside the "
+            f"other checks' (they need at least {need} GPUs at once): the second pod would stay "
+            "pending",
+            r.set_fix("gpuMaxGpus", need),
+        )
 
 
 def _efa_type(r: _Reader, efa_type: str, pool: GpuPoolSpec | None) -> None:

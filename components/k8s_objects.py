@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from components import wellknown as wk
-from components.config import GpuPoolSpec
+from components.config import DistributedSpec, GpuPoolSpec
 
 CHECKS_DIR = Path(__file__).resolve().parents[1] / "checks"
 CHECKS_MOUNT = "/checks"
@@ -92,8 +92,12 @@ def namespace(name: str) -> dict:
 
 
 def check_scripts() -> dict[str, str]:
-    """The check scripts shipped in `checks/`, keyed by file name."""
-    return {p.name: p.read_text() for p in sorted(CHECKS_DIR.glob("*.sh"))}
+    """The check scripts shipped in `checks/` (shell and Python), keyed by file name."""
+    return {
+        p.name: p.read_text()
+        for p in sorted(CHECKS_DIR.iterdir())
+        if p.suffix in (".sh", ".py") and p.is_file()
+    }
 
 
 def scripts_configmap(name: str, ns: str, scripts: Mapping[str, str]) -> dict:
@@ -194,6 +198,179 @@ def check_job(spec: CheckJobSpec) -> dict:
                     "volumes": [
                         {"name": "checks", "configMap": {"name": spec.configmap}},
                         {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+                    ],
+                },
+            },
+        },
+    }
+
+
+# ---------------------------------------------------------------------------- distributed check
+
+DISTRIBUTED_RANKS = 2
+DISTRIBUTED_PORT = 29500  # torchrun's default rendezvous port
+# torch's shared-memory collectives and NCCL's buffers need more /dev/shm than the runtime's
+# 64 MiB default; memory-backed, bounded.
+SHM_SIZE = "2Gi"
+# Keep the finished Job and its pods a day: `toe report` and the readout read their results.
+DISTRIBUTED_TTL_SECONDS = 86_400
+
+
+def distributed_selector(run_id: str) -> dict[str, str]:
+    return {wk.LABEL_APP_NAME: wk.DISTRIBUTED_CHECK, wk.LABEL_RUN_ID: run_id}
+
+
+def distributed_service(namespace: str, run_id: str) -> dict:
+    """Headless Service for the distributed check's pods: `<job>-<index>.<service>` resolves,
+    before the pods are ready (the rendezvous happens while they start)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": wk.DISTRIBUTED_SERVICE,
+            "namespace": namespace,
+            "labels": common_labels(wk.DISTRIBUTED_CHECK),
+        },
+        "spec": {
+            "clusterIP": "None",
+            "publishNotReadyAddresses": True,
+            "selector": distributed_selector(run_id),
+            "ports": [{"name": "rendezvous", "port": DISTRIBUTED_PORT, "protocol": "TCP"}],
+        },
+    }
+
+
+def distributed_job(
+    spec: DistributedSpec,
+    *,
+    namespace: str,
+    configmap: Any,
+    run_id: str,
+    nodepool: str,
+    timeout_seconds: int,
+) -> dict:
+    """An Indexed Job of two pods, one GPU each, on two nodes of one zone, running torchrun.
+
+    No operator: the pods find each other through the headless Service (`subdomain`), rank 0 at
+    `<job>-0.<service>`. `pulumi up` does not wait for it (skipAwait): the readout does, so that
+    `distributedRequired` decides whether a failure fails the update.
+    """
+    labels = {**common_labels(wk.DISTRIBUTED_CHECK, run_id), **distributed_selector(run_id)}
+    resources = {wk.RESOURCE_GPU: "1"}
+    requirements = []
+    selector = {wk.LABEL_NODEPOOL: nodepool, wk.LABEL_ARCH: "amd64"}
+    if spec.efa:
+        resources[wk.RESOURCE_EFA] = "1"
+        selector[wk.LABEL_INSTANCE_TYPE] = spec.instance_type
+    elif spec.families:
+        requirements.append(
+            {"key": wk.LABEL_INSTANCE_FAMILY, "operator": "In", "values": list(spec.families)}
+        )
+    else:  # the g category only: never the p instances unless named
+        requirements.append({"key": wk.LABEL_INSTANCE_CATEGORY, "operator": "In", "values": ["g"]})
+    same_check = {"labelSelector": {"matchLabels": distributed_selector(run_id)}}
+    affinity: dict = {
+        # Two nodes: the point is traffic between them.
+        "podAntiAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [
+                {**same_check, "topologyKey": wk.LABEL_HOSTNAME}
+            ]
+        },
+        # One zone: a training job's nodes sit together (cross-zone traffic is slower and billed).
+        "podAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [
+                {**same_check, "topologyKey": wk.LABEL_ZONE}
+            ]
+        },
+    }
+    if requirements:
+        affinity["nodeAffinity"] = {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [{"matchExpressions": requirements}]
+            }
+        }
+    env = [
+        {
+            "name": "JOB_NAME",
+            "valueFrom": {"fieldRef": {"fieldPath": f"metadata.labels['{wk.LABEL_JOB_NAME}']"}},
+        },
+        {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+        {"name": "MASTER_ADDR", "value": f"$(JOB_NAME)-0.{wk.DISTRIBUTED_SERVICE}"},
+        {"name": "MASTER_PORT", "value": str(DISTRIBUTED_PORT)},
+        {"name": "NNODES", "value": str(DISTRIBUTED_RANKS)},
+        {"name": "TOE_MIN_BUSBW_GBPS", "value": f"{spec.min_busbw_gbps:g}"},
+        # The root filesystem is read-only: torch's and Python's caches go to /tmp.
+        {"name": "HOME", "value": "/tmp"},
+        {"name": "NCCL_DEBUG", "value": "INFO"},
+        {"name": "NCCL_DEBUG_FILE", "value": "/tmp/nccl.%h.%p.log"},
+    ]
+    if spec.efa:
+        env.append({"name": "FI_PROVIDER", "value": "efa"})
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "namespace": namespace,
+            "labels": labels,
+            "annotations": {
+                wk.ANNOTATION_SKIP_AWAIT: "true",
+                wk.ANNOTATION_TIMEOUT: str(timeout_seconds + AWAIT_MARGIN_SECONDS),
+                wk.ANNOTATION_REPLACE_UNREADY: "true",
+            },
+        },
+        "spec": {
+            "completionMode": "Indexed",
+            "completions": DISTRIBUTED_RANKS,
+            "parallelism": DISTRIBUTED_RANKS,
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": timeout_seconds,
+            "ttlSecondsAfterFinished": DISTRIBUTED_TTL_SECONDS,
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "subdomain": wk.DISTRIBUTED_SERVICE,
+                    "restartPolicy": "Never",
+                    "automountServiceAccountToken": False,
+                    "nodeSelector": selector,
+                    "affinity": affinity,
+                    "tolerations": [
+                        {
+                            "key": wk.GPU_TAINT_KEY,
+                            "operator": "Exists",
+                            "effect": wk.GPU_TAINT_EFFECT,
+                        }
+                    ],
+                    # The Deep Learning Container runs as root; everything else is locked down.
+                    "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+                    "containers": [
+                        {
+                            "name": "check",
+                            "image": spec.image,
+                            "command": ["sh", f"{CHECKS_MOUNT}/distributed.sh"],
+                            "env": env,
+                            "ports": [{"name": "rendezvous", "containerPort": DISTRIBUTED_PORT}],
+                            "resources": {
+                                "requests": {"cpu": "1", "memory": "4Gi", **resources},
+                                "limits": {"memory": "8Gi", **resources},
+                            },
+                            "terminationMessagePath": "/dev/termination-log",
+                            "terminationMessagePolicy": "File",
+                            "securityContext": {
+                                "allowPrivilegeEscalation": False,
+                                "capabilities": {"drop": ["ALL"]},
+                                "readOnlyRootFilesystem": True,
+                            },
+                            "volumeMounts": [
+                                {"name": "checks", "mountPath": CHECKS_MOUNT, "readOnly": True},
+                                {"name": "tmp", "mountPath": "/tmp"},
+                                {"name": "shm", "mountPath": "/dev/shm"},
+                            ],
+                        }
+                    ],
+                    "volumes": [
+                        {"name": "checks", "configMap": {"name": configmap}},
+                        {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
+                        {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": SHM_SIZE}},
                     ],
                 },
             },

@@ -337,18 +337,156 @@ def read_efa(
     return efa_dict(result, seen.facts)
 
 
+COMPLETION_INDEX_LABEL = "batch.kubernetes.io/job-completion-index"
+# Words in a scheduler's or Karpenter's message that mean "no capacity for it", not "later".
+_NO_CAPACITY = ("exceed", "limit", "VcpuLimitExceeded", "InsufficientInstanceCapacity", "quota")
+DISTRIBUTED_POLL_SECONDS = 10.0
+
+
+def distributed_dict(
+    result: results.DistributedResult, job_name: str, pods: list[PodFacts]
+) -> dict[str, Any]:
+    """The `validation.distributed` output."""
+    at_256 = next((x.busbw_gbps for x in result.sizes if x.bytes == 256 * 1024 * 1024), None)
+    zones = sorted({f.zone for f in pods if f.zone})
+    return {
+        "status": result.status,
+        "reason": result.reason,
+        "backend": result.backend,
+        "transport": result.transport,
+        "nodes": list(result.nodes) or [f.node_name for f in pods if f.node_name],
+        "instanceTypes": [f.instance_type for f in pods if f.instance_type],
+        "zone": zones[0] if len(zones) == 1 else (", ".join(zones) or None),
+        "sizes": [
+            {"bytes": x.bytes, "algbwGBps": x.algbw_gbps, "busbwGBps": x.busbw_gbps}
+            for x in result.sizes
+        ],
+        "busbwGBps": {"peak": result.peak_busbw_gbps, "at256MiB": at_256},
+        "minBusbwGBps": result.min_busbw_gbps,
+        "jobName": job_name,
+        "pods": [_facts_dict(f) for f in pods],
+    }
+
+
+def _distributed_pods(api: Any, namespace: str, job_name: str) -> list[Any]:
+    pods = api.list_namespaced_pod(
+        namespace, label_selector=f"{JOB_NAME_LABEL}={job_name}", **bounded()
+    ).items
+    newest_by_rank: dict[str, Any] = {}
+    for pod in sorted(pods or [], key=lambda p: p.metadata.creation_timestamp or dt.datetime.min):
+        rank = (pod.metadata.labels or {}).get(COMPLETION_INDEX_LABEL, "?")
+        newest_by_rank[rank] = pod
+    return [newest_by_rank[k] for k in sorted(newest_by_rank)]
+
+
+def read_distributed(
+    api: Any,
+    namespace: str,
+    job_name: str,
+    timeout_seconds: float,
+    sleep: Callable[[float], None] | None = None,
+    clock: Callable[[], float] | None = None,
+) -> dict[str, Any]:
+    """Wait (at most `timeout_seconds`) for rank 0 of the distributed check to finish, then read
+    its result; a pod that never got a node is `pending` (or `unavailable` when the scheduler
+    says there is no capacity), quoting why. Never raises."""
+    import time
+
+    sleep, clock = sleep or time.sleep, clock or time.monotonic
+    deadline = clock() + timeout_seconds
+    while True:
+        try:
+            pods = _distributed_pods(api, namespace, job_name)
+        except Exception as exc:
+            reason = f"Kubernetes API unreachable: {describe_exception(exc)}"
+            return distributed_dict(results.DistributedResult(ERROR, reason), job_name, [])
+        facts = [_pod_facts(api, job_name, pod) for pod in pods]
+        first = (
+            pods[0]
+            if pods and (pods[0].metadata.labels or {}).get(COMPLETION_INDEX_LABEL) == "0"
+            else None
+        )
+        status = _container_status(first, None) if first is not None else None
+        terminated = status.state.terminated if status and status.state else None
+        if terminated:
+            parsed = results.parse_distributed_result(terminated.message or "")
+            if parsed.status == UNPARSEABLE and terminated.exit_code not in (None, 0):
+                parsed = results.DistributedResult(
+                    FAILED,
+                    f"rank 0 exited {terminated.exit_code} without a result "
+                    f"({terminated.reason or 'no reason'})",
+                )
+            return distributed_dict(parsed, job_name, facts)
+        for pod in pods:
+            waiting = _container_status(pod, None)
+            waiting = waiting.state.waiting if waiting and waiting.state else None
+            if waiting and waiting.reason in IMAGE_PULL_REASONS:
+                detail = f"{waiting.reason}: {(waiting.message or '').strip()}".rstrip(": ")
+                reason = f"{pod.metadata.name}: image pull failed ({detail})"
+                return distributed_dict(results.DistributedResult(ERROR, reason), job_name, facts)
+        if clock() >= deadline:
+            return distributed_dict(_not_finished(api, namespace, pods), job_name, facts)
+        sleep(min(DISTRIBUTED_POLL_SECONDS, max(0.0, deadline - clock())))
+
+
+def _pod_facts(api: Any, job_name: str, pod: Any) -> PodFacts:
+    node_name = pod.spec.node_name if pod.spec else None
+    status = _container_status(pod, None)
+    state = status.state if status else None
+    terminated = state.terminated if state else None
+    running = state.running if state else None
+    return PodFacts(
+        job_name=job_name,
+        pod_name=pod.metadata.name,
+        node_name=node_name,
+        exit_code=terminated.exit_code if terminated else None,
+        scheduled_at=_condition_time(pod, "PodScheduled"),
+        started_at=(
+            terminated.started_at if terminated else running.started_at if running else None
+        ),
+        finished_at=terminated.finished_at if terminated else None,
+        **_node_facts(api, node_name),
+    )
+
+
+def _not_finished(api: Any, namespace: str, pods: list[Any]) -> results.DistributedResult:
+    if len(pods) < 2:
+        return results.DistributedResult(
+            PENDING, f"{len(pods)} of 2 pods exist: the Job controller has not created them"
+        )
+    unscheduled = [p for p in pods if not (p.spec and p.spec.node_name)]
+    if unscheduled:
+        pod = unscheduled[0]
+        why = _scheduling_failure(api, namespace, pod)
+        status = UNAVAILABLE if any(w.lower() in why.lower() for w in _NO_CAPACITY) else PENDING
+        return results.DistributedResult(
+            status, f"{len(unscheduled)} of 2 pods never got a node: {pod.metadata.name}: {why}"
+        )
+    return results.DistributedResult(
+        PENDING, "both pods are on nodes but rank 0 has not finished (still pulling or running)"
+    )
+
+
 def read_validation(
     api: Any,
     namespace: str,
     gpu_job_name: str,
     efa_job_name: str | None,
     efa_requested: bool,
+    distributed_job_name: str | None = None,
+    distributed_timeout: float = 0.0,
 ) -> dict[str, Any]:
-    """`{"gpu": {...}, "efa": {...}}`, JSON-serialisable, camelCase keys; never raises."""
-    return {
+    """`{"gpu": {...}, "efa": {...}[, "distributed": {...}]}`, JSON-serialisable, camelCase
+    keys; never raises."""
+    validation = {
         "gpu": read_gpu(api, namespace, gpu_job_name),
         "efa": read_efa(api, namespace, efa_job_name, efa_requested),
     }
+    if distributed_job_name:
+        validation["distributed"] = read_distributed(
+            api, namespace, distributed_job_name, distributed_timeout
+        )
+    return validation
 
 
 def _where(check: Mapping[str, Any]) -> str:
@@ -390,7 +528,22 @@ def summary_lines(validation: Mapping[str, Any]) -> list[str]:
         lines.append(_gpu_line(validation["gpu"]))
     if "efa" in validation:
         lines.append(_efa_line(validation["efa"]))
+    if "distributed" in validation:
+        lines.append(_distributed_line(validation["distributed"]))
     return lines
+
+
+def _distributed_line(check: Mapping[str, Any]) -> str:
+    if check.get("status") != PASSED:
+        return f"distributed: {check.get('status')} — {check.get('reason')}"
+    bw = check.get("busbwGBps") or {}
+    types = check.get("instanceTypes") or []
+    where = f"{len(types)} x {types[0]}" if types and len(set(types)) == 1 else ", ".join(types)
+    zone = f" ({check['zone']})" if check.get("zone") else ""
+    return (
+        f"distributed: passed — busbw {bw.get('at256MiB') or 0:.2f} GB/s at 256 MiB (peak "
+        f"{bw.get('peak') or 0:.2f}) over {check.get('transport')}, {where or 'two nodes'}{zone}"
+    )
 
 
 # --- Pulumi dynamic provider -----------------------------------------------------------------
@@ -409,6 +562,9 @@ INPUT_KEYS = (
     "efaJobName",
     "efaRequested",
     "efaRequired",
+    "distributedJobName",
+    "distributedRequired",
+    "distributedTimeoutSeconds",
     "runId",
 )
 _REQUIRED_STRINGS = ("clusterName", "region", "endpoint", "certificateAuthority", "namespace")
@@ -472,7 +628,7 @@ class ReadoutProvider(pulumi.dynamic.ResourceProvider):
                 failures.append(
                     pulumi.dynamic.CheckFailure(key, f"{key} must be a non-empty string")
                 )
-        for key in ("efaRequested", "efaRequired"):
+        for key in ("efaRequested", "efaRequired", "distributedRequired"):
             value = news.get(key)
             if key in news and not is_unknown(value) and not isinstance(value, bool | str):
                 failures.append(pulumi.dynamic.CheckFailure(key, f"{key} must be a boolean"))
@@ -500,6 +656,10 @@ class ReadoutProvider(pulumi.dynamic.ResourceProvider):
                 PodFacts(props.get("efaJobName") or ""),
             )
             validation = {"gpu": gpu, "efa": efa}
+            if props.get("distributedJobName"):
+                validation["distributed"] = distributed_dict(
+                    results.DistributedResult(ERROR, reason), props["distributedJobName"], []
+                )
         else:
             validation = read_validation(
                 api,
@@ -507,6 +667,8 @@ class ReadoutProvider(pulumi.dynamic.ResourceProvider):
                 props["gpuJobName"],
                 props.get("efaJobName") or None,
                 efa_requested,
+                props.get("distributedJobName") or None,
+                float(props.get("distributedTimeoutSeconds") or 0),
             )
         summary = "\n".join(summary_lines(validation))
         gpu_status = validation["gpu"]["status"]
@@ -520,6 +682,16 @@ class ReadoutProvider(pulumi.dynamic.ResourceProvider):
             raise ReadoutError(
                 f"EFA is required (efaRequired) but the EFA check is {efa_status}: "
                 f"{validation['efa']['reason']}\n{summary}"
+            )
+        distributed = validation.get("distributed")
+        if (
+            distributed is not None
+            and props.get("distributedRequired") is True
+            and distributed["status"] != PASSED
+        ):
+            raise ReadoutError(
+                f"the distributed check is required (distributedRequired) but is "
+                f"{distributed['status']}: {distributed['reason']}\n{summary}"
             )
         return {
             **{k: props[k] for k in INPUT_KEYS if k in props},
@@ -556,6 +728,9 @@ class ValidationReadoutArgs:
     efa_job_name: pulumi.Input[str] | None = None
     efa_requested: pulumi.Input[bool] = False
     efa_required: pulumi.Input[bool] = False
+    distributed_job_name: pulumi.Input[str] | None = None
+    distributed_required: pulumi.Input[bool] = False
+    distributed_timeout_seconds: pulumi.Input[int] = 0
     run_id: pulumi.Input[str] = "0"
 
 
@@ -587,6 +762,11 @@ class ValidationReadout(
             "efaJobName": args.efa_job_name if args.efa_job_name is not None else "",
             "efaRequested": args.efa_requested,
             "efaRequired": args.efa_required,
+            "distributedJobName": (
+                args.distributed_job_name if args.distributed_job_name is not None else ""
+            ),
+            "distributedRequired": args.distributed_required,
+            "distributedTimeoutSeconds": args.distributed_timeout_seconds,
             "runId": args.run_id,
             "validation": None,
             "validationSummary": None,

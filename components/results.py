@@ -1,16 +1,18 @@
 """Parsers for the validation checks' termination messages and tool output into typed results.
 
-The checks (`checks/gpu-check.sh`, `checks/efa-check.sh`) write a line-oriented message,
-format `toe-check/1`, to the container's termination message file (at most 4096 bytes, kept by
-the kubelet on the Pod object):
+The checks (`checks/gpu-check.sh`, `checks/efa-check.sh`, `checks/distributed.py`) write a
+line-oriented message, format `toe-check/1`, to the container's termination message file (at
+most 4096 bytes, kept by the kubelet on the Pod object):
 
     format=toe-check/1      first line
-    check=gpu|efa
+    check=gpu|efa|distributed
     key=value ...           header: status, exit, reason, count, truncated;
-                            gpu adds cuda, efa adds requested
+                            gpu adds cuda, efa adds requested, distributed adds backend,
+                            transport, world, nodes, minBusbwGBps
     --                      end of the header
     data lines              gpu: `name, driver_version, memory.total MiB[, count]` per GPU
                             efa: `provider: x` / `fabric: x` / `domain: x` / `type: x`
+                            distributed: `<bytes> <algbw GB/s> <busbw GB/s>` per size
     end                     last line; a message without it was cut short
 
 The public parse functions never raise: anything they cannot read becomes an "unparseable"
@@ -36,7 +38,11 @@ FORMAT = "toe-check/1"
 # "Customizing the termination message").
 MAX_MESSAGE_BYTES = 4096
 # Statuses a check script may write itself; the others come from the readout.
-_SCRIPT_STATUSES = {"gpu": (PASSED, FAILED), "efa": (PASSED, FAILED, UNAVAILABLE)}
+_SCRIPT_STATUSES = {
+    "gpu": (PASSED, FAILED),
+    "efa": (PASSED, FAILED, UNAVAILABLE),
+    "distributed": (PASSED, FAILED),
+}
 
 _CUDA_RE = re.compile(r"CUDA Version\s*:\s*(\d+(?:\.\d+)*)")
 _MEMORY_RE = re.compile(r"^(\d+)(?:\s*MiB)?$")
@@ -256,3 +262,66 @@ def parse_efa_result(text: str | bytes | None) -> EfaResult:
         )
     except ResultParseError as exc:
         return EfaResult(UNPARSEABLE, f"EFA check result unreadable: {exc}")
+
+
+@dataclass(frozen=True)
+class SizeResult:
+    bytes: int
+    algbw_gbps: float  # GB/s, 10^9 bytes
+    busbw_gbps: float
+
+
+@dataclass(frozen=True)
+class DistributedResult:
+    status: str
+    reason: str
+    backend: str = ""
+    transport: str = ""
+    world: int = 0
+    nodes: tuple[str, ...] = ()
+    min_busbw_gbps: float = 0.0
+    sizes: tuple[SizeResult, ...] = ()
+    exit_code: int | None = None
+
+    @property
+    def peak_busbw_gbps(self) -> float | None:
+        return max((s.busbw_gbps for s in self.sizes), default=None)
+
+    @property
+    def largest(self) -> SizeResult | None:
+        return max(self.sizes, key=lambda s: s.bytes, default=None)
+
+
+_SIZE_RE = re.compile(r"(\d+) (\d+(?:\.\d+)?) (\d+(?:\.\d+)?)")
+
+
+def parse_distributed_result(text: str | bytes | None) -> DistributedResult:
+    """DistributedResult from rank 0's termination message; "unparseable" when unreadable."""
+    try:
+        message = _split_message(text, "distributed")
+        header = message.header
+        sizes = []
+        for line in message.data:
+            match = _SIZE_RE.fullmatch(line.strip())
+            if not match:
+                raise ResultParseError(f"size line is not '<bytes> <algbw> <busbw>': {line[:60]!r}")
+            sizes.append(SizeResult(int(match[1]), float(match[2]), float(match[3])))
+        if header["status"] == PASSED and not sizes:
+            raise ResultParseError("status=passed without any size line")
+        world = header.get("world", "")
+        bound = header.get("minBusbwGBps", "0") or "0"
+        if not re.fullmatch(r"\d+", world) or not re.fullmatch(r"\d+(\.\d+)?", bound):
+            raise ResultParseError(f"world={world!r} or minBusbwGBps={bound!r} is not a number")
+        return DistributedResult(
+            status=header["status"],
+            reason=header.get("reason", ""),
+            backend=header.get("backend", ""),
+            transport=header.get("transport", ""),
+            world=int(world),
+            nodes=tuple(n for n in header.get("nodes", "").split(",") if n),
+            min_busbw_gbps=float(bound),
+            sizes=tuple(sizes),
+            exit_code=int(header["exit"]),
+        )
+    except ResultParseError as exc:
+        return DistributedResult(UNPARSEABLE, f"distributed check result unreadable: {exc}")

@@ -99,6 +99,11 @@ class Validation(pulumi.ComponentResource):
                     on_cluster, pulumi.ResourceOptions(depends_on=[args.nodepool.nodepool, scripts])
                 ),
             )
+        distributed = args.checks.distributed
+        if distributed.enabled:
+            self.jobs[wk.DISTRIBUTED_CHECK] = self._distributed(
+                name, args, on_cluster, namespace, scripts, configmap_name
+            )
         names = {check: job.metadata.apply(lambda m: m["name"]) for check, job in self.jobs.items()}
         self.job_names = pulumi.Output.from_input(names)
         # Reads the finished Jobs' pods (a dynamic resource: nothing runs during preview). Its
@@ -115,6 +120,11 @@ class Validation(pulumi.ComponentResource):
                 efa_job_name=names[wk.EFA_CHECK],
                 efa_requested=args.checks.efa_requested,
                 efa_required=args.checks.efa_required,
+                distributed_job_name=names.get(wk.DISTRIBUTED_CHECK),
+                distributed_required=distributed.required,
+                # The Job is not awaited by `up` (skipAwait): the readout waits for it as long
+                # as the Job may run.
+                distributed_timeout_seconds=args.checks.timeout_seconds,
                 run_id=args.checks.run_id,
             ),
             opts=pulumi.ResourceOptions(parent=self),
@@ -123,4 +133,34 @@ class Validation(pulumi.ComponentResource):
         self.summary = readout.validation_summary
         self.register_outputs(
             {"job_names": self.job_names, "results": self.results, "summary": self.summary}
+        )
+
+    def _distributed(self, name, args, on_cluster, namespace, scripts, configmap_name):
+        """The headless Service and the Indexed Job of the distributed check."""
+        checks = args.checks
+        body = k8s_objects.distributed_service(wk.VALIDATION_NAMESPACE, checks.run_id)
+        service = k8s.core.v1.Service(
+            f"{name}-distributed-svc",
+            metadata=body["metadata"],
+            spec=body["spec"],
+            opts=pulumi.ResourceOptions.merge(
+                on_cluster, pulumi.ResourceOptions(depends_on=[namespace])
+            ),
+        )
+        job = k8s_objects.distributed_job(
+            checks.distributed,
+            namespace=wk.VALIDATION_NAMESPACE,
+            configmap=configmap_name,
+            run_id=checks.run_id,
+            nodepool=args.nodepool.spec_name,
+            timeout_seconds=checks.timeout_seconds,
+        )
+        return k8s.batch.v1.Job(
+            f"{name}-{wk.DISTRIBUTED_CHECK}",
+            metadata=job["metadata"],
+            spec=job["spec"],
+            opts=pulumi.ResourceOptions.merge(
+                on_cluster,
+                pulumi.ResourceOptions(depends_on=[args.nodepool.nodepool, scripts, service]),
+            ),
         )

@@ -23,6 +23,7 @@ def cluster_tag_key(cluster_name: str) -> str:
 LABEL_ARCH = "kubernetes.io/arch"
 LABEL_INSTANCE_TYPE = "node.kubernetes.io/instance-type"
 LABEL_ZONE = "topology.kubernetes.io/zone"
+LABEL_HOSTNAME = "kubernetes.io/hostname"
 LABEL_CAPACITY_TYPE = "karpenter.sh/capacity-type"
 LABEL_NODEPOOL = "karpenter.sh/nodepool"
 # EKS Auto Mode labels live under eks.amazonaws.com/ (FACTS.md, "EKS Auto Mode").
@@ -61,6 +62,11 @@ KARPENTER_API_VERSION = "karpenter.sh/v1"
 VALIDATION_NAMESPACE = "toe-validation"
 GPU_CHECK = "gpu-check"
 EFA_CHECK = "efa-check"
+DISTRIBUTED_CHECK = "distributed-check"
+# The headless Service that gives the distributed check's pods their DNS names.
+DISTRIBUTED_SERVICE = "toe-distributed"
+LABEL_COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"
+ANNOTATION_SKIP_AWAIT = "pulumi.com/skipAwait"
 
 # pulumi-kubernetes await annotations (FACTS.md, "pulumi-kubernetes 4.x await").
 ANNOTATION_TIMEOUT = "pulumi.com/timeoutSeconds"

@@ -349,6 +349,57 @@ def _requests_gpu(spec: Mapping) -> bool:
     return False
 
 
+def _gpus_requested(spec: Mapping) -> float:
+    total = 0.0
+    for container in containers(spec):
+        resources = _map(container.get("resources"))
+        value = _map(resources.get("limits")).get(wk.RESOURCE_GPU) or _map(
+            resources.get("requests")
+        ).get(wk.RESOURCE_GPU)
+        try:
+            total += float(value or 0)
+        except (TypeError, ValueError):
+            continue
+    return total
+
+
+def validate_gpu_jobs_fit_pool(
+    args: StackValidationArgs, report_violation: ReportViolation
+) -> None:
+    """The GPU Jobs that run at once (every pod of an Indexed Job, e.g. the distributed check)
+    must fit the GPU limit of the NodePool they select, or a pod stays Pending to its deadline."""
+    limits: dict[str, tuple[float, str]] = {}
+    for r in args.resources:
+        if is_nodepool(r.resource_type, r.props) and nodepool_can_launch_gpus(r.props):
+            value = _map(_get(r.props, "spec", "limits")).get(wk.RESOURCE_GPU)
+            try:
+                limits[_nodepool_name(r.props, r.name)] = (float(value), r.urn)
+            except (TypeError, ValueError):
+                continue
+    wanted: dict[str, list[tuple[str, float]]] = {}
+    for r in args.resources:
+        if k8s_kind(r.resource_type, r.props) != "Job":
+            continue
+        spec = pod_spec(r.resource_type, r.props) or {}
+        pool = _map(spec.get("nodeSelector")).get(wk.LABEL_NODEPOOL)
+        gpus = _gpus_requested(spec)
+        if pool in limits and gpus:
+            pods = float(_get(r.props, "spec", "parallelism") or 1)
+            wanted.setdefault(pool, []).append((r.name, gpus * pods))
+    for pool, jobs in wanted.items():
+        need = sum(n for _, n in jobs)
+        limit, urn = limits[pool]
+        if need > limit:
+            listed = ", ".join(f"{name} {n:g}" for name, n in jobs)
+            report_violation(
+                f"The GPU Jobs selecting NodePool {pool} need {need:g} GPUs at once ({listed}) "
+                f"but its spec.limits allow {limit:g}: a pod stays Pending until its "
+                f"deadline. Raise the limit (config gpuMaxGpus {need:g} or more) or turn the "
+                "distributed check off (config distributedCheck false).",
+                urn,
+            )
+
+
 def _taint_text(taint: Mapping) -> str:
     value = f"={taint.get('value')}" if taint.get("value") else ""
     return f"{taint.get('key')}{value}:{taint.get('effect')}"
@@ -829,6 +880,12 @@ POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
         name="gpu-pods-tolerate-gpu-taint",
         description="A pod template that requests nvidia.com/gpu tolerates the GPU pool's taint.",
         validate=validate_gpu_pods_tolerate,
+        enforcement_level=MANDATORY,
+    ),
+    StackValidationPolicy(
+        name="gpu-jobs-fit-gpu-pool",
+        description="The GPU Jobs that run at once fit the GPU limit of the NodePool they select.",
+        validate=validate_gpu_jobs_fit_pool,
         enforcement_level=MANDATORY,
     ),
     StackValidationPolicy(

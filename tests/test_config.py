@@ -123,6 +123,53 @@ def base_group(**fields):
 
 BAD_INPUTS = [
     pytest.param(
+        {"distributedCheck": True, "gpuMaxGpus": 2},
+        "gpuMaxGpus",
+        "2 cannot hold the distributed check's two GPU nodes beside the other checks' (they "
+        "need at least 3 GPUs at once)",
+        id="distributed-beyond-the-pool",
+    ),
+    pytest.param(
+        {"distributedMinBusbwGBps": "fast"},
+        "distributedMinBusbwGBps",
+        "must be a decimal number of GB/s from 0 to 10000, got 'fast'",
+        id="distributed-bound-not-a-number",
+    ),
+    pytest.param(
+        {
+            "distributedCheck": True,
+            "distributedInstanceFamilies": ["p5"],
+            "gpuInstanceCategories": ["g"],
+        },
+        "distributedInstanceFamilies",
+        "p5 outside the GPU pool",
+        id="distributed-families-outside-the-pool",
+    ),
+    pytest.param(
+        {"distributedCheck": True, "gpuInstanceCategories": ["p"]},
+        "distributedInstanceFamilies",
+        "is empty, which means the pool's g category, but gpuInstanceCategories has no g",
+        id="distributed-without-g",
+    ),
+    pytest.param(
+        {"distributedCheck": True, "gpuInstanceFamilies": ["p5en"]},
+        "distributedInstanceFamilies",
+        "gpuInstanceFamilies ['p5en'] has no g family",
+        id="distributed-pool-of-p-families",
+    ),
+    pytest.param(
+        {"distributedCheck": "yes"},
+        "distributedCheck",
+        "must be true or false",
+        id="distributed-switch-not-a-boolean",
+    ),
+    pytest.param(
+        {"distributedCheckImage": "pytorch/pytorch:latest"},
+        "distributedCheckImage",
+        "must be pinned to a tag or digest",
+        id="distributed-image-latest",
+    ),
+    pytest.param(
         {"nodeGroups": [base_group(instanceType="c7g2xlarge")]},
         "nodeGroups[0].instanceType",
         "is not an EC2 instance type",
@@ -697,3 +744,26 @@ def test_the_program_lookup_tells_not_found_from_failure(monkeypatch):
     assert lookup("c7z.2xlarge") is None
     with pytest.raises(instance_types.LookupFailed, match="Throttling: Rate exceeded"):
         lookup("c7g.2xlarge")
+
+
+def test_the_distributed_check_reads_its_keys(lookup):
+    cfg = read(
+        lookup,
+        distributedCheck="true",
+        distributedMinBusbwGBps="2.5",
+        distributedInstanceFamilies='["g5", "g6"]',
+        distributedRequired="true",
+    )
+    d = cfg.checks.distributed
+    assert (d.enabled, d.min_busbw_gbps, d.families, d.required, d.efa) == (
+        True,
+        2.5,
+        ("g5", "g6"),
+        True,
+        False,
+    )
+    assert d.image.startswith("763104351884.dkr.ecr.ap-northeast-2.amazonaws.com/pytorch-training:")
+    # With efaInstanceType both nodes are that type, with EFA; their GPUs count per node.
+    efa = read(lookup, distributedCheck="true", efaInstanceType="g6.8xlarge").checks.distributed
+    assert (efa.efa, efa.instance_type) == (True, "g6.8xlarge")
+    assert read(lookup).checks.distributed.enabled is False

@@ -373,6 +373,13 @@ MUTATIONS: dict[str, tuple[Mutation, str, str, str]] = {
         "gpu-nodepool",
         "has no spec.limits on nvidia.com/gpu or cpu",
     ),
+    "gpu_jobs_beyond_the_pool_limit": (
+        lambda r: _props(r, "validation-gpu-check")["spec"].update(parallelism=5.0),
+        "gpu-jobs-fit-gpu-pool",
+        "gpu-nodepool",
+        "The GPU Jobs selecting NodePool gpu-pool need 5 GPUs at once "
+        "(validation-gpu-check 5) but its spec.limits allow 4",
+    ),
     "job_backoff_limit_6": (
         lambda r: _props(r, "validation-gpu-check")["spec"].update(backoffLimit=6.0),
         "jobs-bounded",
@@ -631,3 +638,17 @@ def test_engine_view_of_a_bad_stack(changes: dict, policy: str, resource: str, m
     verdict = _only_mandatory(verdicts)
     assert (verdict.policy, verdict.resource_name) == (policy, resource)
     assert message in verdict.message
+
+
+def test_the_distributed_check_passes_the_pack_and_its_pods_count_against_the_pool() -> None:
+    run = run_program("dev", config={"distributedCheck": "true"})
+    assert mandatory(evaluate(run, today=TODAY)) == []
+    tight = _inputs_only(run)
+    _props(tight, "gpu-nodepool")["spec"]["limits"][wk.RESOURCE_GPU] = "2"
+    verdict = _only_mandatory(evaluate(tight, today=TODAY))
+    assert verdict.policy == "gpu-jobs-fit-gpu-pool"
+    assert "need 3 GPUs at once (validation-distributed-check 2, validation-gpu-check 1)" in (
+        verdict.message
+    ) or "need 3 GPUs at once (validation-gpu-check 1, validation-distributed-check 2)" in (
+        verdict.message
+    )

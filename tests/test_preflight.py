@@ -386,3 +386,21 @@ def test_preflight_warns_when_a_check_image_comes_from_docker_hub(account, image
     assert check.status == status
     if status == "warn":
         assert "10 anonymous pulls an hour per IPv4 address" in check.summary
+
+
+def test_the_distributed_checks_nodes_count_against_the_gpu_quota(account, tmp_path):
+    for name in ("Pulumi.yaml", "Pulumi.dev.yaml"):
+        (tmp_path / name).write_text((ROOT / name).read_text())
+    stack = tmp_path / "Pulumi.dev.yaml"
+    stack.write_text(stack.read_text() + "  training-on-eks:distributedCheck: true\n")
+    # 8 vCPUs: room for the GPU check's 4-vCPU node, not for two more.
+    tight = {**GOOD_QUOTAS, QUOTA_G_VT: 8.0}
+    report = preflight.run(
+        "dev", clients=clients(account, tight), today=TODAY, project_dir=tmp_path
+    )
+    row = next(r for r in report.check("quotas").data["quotas"] if r["code"] == QUOTA_G_VT)
+    assert row["status"] == "warn"
+    assert "for the GPU check's node and the distributed check's two" in row["verdict"]
+    roomy = preflight.run("dev", clients=clients(account), today=TODAY, project_dir=tmp_path)
+    row = next(r for r in roomy.check("quotas").data["quotas"] if r["code"] == QUOTA_G_VT)
+    assert row["status"] == "pass"

@@ -127,7 +127,9 @@ class PriceBook:
         return None
 
     def _ask(self, service: str, attributes: Mapping[str, str], unit: str) -> Price | None:
-        if self.client is None or self.location is None:
+        # After one refusal (no access, no endpoint) the table answers the rest: asking again
+        # would only wait out the same error for every item.
+        if self.client is None or self.location is None or self.api_errors:
             return None
         filters = [{"Type": "TERM_MATCH", "Field": "location", "Value": self.location}]
         filters += [{"Type": "TERM_MATCH", "Field": k, "Value": v} for k, v in attributes.items()]
@@ -387,7 +389,13 @@ def run(
             clients = Clients.from_session(session, region)
             if not offline and pricing_client is None:
                 # The Price List API answers from us-east-1 (and a few others), for every region.
-                pricing_client = session.client("pricing", region_name="us-east-1")
+                from botocore.config import Config
+
+                pricing_client = session.client(
+                    "pricing",
+                    region_name="us-east-1",
+                    config=Config(connect_timeout=5, read_timeout=15, retries={"max_attempts": 2}),
+                )
         facts = fp.FleetFacts.load()
         checker = fp._FleetChecker(list(stacks), region, clients, project_dir, facts)
         demands, config_check = checker.demands()

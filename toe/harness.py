@@ -404,6 +404,7 @@ class HarnessMocks:
         jobs = {
             wk.GPU_CHECK: props.get("gpuJobName", ""),
             wk.EFA_CHECK: props.get("efaJobName", ""),
+            wk.DISTRIBUTED_CHECK: props.get("distributedJobName", ""),
         }
         provider = ReadoutProvider(api_factory=lambda _props: from_account(self.cluster, jobs))
         result = provider.create({k: v for k, v in props.items() if not k.startswith("__")})

@@ -481,6 +481,7 @@ class Checker:
                 node_need=node_need,
                 blocked=blocked,
                 gpu_known=gpu_known,
+                distributed=cfg.checks.distributed,
             )
             for code in codes
         ]
@@ -535,6 +536,7 @@ def quota_row(
     node_need: Mapping[str, tuple[int, int]],
     blocked: Sequence[Problem],
     gpu_known: bool = True,
+    distributed: Any = None,
 ) -> dict:
     """One quota's verdict: GPU quotas against the pool and the Jobs, standard against groups."""
     desired, maximum = node_need.get(code, (0, 0))
@@ -567,6 +569,19 @@ def quota_row(
         return verdict(PASS, f"{value:g} vCPUs; not used (the pool launches no {kind} type here)")
     smallest = min(mine, key=lambda f: (f.vcpus, f.instance_type))
     need = desired + smallest.vcpus
+    if distributed is not None and distributed.enabled:
+        # Its two nodes run beside the GPU check's: the efaInstanceType with EFA, else (about)
+        # the smallest type the pool admits.
+        node = efa_type if distributed.efa and efa_type is not None else smallest
+        if ac.quota_code(node.instance_type) == code:
+            extra = 2 * node.vcpus
+            if value < need + extra:
+                return verdict(
+                    FAIL if distributed.required else WARN,
+                    f"{value:g} vCPUs < {need + extra} for the GPU check's node and the "
+                    f"distributed check's two {node.instance_type} ({node.vcpus} vCPUs each): "
+                    "its second pod would stay pending",
+                )
     if value < need:
         here = [p for p in blocked if p.key == f"quota {code}"] or blocked
         if blocked:

@@ -180,8 +180,25 @@ def from_account(cluster: SimulatedCluster | None, job_names: Mapping[str, str])
             state=terminated(outcome.message, outcome.exit_code),
         )
         for check, job in sorted(job_names.items())
-        if job and (outcome := cluster.checks.get(check)) is not None
+        if job
+        and check != wk.DISTRIBUTED_CHECK
+        and (outcome := cluster.checks.get(check)) is not None
     ]
-    gpu_node = node(node_name, cluster.instance_type, cluster.zone)
-    gpu_node.metadata.labels[wk.LABEL_CAPACITY_TYPE] = cluster.capacity_type
-    return FakeCoreV1(pods=pods, nodes=[gpu_node])
+    nodes = [node(node_name, cluster.instance_type, cluster.zone)]
+    distributed = job_names.get(wk.DISTRIBUTED_CHECK)
+    outcome = cluster.checks.get(wk.DISTRIBUTED_CHECK)
+    if distributed and outcome is not None:
+        # Two pods of the Indexed Job on two more GPU nodes in the same zone; rank 0 reports.
+        for rank, name in enumerate(("i-0123456789abcdef1", "i-0123456789abcdef2")):
+            nodes.append(node(name, cluster.instance_type, cluster.zone))
+            ranked = pod(
+                distributed,
+                f"{distributed}-{rank}-q4m8z",
+                node_name=name,
+                state=terminated(outcome.message if rank == 0 else "", outcome.exit_code),
+            )
+            ranked.metadata.labels[wk.LABEL_COMPLETION_INDEX] = str(rank)
+            pods.append(ranked)
+    for each in nodes:
+        each.metadata.labels[wk.LABEL_CAPACITY_TYPE] = cluster.capacity_type
+    return FakeCoreV1(pods=pods, nodes=nodes)

@@ -8,6 +8,7 @@ preview, up, look, up again, policies, destroy, then the fleet.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -185,6 +186,36 @@ def test_4_a_second_up_changes_nothing_and_run_id_replaces_only_the_checks(
     assert outputs(r, "dev")["validation"]["gpu"]["status"] == "passed"
 
 
+def test_9_the_distributed_check_runs_on_two_simulated_gpu_nodes(rehearsal: Rehearsal) -> None:
+    """Both pods of the Indexed Job get their own node in one zone; torchrun runs the script for
+    real over loopback (torch from `make e2e`), and the readout reports what rank 0 printed."""
+    r = rehearsal
+    # The stack has efaInstanceType p5en.48xlarge (item 2): both pods run on that type with EFA.
+    # The program refuses a pool too small for them, through the real CLI ...
+    configure(r, "dev", (("distributedCheck", "true"), ("runId", "3")))
+    refused = r.pulumi("up", "--stack", "dev", "--yes", "--skip-preview", check=False)
+    assert refused.returncode != 0
+    assert "gpuMaxGpus: 16 cannot hold the distributed check's two GPU nodes" in refused.stdout
+    # ... and the fix it prints is not enough alone here: this pool's nodes have 8 GPUs each, so
+    # the GPU check's node, the EFA check's and two more need up to 32.
+    configure(r, "dev", (("gpuMaxGpus", "32"), ("gpuMaxCpu", "800"), ("gpuMaxMemoryGi", "8192")))
+    r.pulumi("up", "--stack", "dev", "--yes", "--skip-preview")
+    distributed = outputs(r, "dev")["validation"]["distributed"]
+    assert distributed["status"] == "passed", distributed
+    pods = distributed["pods"]
+    assert len({p["nodeName"] for p in pods}) == 2  # anti-affinity: two nodes
+    assert len({p["zone"] for p in pods}) == 1  # zone affinity: one zone
+    assert distributed["instanceTypes"] == ["p5en.48xlarge", "p5en.48xlarge"]
+    assert [s["bytes"] for s in distributed["sizes"]] == [m << 20 for m in (1, 4, 16, 64, 256)]
+    assert distributed["transport"] == "gloo/TCP"  # no GPU here: torch falls back to gloo
+    efa = [p for p in pods if p["instanceType"] == "p5en.48xlarge"]
+    assert len(efa) == 2
+    if os.environ.get("TOE_TORCH_BIN"):  # the real run: each rank reports the node it ran on
+        assert distributed["nodes"] == [p["nodeName"] for p in pods]
+    summary = outputs(r, "dev")["validationSummary"].splitlines()
+    assert summary[-1].startswith("distributed: passed — busbw ")
+
+
 def test_5_the_policy_pack_runs_in_the_real_analyzer(rehearsal: Rehearsal) -> None:
     r = rehearsal
     done = r.pulumi("preview", "--stack", "dev", "--policy-pack", "policies")
@@ -235,6 +266,8 @@ def test_6_destroy_runs_the_program_in_the_promised_order_and_leaves_nothing(
     for before, after in (
         (READOUT, "validation-gpu-check"),
         (READOUT, "validation-efa-check"),
+        (READOUT, "validation-distributed-check"),
+        ("validation-distributed-check", "gpu-nodepool"),
         ("validation-gpu-check", "gpu-nodepool"),
         ("validation-efa-check", "gpu-nodepool"),
         ("gpu-nodepool", "cluster-eks-eksCluster"),

@@ -45,6 +45,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="print the modelled `pulumi up` critical path from the dependency graph",
     )
+    parser.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        type=_setting,
+        help="override a configuration value for this run, as `pulumi config set KEY VALUE` "
+        "would (e.g. --set distributedCheck=true); the stack file is not changed",
+    )
+
+
+def _setting(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
+    return key, value
 
 
 def _value_text(value: Any) -> str:
@@ -152,6 +169,8 @@ def run(args: argparse.Namespace) -> int:
     errors = make_console(stderr=True, soft_wrap=True)
     try:
         extra = {"project_dir": args.project_dir} if args.project_dir else {}
+        if args.settings:
+            extra["config"] = dict(args.settings)
         result = synth(
             args.stack, account=args.account, out_dir=args.out, preview=args.preview, **extra
         )

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import re
 import shutil
 import subprocess
@@ -222,6 +223,29 @@ def _pod_affinity_ok(pod: dict, labels: dict[str, str]) -> bool:
     )
 
 
+def _selects(term: dict, labels: dict[str, str]) -> bool:
+    """A pod (anti-)affinity term's labelSelector against a pod's labels (matchLabels and
+    matchExpressions In/NotIn/Exists, as the scheduler reads them)."""
+    selector = term.get("labelSelector") or {}
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    return all(_matches(e, labels) for e in selector.get("matchExpressions") or [])
+
+
+def _pod_terms(pod: dict, kind: str, topology: str) -> list[dict]:
+    """The pod's required podAffinity / podAntiAffinity terms over one topology key."""
+    affinity = (pod["spec"].get("affinity") or {}).get(kind) or {}
+    return [
+        t
+        for t in affinity.get("requiredDuringSchedulingIgnoredDuringExecution") or []
+        if t.get("topologyKey") == topology
+    ]
+
+
+HOSTNAME = "kubernetes.io/hostname"
+ZONE = "topology.kubernetes.io/zone"
+
+
 @dataclass
 class SimNode:
     name: str
@@ -305,6 +329,7 @@ class AutoMode:
         }
         serialize = self.core.api_client.sanitize_for_serialization
         pods = [serialize(p) for p in self.core.list_pod_for_all_namespaces().items]
+        self._pods_now = pods
         for pod in pods:
             self._provision(pod, pools)
         for pod in pods:
@@ -331,7 +356,14 @@ class AutoMode:
         if time.monotonic() - self.launching.get(uid, -1e9) < LAUNCH_SECONDS * self.time_scale + 20:
             return
         needs = pod_requests(pod)
+        labels = pod["metadata"].get("labels") or {}
+        apart = _pod_terms(pod, "podAntiAffinity", HOSTNAME)
+        zone = self._affine_zone(pod)
         for flight in self.inflight:
+            if any(_selects(t, other) for t in apart for other in flight["pods"]):
+                continue  # its anti-affinity keeps it off a node shared with those pods
+            if zone is not None and flight["labels"][ZONE] != zone:
+                continue
             if (
                 _pod_affinity_ok(pod, flight["labels"])
                 and all(flight["room"].get(k, 0.0) >= v for k, v in needs.items())
@@ -341,9 +373,10 @@ class AutoMode:
             ):
                 for key, value in needs.items():
                     flight["room"][key] = flight["room"].get(key, 0.0) - value
+                flight["pods"].append(labels)
                 self.launching[uid] = time.monotonic()
                 return
-        choice = self.choose(pod, pools)
+        choice = self.choose(pod, pools, zone)
         if choice is None:
             return
         pool, instance, zone, efa = choice
@@ -357,6 +390,7 @@ class AutoMode:
             "instance": instance,
             "efa": efa,
             "room": room,
+            "pods": [labels],
             "taints": template["spec"].get("taints") or [],
             "labels": {
                 **instance.labels(),
@@ -370,7 +404,24 @@ class AutoMode:
         delay = LAUNCH_SECONDS * self.time_scale
         threading.Timer(delay, self._launch, args=(pool, instance, zone, efa, flight)).start()
 
-    def choose(self, pod: dict, pools: dict[str, dict]):
+    def _affine_zone(self, pod: dict) -> str | None:
+        """The zone a required zone podAffinity puts the pod in: where the pods it selects run
+        or are being launched (Karpenter's scheduling simulation honours pod affinity)."""
+        terms = _pod_terms(pod, "podAffinity", ZONE)
+        if not terms:
+            return None
+        for other in getattr(self, "_pods_now", []):
+            node = self.nodes.get(other["spec"].get("nodeName") or "")
+            if node is not None and any(
+                _selects(t, other["metadata"].get("labels") or {}) for t in terms
+            ):
+                return node.zone
+        for flight in self.inflight:
+            if any(_selects(t, labels) for t in terms for labels in flight["pods"]):
+                return flight["labels"][ZONE]
+        return None
+
+    def choose(self, pod: dict, pools: dict[str, dict], only_zone: str | None = None):
         """(pool, type, zone, efa interfaces) for a pod, or None when no pool admits it."""
         needs = pod_requests(pod)
         tolerations = pod["spec"].get("tolerations") or []
@@ -388,6 +439,8 @@ class AutoMode:
             limits = pool["spec"].get("limits") or {}
             for instance in self.types:
                 zones = sorted(instance.zones & set(self.subnets))
+                if only_zone is not None:
+                    zones = [z for z in zones if z == only_zone]
                 if not zones:
                     continue
                 for zone in zones:
@@ -667,7 +720,15 @@ class AutoMode:
             self._mapped(arg, mounts)
             for arg in (container.get("command") or []) + (container.get("args") or [])
         ]
-        env = {e["name"]: e.get("value", "") for e in container.get("env") or []}
+        env = self._env(pod, container)
+        if "MASTER_ADDR" in env:
+            # Every "node" is this machine and there is no cluster DNS: rank 0 listens on
+            # loopback, at a port of this Job's own.
+            job = (meta.get("labels") or {}).get("batch.kubernetes.io/job-name", meta["name"])
+            env["MASTER_ADDR"] = "127.0.0.1"
+            env["MASTER_PORT"] = str(
+                20000 + int(hashlib.sha1(job.encode()).hexdigest(), 16) % 20000
+            )
         env.update(
             PATH=f"{sandbox / 'bin'}:/usr/bin:/bin",
             HOME=str(sandbox / "home"),
@@ -712,6 +773,33 @@ class AutoMode:
         self.core.patch_namespaced_pod_status(meta["name"], meta["namespace"], {"status": status})
         self._pods = getattr(self, "_pods", {})
         self._pods[meta["uid"]] = (meta["name"], meta["namespace"], container)
+
+    @staticmethod
+    def _env(pod: dict, container: dict) -> dict[str, str]:
+        """The container's environment as the kubelet builds it: fieldRef values from the pod
+        (labels, annotations, name, node), then `$(VAR)` references to earlier variables."""
+        meta = pod["metadata"]
+        env: dict[str, str] = {}
+        for item in container.get("env") or []:
+            if "valueFrom" in item:
+                path = ((item["valueFrom"].get("fieldRef") or {}).get("fieldPath")) or ""
+                found = re.fullmatch(r"metadata\.(labels|annotations)\['([^']+)'\]", path)
+                if found:
+                    value = (meta.get(found[1]) or {}).get(found[2], "")
+                else:
+                    value = {
+                        "metadata.name": meta.get("name", ""),
+                        "metadata.namespace": meta.get("namespace", ""),
+                        "spec.nodeName": pod["spec"].get("nodeName", ""),
+                    }.get(path, "")
+            else:
+                value = re.sub(
+                    r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)",
+                    lambda m: env.get(m[1], m[0]),
+                    item.get("value", ""),
+                )
+            env[item["name"]] = value
+        return env
 
     def _volumes(self, pod: dict, container: dict, sandbox: Path) -> dict[str, Path]:
         by_name = {v["name"]: v for v in pod["spec"].get("volumes") or []}

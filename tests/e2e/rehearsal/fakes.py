@@ -7,6 +7,7 @@ shm capture, as the fixtures README describes what `fi_info -p efa` prints on an
 
 from __future__ import annotations
 
+import os
 import shlex
 from pathlib import Path
 
@@ -63,9 +64,34 @@ def fi_info(bin_dir: Path, fixture: Path, transform: str = "") -> Path:
     )
 
 
+DISTRIBUTED_CAPTURE = (
+    Path(__file__).resolve().parents[2]
+    / "data"
+    / "distributed"
+    / "gloo-cpu"
+    / "termination-log.txt"
+)
+
+
+def torchrun(bin_dir: Path) -> Path:
+    """`torchrun`: the real one from TOE_TORCH_BIN (`make e2e` builds it), so both pods run the
+    script for real over loopback; without it, rank 0 replays the real capture of that run."""
+    real = os.environ.get("TOE_TORCH_BIN")
+    if real and (Path(real) / "torchrun").exists():
+        return tool(bin_dir, "torchrun", f'exec {shlex.quote(str(Path(real) / "torchrun"))} "$@"\n')
+    capture = shlex.quote(str(DISTRIBUTED_CAPTURE))
+    return tool(
+        bin_dir,
+        "torchrun",
+        '[ "${JOB_COMPLETION_INDEX:-0}" = 0 ] && cat ' + capture + ' >"$TERMINATION_LOG"\nexit 0\n',
+    )
+
+
 def node_tools(bin_dir: Path, fixtures: Path, gpu_name: str | None, gpus: int, efa: int) -> None:
     """The tools a check container finds on a node: nvidia-smi when it was given GPUs and the GPU
-    has a capture; fi_info (the EFA image carries libfabric) with EFA devices or without."""
+    has a capture; fi_info (the EFA image carries libfabric) with EFA devices or without; torchrun
+    (the PyTorch image)."""
+    torchrun(bin_dir)
     capture = GPU_CAPTURES.get(gpu_name or "")
     if gpus and capture:
         nvidia_smi(bin_dir, fixtures / "nvidia-smi" / capture)
