@@ -397,11 +397,12 @@ def run(
                     config=Config(connect_timeout=5, read_timeout=15, retries={"max_attempts": 2}),
                 )
         facts = fp.FleetFacts.load()
-        checker = fp._FleetChecker(list(stacks), region, clients, project_dir, facts)
+        book = PriceBook(region, pricing_client, on)
+        priced = None if pricing_client is not None else set(book.table_instances)
+        checker = fp._FleetChecker(list(stacks), region, clients, project_dir, facts, priced)
         demands, config_check = checker.demands()
         if config_check.status != "pass":
             raise CouldNotCheck("; ".join([config_check.summary, *config_check.evidence[1:]]))
-        book = PriceBook(region, pricing_client, on)
         costs = tuple(stack_cost(d, book, on, check_runs, facts) for d in demands)
     if book.api_errors:
         notes.append(f"Price List API not used ({'; '.join(book.api_errors)}): bundled table")

@@ -192,7 +192,12 @@ def run(
 
 
 class _FleetChecker:
-    def __init__(self, stacks, region, clients, project_dir, facts: FleetFacts) -> None:
+    def __init__(
+        self, stacks, region, clients, project_dir, facts: FleetFacts, gpu_types=None
+    ) -> None:
+        # `gpu_types`: only these may be the checks' nodes (cost without the Price List API
+        # prices only what its table has: asking EC2 about the rest would be wasted).
+        self.gpu_types = gpu_types
         self.stacks = stacks
         self.region = region
         self.clients = clients
@@ -301,7 +306,10 @@ class _FleetChecker:
         azs = tuple(sorted({s.az for s in network.private}))
         offered = self.offerings(azs)
         pool = cfg.gpu_pool
-        described = self.describe(tuple(ac.gpu_candidates(pool, offered)))
+        candidates = ac.gpu_candidates(pool, offered)
+        if self.gpu_types is not None:
+            candidates = [c for c in candidates if c in self.gpu_types]
+        described = self.describe(tuple(candidates))
         gpu_types = sorted(
             (x for x in described.values() if it.pool_can_launch(pool, x) and x.has_nvidia_gpu),
             key=lambda x: (x.vcpus, x.instance_type),
