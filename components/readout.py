@@ -200,18 +200,7 @@ def _observe(api: Any, namespace: str, job_name: str, container: str | None) -> 
     state = status.state if status else None
     terminated = state.terminated if state else None
     running = state.running if state else None
-    facts = PodFacts(
-        job_name=job_name,
-        pod_name=pod.metadata.name,
-        node_name=node_name,
-        exit_code=terminated.exit_code if terminated else None,
-        scheduled_at=_condition_time(pod, "PodScheduled"),
-        started_at=(
-            terminated.started_at if terminated else running.started_at if running else None
-        ),
-        finished_at=terminated.finished_at if terminated else None,
-        **_node_facts(api, node_name),
-    )
+    facts = _pod_facts(api, job_name, pod, container)
     if terminated:
         return _Observation(facts, message=terminated.message or "")
     if state and state.waiting:
@@ -429,9 +418,10 @@ def read_distributed(
         sleep(min(DISTRIBUTED_POLL_SECONDS, max(0.0, deadline - clock())))
 
 
-def _pod_facts(api: Any, job_name: str, pod: Any) -> PodFacts:
+def _pod_facts(api: Any, job_name: str, pod: Any, container: str | None = None) -> PodFacts:
+    """Where and when the pod ran, and how its container ended."""
     node_name = pod.spec.node_name if pod.spec else None
-    status = _container_status(pod, None)
+    status = _container_status(pod, container)
     state = status.state if status else None
     terminated = state.terminated if state else None
     running = state.running if state else None

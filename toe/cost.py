@@ -140,7 +140,8 @@ class PriceBook:
         except Exception as err:  # no credentials, no access: the bundled table answers
             from toe.guidance import aws_error
 
-            text = aws_error(err)
+            text = " ".join(aws_error(err).split())  # one line, even for an HTML error page
+            text = text if len(text) <= 200 else text[:197] + "..."
             if text not in self.api_errors:
                 self.api_errors.append(text)
             return None

@@ -23,9 +23,6 @@ from components import account_checks as ac
 from components import instance_types as it
 from toe.preflight import (
     _RANK,
-    EXIT_FAIL,
-    EXIT_PASS,
-    EXIT_UNCHECKED,
     FAIL,
     PASS,
     UNCHECKED,
@@ -33,6 +30,7 @@ from toe.preflight import (
     Check,
     Clients,
     CouldNotCheck,
+    Verdicts,
 )
 from toe.stackfiles import ROOT
 
@@ -105,25 +103,15 @@ class StackDemand:
 
 
 @dataclass(frozen=True)
-class FleetReport:
+class FleetReport(Verdicts):
+    """Exit codes as single-stack preflight: 0 pass (warnings included), 1 fail, 2 unchecked."""
+
     stacks: tuple[str, ...]
     region: str
     account: str
     caller: str
     checks: tuple[Check, ...]
     per_stack: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-
-    @property
-    def status(self) -> str:
-        return max((c.status for c in self.checks), key=_RANK.__getitem__, default=PASS)
-
-    @property
-    def exit_code(self) -> int:
-        """As single-stack preflight: 0 pass (warnings included), 1 fail, 2 could not check."""
-        return {FAIL: EXIT_FAIL, UNCHECKED: EXIT_UNCHECKED}.get(self.status, EXIT_PASS)
-
-    def check(self, check_id: str) -> Check:
-        return next(c for c in self.checks if c.id == check_id)
 
     def to_json(self) -> dict:
         return {

@@ -78,14 +78,10 @@ class Check:
         }
 
 
-@dataclass(frozen=True)
-class Report:
-    stack: str
-    region: str
-    account: str
-    caller: str
+class Verdicts:
+    """The overall status, exit code and look-up of a report's `checks` (one stack or a fleet)."""
+
     checks: tuple[Check, ...]
-    gpu_types: tuple[it.InstanceFacts, ...] = ()
 
     @property
     def status(self) -> str:
@@ -98,6 +94,16 @@ class Report:
 
     def check(self, check_id: str) -> Check:
         return next(c for c in self.checks if c.id == check_id)
+
+
+@dataclass(frozen=True)
+class Report(Verdicts):
+    stack: str
+    region: str
+    account: str
+    caller: str
+    checks: tuple[Check, ...]
+    gpu_types: tuple[it.InstanceFacts, ...] = ()
 
     def to_json(self) -> dict:
         return {
