@@ -400,8 +400,9 @@ def run(
         facts = fp.FleetFacts.load()
         book = PriceBook(region, pricing_client, on)
         priced = None if pricing_client is not None else set(book.table_instances)
-        checker = fp._FleetChecker(list(stacks), region, clients, project_dir, facts, priced)
-        demands, config_check = checker.demands()
+        demands, config_check = fp.stack_demands(
+            stacks, region, clients, project_dir, facts, priced
+        )
         if config_check.status != "pass":
             raise CouldNotCheck("; ".join([config_check.summary, *config_check.evidence[1:]]))
         costs = tuple(stack_cost(d, book, on, check_runs, facts) for d in demands)

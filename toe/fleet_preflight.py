@@ -11,7 +11,7 @@ with its source.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -31,6 +31,8 @@ from toe.preflight import (
     Clients,
     CouldNotCheck,
     Verdicts,
+    connect,
+    guarded,
 )
 from toe.stackfiles import ROOT
 
@@ -156,17 +158,7 @@ def run(
             f"a fleet shares one region (the quotas are per region); the stacks say {found}"
         )
     region = next(iter(regions.values()))
-    if clients is None:
-        import boto3
-
-        session = boto3.Session(region_name=region)
-        if session.get_credentials() is None:
-            raise CouldNotCheck(guidance.NO_CREDENTIALS)
-        clients = Clients.from_session(session, region)
-    try:
-        identity = clients.sts.get_caller_identity()
-    except Exception as err:
-        raise CouldNotCheck(f"the credentials do not work: {guidance.aws_error(err)}") from err
+    clients, identity = connect(region, clients)
     checker = _FleetChecker(list(stacks), region, clients, project_dir, facts or FleetFacts.load())
     checks, per_stack = checker.all()
     return FleetReport(
@@ -196,13 +188,7 @@ class _FleetChecker:
         self._offerings: dict[tuple[str, ...], Mapping[str, frozenset[str]]] = {}
         self._described: dict[tuple[str, ...], Mapping[str, it.InstanceFacts]] = {}
 
-    def guard(self, check_id: str, title: str, run: Callable, *args) -> Check:
-        from toe.guidance import aws_error
-
-        try:
-            return run(*args)
-        except Exception as err:  # degrade, never crash: the other checks still run
-            return Check(check_id, title, UNCHECKED, f"could not check: {aws_error(err)}")
+    guard = staticmethod(guarded)
 
     def all(self) -> tuple[list[Check], dict[str, dict]]:
         demands, config_check = self.demands()
@@ -563,6 +549,19 @@ ADDRESSES_TITLE = "Addresses in the private subnets"
 GPU_ZONES_TITLE = "GPU types per zone"
 EKS_TITLE = "EKS clusters per region"
 ROLES_TITLE = "IAM roles per account"
+
+
+def stack_demands(
+    stacks: Sequence[str],
+    region: str,
+    clients: Clients,
+    project_dir: Path,
+    facts: FleetFacts,
+    gpu_types: set[str] | None = None,
+) -> tuple[list[StackDemand], Check]:
+    """What each stack runs at once, read with the program's rules, and the check saying which
+    stacks could not be counted (`toe cost` prices the same demands)."""
+    return _FleetChecker(list(stacks), region, clients, project_dir, facts, gpu_types).demands()
 
 
 def fitting(needs: Sequence[float], available: float) -> int:

@@ -194,17 +194,7 @@ def run(
         raise CouldNotCheck(str(err)) from None
     if not region:
         raise CouldNotCheck(f"no region: stack {stack!r} sets no aws:region and --region is absent")
-    if clients is None:
-        import boto3
-
-        session = boto3.Session(region_name=region)
-        if session.get_credentials() is None:
-            raise CouldNotCheck(guidance.NO_CREDENTIALS)
-        clients = Clients.from_session(session, region)
-    try:
-        identity = clients.sts.get_caller_identity()
-    except Exception as err:  # any failure here means nothing else can be asked either
-        raise CouldNotCheck(f"the credentials do not work: {guidance.aws_error(err)}") from err
+    clients, identity = connect(region, clients)
     today = today or datetime.now(UTC).date()
     overrides = {**(overrides or {}), "aws:region": region}
     checker = Checker(stack, region, clients, identity, today, project_dir, eks_table, overrides)
@@ -217,6 +207,35 @@ def run(
         checks=tuple(checks[0]),
         gpu_types=tuple(checks[1]),
     )
+
+
+def connect(region: str, clients: Clients | None = None) -> tuple[Clients, Mapping[str, str]]:
+    """The clients (from the ambient credentials unless given) and who they are; CouldNotCheck
+    when there are no credentials or they do not work: then nothing else can be asked either."""
+    from toe import guidance
+
+    if clients is None:
+        import boto3
+
+        session = boto3.Session(region_name=region)
+        if session.get_credentials() is None:
+            raise CouldNotCheck(guidance.NO_CREDENTIALS)
+        clients = Clients.from_session(session, region)
+    try:
+        identity = clients.sts.get_caller_identity()
+    except Exception as err:
+        raise CouldNotCheck(f"the credentials do not work: {guidance.aws_error(err)}") from err
+    return clients, identity
+
+
+def guarded(check_id: str, title: str, run, *args, **kwargs) -> Any:
+    """Run one check; a failure to ask AWS becomes "could not check: <AWS's words>"."""
+    from toe.guidance import aws_error
+
+    try:
+        return run(*args, **kwargs)
+    except Exception as err:  # degrade, never crash: the other checks still run
+        return Check(check_id, title, UNCHECKED, f"could not check: {aws_error(err)}")
 
 
 class Checker:
@@ -236,14 +255,7 @@ class Checker:
         self.api = ac.Boto3AccountApi(clients.ec2, clients.quotas)
         self.lookup = cache(it.boto3_lookup(clients.ec2))
 
-    def guard(self, check_id: str, title: str, run, *args, **kwargs):
-        """Run one check; a failure to ask AWS becomes "could not check: <AWS's words>"."""
-        from toe.guidance import aws_error
-
-        try:
-            return run(*args, **kwargs)
-        except Exception as err:  # degrade, never crash: the other checks still run
-            return Check(check_id, title, UNCHECKED, f"could not check: {aws_error(err)}")
+    guard = staticmethod(guarded)
 
     def all(self) -> tuple[list[Check], list[it.InstanceFacts]]:
         from toe.stackfiles import StackFileError, read_config
