@@ -226,23 +226,7 @@ class Cluster(pulumi.ComponentResource):
             ),
         )
         if (args.get("kubeProxyAddonOptions") or {}).get("enabled", not auto.get("enabled")):
-            version = aws.eks.get_addon_version_output(
-                addon_name="kube-proxy",
-                kubernetes_version=self.eks_cluster.version,
-                most_recent=True,
-                opts=pulumi.InvokeOutputOptions(parent=self),
-            )
-            aws.eks.Addon(
-                f"{name}-kube-proxy",
-                cluster_name=self.eks_cluster.name,
-                addon_name="kube-proxy",
-                addon_version=version.version,
-                preserve=True,
-                resolve_conflicts_on_create="OVERWRITE",
-                resolve_conflicts_on_update="OVERWRITE",
-                tags=tags,
-                opts=child,
-            )
+            addon(f"{name}-kube-proxy", self.eks_cluster, "kube-proxy", tags, self)
         region = self.eks_cluster.arn.apply(lambda arn: arn.split(":")[3])
         endpoint = pulumi.Output.all(
             self.eks_cluster.endpoint, self.eks_cluster.certificate_authority.data
@@ -293,23 +277,7 @@ class Cluster(pulumi.ComponentResource):
                 ),
             )
         if (args.get("corednsAddonOptions") or {}).get("enabled", True) and auto.get("enabled"):
-            version = aws.eks.get_addon_version_output(
-                addon_name="coredns",
-                kubernetes_version=self.eks_cluster.version,
-                most_recent=True,
-                opts=pulumi.InvokeOutputOptions(parent=self),
-            )
-            aws.eks.Addon(
-                f"{name}-coredns",
-                cluster_name=self.eks_cluster.name,
-                addon_name="coredns",
-                addon_version=version.version,
-                preserve=True,
-                resolve_conflicts_on_create="OVERWRITE",
-                resolve_conflicts_on_update="OVERWRITE",
-                tags=tags,
-                opts=child,
-            )
+            addon(f"{name}-coredns", self.eks_cluster, "coredns", tags, self)
         self.kubeconfig_json = self.kubeconfig.apply(
             lambda kc: json.dumps(kc, separators=(",", ":"))
         )
@@ -353,27 +321,34 @@ class Cluster(pulumi.ComponentResource):
         self.register_outputs(self.outputs)
 
 
+def addon(name: str, cluster, addon_name: str, tags, parent, **extra) -> aws.eks.Addon:
+    """An EKS add-on at the newest version for the cluster's Kubernetes, as pulumi-eks creates
+    them (preserve on delete, OVERWRITE conflicts)."""
+    version = aws.eks.get_addon_version_output(
+        addon_name=addon_name,
+        kubernetes_version=cluster.version,
+        most_recent=True,
+        opts=pulumi.InvokeOutputOptions(parent=parent),
+    )
+    return aws.eks.Addon(
+        name,
+        cluster_name=cluster.name,
+        addon_name=addon_name,
+        addon_version=version.version,
+        preserve=True,
+        resolve_conflicts_on_create="OVERWRITE",
+        resolve_conflicts_on_update="OVERWRITE",
+        tags=tags,
+        opts=pulumi.ResourceOptions(parent=parent),
+        **extra,
+    )
+
+
 class VpcCniAddon(pulumi.ComponentResource):
     def __init__(self, name: str, cluster, tags, opts) -> None:
         super().__init__("eks:index:VpcCniAddon", name, None, opts)
-        version = aws.eks.get_addon_version_output(
-            addon_name="vpc-cni",
-            kubernetes_version=cluster.version,
-            most_recent=True,
-            opts=pulumi.InvokeOutputOptions(parent=self),
-        )
-        aws.eks.Addon(
-            name,
-            cluster_name=cluster.name,
-            addon_name="vpc-cni",
-            addon_version=version.version,
-            resolve_conflicts_on_create="OVERWRITE",
-            resolve_conflicts_on_update="OVERWRITE",
-            preserve=True,
-            tags=tags,
-            configuration_values=json.dumps(VPC_CNI_VALUES, sort_keys=True, separators=(",", ":")),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        values = json.dumps(VPC_CNI_VALUES, sort_keys=True, separators=(",", ":"))
+        addon(name, cluster, "vpc-cni", tags, self, configuration_values=values)
         self.register_outputs({})
 
 
