@@ -322,8 +322,8 @@ def _gpu_node_seconds(cfg, latencies) -> dict[str, float]:
         seconds["EFA check (efaInstanceType)"] = launch + efa_pod + consolidate
     else:  # both checks' pods land on the one GPU node the pool launches
         seconds["GPU check"] = launch + max(gpu_pod, efa_pod) + consolidate
-    distributed = getattr(cfg.checks, "distributed", None)
-    if distributed is not None and distributed.enabled:
+    distributed = cfg.checks.distributed
+    if distributed.enabled:
         image = pod(distributed.image, "distributed-check")
         seconds["distributed check"] = launch + image + consolidate
     return seconds

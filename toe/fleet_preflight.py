@@ -296,8 +296,8 @@ class _FleetChecker:
             efa = self.lookup(cfg.checks.efa_instance_type)
             if efa is not None:
                 nodes.append(self._node("EFA check (efaInstanceType)", efa, 1, True))
-        distributed = getattr(cfg.checks, "distributed", None)
-        if distributed is not None and distributed.enabled and gpu_types:
+        distributed = cfg.checks.distributed
+        if distributed.enabled and gpu_types:
             node_type = (
                 self.lookup(distributed.instance_type) if distributed.instance_type else None
             )
