@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from pathlib import Path
@@ -13,6 +14,10 @@ SHARED = ROOT.parent / "shared"
 
 # moto loads thousands of public AMIs into every EC2 backend it creates; no test looks one up.
 os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+
+# The suite builds the same large, long-lived heap as a `toe` command (see toe/__main__.py):
+# collect it less often.
+gc.set_threshold(200_000, 30, 30)
 
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -44,3 +49,8 @@ def workshop_pool():
         consolidate_after="5m",
         expire_after="24h",
     )
+
+
+def pytest_unconfigure(config):
+    # The process ends next: its last collection need not trace the whole heap once more.
+    gc.freeze()
