@@ -30,6 +30,20 @@ def test_attendees_list_into_head_ends_quietly(tmp_path):
     assert done.returncode == 0
 
 
+def test_the_entry_point_exits_with_the_commands_status():
+    """`python -m toe` hands on the command's own status (its collector settings change nothing)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "toe", "synth", "--stack", "no-such-stack"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=60,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "no stack 'no-such-stack'" in done.stderr
+
+
 def test_a_stack_name_that_looks_like_markup_is_printed_as_it_is(tmp_path, capsys):
     (tmp_path / "Pulumi.dev.yaml").write_text("config: {}\n")
     assert main(["attendees", "add", "[/x]", "--dir", str(tmp_path)]) == 2
