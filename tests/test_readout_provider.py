@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import subprocess
@@ -221,22 +222,20 @@ FRESH_PROVIDER = textwrap.dedent(
 )
 
 
-def test_pickled_provider_runs_create_in_a_fresh_provider_process(
-    tmp_path: Path, messages: dict[str, list[Any]]
-) -> None:
-    """Start `pulumi.dynamic`'s own gRPC server in a new interpreter and send it a Create."""
-    import grpc
-    from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
+READOUT_URN = "urn:pulumi:dev::training-on-eks::pulumi-python:dynamic:Resource::readout"
 
-    env = {
-        **os.environ,
-        "MESSAGES": json.dumps([messages["gpu"], messages["efa"]]),
-        "PULUMI_PROJECT": "training-on-eks",
-    }
+
+@contextlib.contextmanager
+def _dynamic_host(argv: list[str], env: dict[str, str]):
+    """A dynamic provider host started in the program directory, as the engine starts it
+    (pulumi-resource-pulumi-python); yields a ResourceProvider stub on the port it prints."""
+    import grpc
+    from pulumi.runtime.proto import provider_pb2_grpc
+
     proc = subprocess.Popen(
-        [sys.executable, "-c", FRESH_PROVIDER],
+        [sys.executable, *argv],
         cwd=ROOT,  # the engine starts dynamic providers in the program directory
-        env=env,
+        env={**os.environ, "PULUMI_PROJECT": "training-on-eks", **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -244,20 +243,34 @@ def test_pickled_provider_runs_create_in_a_fresh_provider_process(
     try:
         port = int(proc.stdout.readline().strip() or "0")
         assert port, proc.stderr.read()
-        props = {**PROPS, "__provider": serialize_provider(readout.ReadoutProvider())}
-        loop = asyncio.new_event_loop()
-        struct = loop.run_until_complete(rpc.serialize_properties(props, {}))
-        loop.close()
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            stub = provider_pb2_grpc.ResourceProviderStub(channel)
-            urn = "urn:pulumi:dev::training-on-eks::pulumi-python:dynamic:Resource::readout"
-            response = stub.Create(
-                provider_pb2.CreateRequest(urn=urn, properties=struct), timeout=30
-            )
-        outs = rpc.deserialize_properties(response.properties)
+            yield provider_pb2_grpc.ResourceProviderStub(channel)
     finally:
         proc.kill()
         proc.wait(timeout=10)
+
+
+def _wire(props: dict[str, Any]):
+    """The readout's inputs as the engine sends them: serialized, with the pickled provider."""
+    props = {**props, "__provider": serialize_provider(readout.ReadoutProvider())}
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(rpc.serialize_properties(props, {}))
+    finally:
+        loop.close()
+
+
+def test_pickled_provider_runs_create_in_a_fresh_provider_process(
+    tmp_path: Path, messages: dict[str, list[Any]]
+) -> None:
+    """Start `pulumi.dynamic`'s own gRPC server in a new interpreter and send it a Create."""
+    from pulumi.runtime.proto import provider_pb2
+
+    env = {"MESSAGES": json.dumps([messages["gpu"], messages["efa"]])}
+    with _dynamic_host(["-c", FRESH_PROVIDER], env) as stub:
+        request = provider_pb2.CreateRequest(urn=READOUT_URN, properties=_wire(PROPS))
+        response = stub.Create(request, timeout=30)
+    outs = rpc.deserialize_properties(response.properties)
     assert response.id == "toe-validation/gpu-check-1/1"
     assert outs["validation"]["gpu"]["status"] == PASSED
     assert outs["validation"]["efa"]["instanceType"] == "g5.8xlarge"
@@ -272,37 +285,15 @@ def _check_in_the_real_dynamic_host(news: dict[str, Any], unknown: set[str]) -> 
     """Start `python -u -m pulumi.dynamic` as the engine does (pulumi-resource-pulumi-python, in
     the program directory) and send it a Check whose `unknown` inputs carry the wire sentinel
     the engine sends during a preview. Returns the failures (property, reason)."""
-    import grpc
     from google.protobuf import struct_pb2
-    from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
+    from pulumi.runtime.proto import provider_pb2
 
-    proc = subprocess.Popen(
-        [sys.executable, "-u", "-m", "pulumi.dynamic"],
-        cwd=ROOT,
-        env={**os.environ, "PULUMI_PROJECT": "training-on-eks"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        port = int(proc.stdout.readline().strip() or "0")
-        assert port, proc.stderr.read()
-        props = {**news, "__provider": serialize_provider(readout.ReadoutProvider())}
-        loop = asyncio.new_event_loop()
-        struct = loop.run_until_complete(rpc.serialize_properties(props, {}))
-        loop.close()
-        for key in unknown:
-            struct[key] = rpc.UNKNOWN  # what the engine puts on the wire for an unknown value
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            stub = provider_pb2_grpc.ResourceProviderStub(channel)
-            urn = "urn:pulumi:dev::training-on-eks::pulumi-python:dynamic:Resource::readout"
-            response = stub.Check(
-                provider_pb2.CheckRequest(urn=urn, olds=struct_pb2.Struct(), news=struct),
-                timeout=30,
-            )
-    finally:
-        proc.kill()
-        proc.wait(timeout=10)
+    struct = _wire(news)
+    for key in unknown:
+        struct[key] = rpc.UNKNOWN  # what the engine puts on the wire for an unknown value
+    with _dynamic_host(["-u", "-m", "pulumi.dynamic"], {}) as stub:
+        request = provider_pb2.CheckRequest(urn=READOUT_URN, olds=struct_pb2.Struct(), news=struct)
+        response = stub.Check(request, timeout=30)
     return sorted((f.property, f.reason) for f in response.failures)
 
 
