@@ -15,12 +15,12 @@ SHARED = ROOT.parent / "shared"
 # moto loads thousands of public AMIs into every EC2 backend it creates; no test looks one up.
 os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 
-# The suite builds the same large, long-lived heap as a `toe` command (see toe/__main__.py):
-# collect it less often.
-gc.set_threshold(200_000, 30, 30)
-
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from toe.cli import tune_gc  # noqa: E402  (ROOT is on sys.path now)
+
+tune_gc()  # the suite builds the same large, long-lived heap as a `toe` command
 
 
 def shared_path(*parts: str) -> Path:
