@@ -41,6 +41,12 @@ log() { printf '[e2e-tools] %s\n' "$*"; }
 mod_dir() { go mod download -json "$1" | "$python" -c 'import json,sys; print(json.load(sys.stdin)["Dir"])'; }
 mod_sum() { go mod download -json "$1" | "$python" -c 'import json,sys; print(json.load(sys.stdin)["Sum"])'; }
 
+# cached DIR: whether the tool in DIR is built already (and say so, with where it came from).
+cached() {
+  [[ -f "$1/.complete" ]] || return 1
+  log "cached: $1 ($(cat "$1/SOURCE"))"
+}
+
 # finish DIR TEXT: record where the tool came from and mark the folder complete.
 finish() {
   printf '%s\n' "$2" > "$1/SOURCE"
@@ -49,7 +55,7 @@ finish() {
 }
 
 build_pulumi() {
-  [[ -f "$pulumi_dir/.complete" ]] && { log "cached: $pulumi_dir ($(cat "$pulumi_dir/SOURCE"))"; return; }
+  cached "$pulumi_dir" && return
   local started=$SECONDS work sdk
   rm -rf "$pulumi_dir" && mkdir -p "$pulumi_dir/bin"
   work="$(mktemp -d)"
@@ -70,7 +76,7 @@ build_pulumi() {
 }
 
 build_kubernetes_provider() {
-  [[ -f "$k8s_provider_dir/.complete" ]] && { log "cached: $k8s_provider_dir ($(cat "$k8s_provider_dir/SOURCE"))"; return; }
+  cached "$k8s_provider_dir" && return
   local started=$SECONDS work module src
   rm -rf "$k8s_provider_dir" && mkdir -p "$k8s_provider_dir/bin"
   module="github.com/pulumi/pulumi-kubernetes/provider/v4@$KUBERNETES_PROVIDER_MODULE"
@@ -97,7 +103,7 @@ EOF
 }
 
 build_kubernetes() {
-  [[ -f "$kube_dir/.complete" ]] && { log "cached: $kube_dir ($(cat "$kube_dir/SOURCE"))"; return; }
+  cached "$kube_dir" && return
   local started=$SECONDS work command
   rm -rf "$kube_dir" && mkdir -p "$kube_dir/bin"
   work="$(mktemp -d)"
@@ -114,7 +120,7 @@ build_kubernetes() {
 }
 
 build_etcd() {
-  [[ -f "$etcd_dir/.complete" ]] && { log "cached: $etcd_dir ($(cat "$etcd_dir/SOURCE"))"; return; }
+  cached "$etcd_dir" && return
   local started=$SECONDS work
   rm -rf "$etcd_dir" && mkdir -p "$etcd_dir/bin"
   work="$(mktemp -d)"
@@ -126,7 +132,7 @@ build_etcd() {
 }
 
 build_awscli() {
-  [[ -f "$awscli_dir/.complete" ]] && { log "cached: $awscli_dir ($(cat "$awscli_dir/SOURCE"))"; return; }
+  cached "$awscli_dir" && return
   local started=$SECONDS
   rm -rf "$awscli_dir"
   UV_PYTHON_DOWNLOADS=never "$uv" venv --quiet --python "$python" "$awscli_dir"
