@@ -13,14 +13,13 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import threading
 import urllib.parse
 import urllib.request
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from rehearsal.aws import CLUSTER_ADMIN_POLICY, iam_principal
+from rehearsal.loopback import json_server
 
 TOKEN_PREFIX = "k8s-aws-v1."
 CLUSTER_ID_HEADER = "x-k8s-aws-id"
@@ -102,35 +101,18 @@ class Authenticator:
     """The webhook server: POST /token/<cluster> with a TokenReview."""
 
     def __init__(self, sts_host: str, entries: AccessEntries) -> None:
-        authenticator = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                cluster = urllib.parse.urlsplit(self.path).path.rsplit("/", 1)[-1]
-                review = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
-                status = authenticator.review(cluster, (review.get("spec") or {}).get("token", ""))
-                body = json.dumps(
-                    {
-                        "apiVersion": review.get("apiVersion", "authentication.k8s.io/v1"),
-                        "kind": "TokenReview",
-                        "status": status,
-                    }
-                ).encode()
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *_args):
-                pass
-
         self.sts_host = sts_host
         self.entries = entries
         self.rejections: list[str] = []
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.server = json_server("POST", self._token_review)
+
+    def _token_review(self, path: str, review: dict) -> dict:
+        cluster = urllib.parse.urlsplit(path).path.rsplit("/", 1)[-1]
+        return {
+            "apiVersion": review.get("apiVersion", "authentication.k8s.io/v1"),
+            "kind": "TokenReview",
+            "status": self.review(cluster, (review.get("spec") or {}).get("token", "")),
+        }
 
     def url(self, cluster: str) -> str:
         return f"http://127.0.0.1:{self.server.server_port}/token/{cluster}"

@@ -15,13 +15,13 @@ import signal
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import yaml
 from rehearsal import aws, controlplane
 from rehearsal.auth import Authenticator
 from rehearsal.automode import AutoMode, catalogue
+from rehearsal.loopback import json_server
 from rehearsal.tools import Tools
 
 
@@ -65,7 +65,7 @@ class World:
         self.authenticator = Authenticator(f"127.0.0.1:{self.moto.port}", self.access_entries)
         aws.HOOKS.on_cluster_created = self.cluster_created
         aws.HOOKS.on_cluster_deleted = self.cluster_deleted
-        self.status_server = self._status_server()
+        self.status_server = json_server("GET", lambda _path, _body: self.status())
 
     def access_entries(self, cluster: str) -> dict | None:
         from moto.eks.models import eks_backends
@@ -163,25 +163,6 @@ class World:
                 "rejections": list(self.authenticator.rejections),
                 "errors": list(self.errors),
             }
-
-    def _status_server(self) -> ThreadingHTTPServer:
-        world = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                body = json.dumps(world.status(), default=str).encode()
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *_args):
-                pass
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        return server
 
     def stop(self) -> None:
         for name in list(self.planes):
