@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Protocol
 
+from components.aws_errors import aws_error
 from components.config import GpuPoolSpec, NodeGroupSpec, StackConfig
 from components.instance_types import (
     NOT_FOUND_CODE,
@@ -254,7 +255,7 @@ class Boto3AccountApi:
             except self._ec2.exceptions.ClientError as err:
                 if err.response.get("Error", {}).get("Code") != NOT_FOUND_CODE:
                     raise LookupFailed(
-                        f"EC2 DescribeInstanceTypes failed: {_client_error(err)}"
+                        f"EC2 DescribeInstanceTypes failed: {aws_error(err)}"
                     ) from None
                 items = {"InstanceTypes": []}
                 for name in chunk:  # one unknown name fails the batch: ask one by one
@@ -272,29 +273,27 @@ class Boto3AccountApi:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            value = self._quotas.get_service_quota(ServiceCode=SERVICE_CODE, QuotaCode=code)
-            self.sources[code] = "applied"
+            value, self.sources[code] = service_quota(self._quotas, SERVICE_CODE, code)
         except ClientError as err:
-            if err.response.get("Error", {}).get("Code") != "NoSuchResourceException":
-                self.errors[code] = _client_error(err)
-                return None
-            try:
-                value = self._quotas.get_aws_default_service_quota(
-                    ServiceCode=SERVICE_CODE, QuotaCode=code
-                )
-                self.sources[code] = "AWS default"
-            except ClientError as inner:
-                self.errors[code] = _client_error(inner)
-                return None
+            self.errors[code] = aws_error(err)
+            return None
         except BotoCoreError as err:
             self.errors[code] = str(err)
             return None
-        return float(value["Quota"]["Value"])
+        return value
 
 
-def _client_error(err) -> str:
-    error = err.response.get("Error", {})
-    return f"{error.get('Code', 'Error')}: {error.get('Message', '')}".strip()
+def service_quota(quotas_client, service: str, code: str) -> tuple[float, str]:
+    """A quota's applied value, else AWS's default when none was ever applied
+    (NoSuchResourceException), with which it is ("applied", "AWS default"); raises the client's
+    error when neither can be read."""
+    try:
+        value = quotas_client.get_service_quota(ServiceCode=service, QuotaCode=code)
+        source = "applied"
+    except quotas_client.exceptions.NoSuchResourceException:
+        value = quotas_client.get_aws_default_service_quota(ServiceCode=service, QuotaCode=code)
+        source = "AWS default"
+    return float(value["Quota"]["Value"]), source
 
 
 class PulumiAccountApi:

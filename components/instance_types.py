@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import botocore.session
 
+from components.aws_errors import aws_error
+
 if TYPE_CHECKING:
     from components.config import GpuPoolSpec
 
@@ -208,11 +210,6 @@ def facts_from_invoke(found: Any) -> InstanceFacts:
     )
 
 
-def _client_error_text(err: Any) -> str:
-    error = err.response.get("Error", {})
-    return f"{error.get('Code', 'Error')}: {error.get('Message', '')}".strip()
-
-
 def boto3_lookup(ec2_client) -> InstanceLookup:
     """An InstanceLookup answered by EC2 DescribeInstanceTypes through a boto3 client."""
     from botocore.exceptions import BotoCoreError, ClientError
@@ -223,9 +220,7 @@ def boto3_lookup(ec2_client) -> InstanceLookup:
         except ClientError as err:
             if err.response.get("Error", {}).get("Code") == NOT_FOUND_CODE:
                 return None
-            raise LookupFailed(
-                f"EC2 DescribeInstanceTypes failed: {_client_error_text(err)}"
-            ) from None
+            raise LookupFailed(f"EC2 DescribeInstanceTypes failed: {aws_error(err)}") from None
         except BotoCoreError as err:
             raise LookupFailed(f"EC2 DescribeInstanceTypes failed: {err}") from None
         items = found.get("InstanceTypes", [])

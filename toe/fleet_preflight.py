@@ -498,13 +498,13 @@ class _FleetChecker:
         existing = set()
         for page in self.clients.eks.get_paginator("list_clusters").paginate():
             existing.update(page["clusters"])
-        quota, source = service_quota(self.clients.quotas, "eks", EKS_CLUSTERS_QUOTA)
+        quota, source = ac.service_quota(self.clients.quotas, "eks", EKS_CLUSTERS_QUOTA)
         names = [d.cluster_name for d in demands]
         new = [n for n in names if n not in existing]
         lines = [
             f"{len(existing)} EKS clusters in {self.region} now; {len(new)} of the fleet's "
             f"{len(names)} are new",
-            f"Clusters quota ({EKS_CLUSTERS_QUOTA}): {quota:g} ({source})",
+            f"Clusters quota ({EKS_CLUSTERS_QUOTA}): {quota:g} (Service Quotas, {source})",
         ]
         data = {"existing": len(existing), "new": len(new), "quota": quota, "source": source}
         if len(existing) + len(new) > quota:
@@ -593,13 +593,3 @@ def running_vcpus(ec2_client, lookup) -> dict[str, int]:
                 if code:
                     used[code] = used.get(code, 0) + vcpus
     return used
-
-
-def service_quota(quotas_client, service: str, code: str) -> tuple[float, str]:
-    """An applied quota; AWS's default when none is applied; raises when neither can be read."""
-    try:
-        value = quotas_client.get_service_quota(ServiceCode=service, QuotaCode=code)
-        return float(value["Quota"]["Value"]), "Service Quotas, applied value"
-    except quotas_client.exceptions.NoSuchResourceException:
-        value = quotas_client.get_aws_default_service_quota(ServiceCode=service, QuotaCode=code)
-        return float(value["Quota"]["Value"]), "Service Quotas, AWS default"
