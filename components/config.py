@@ -349,11 +349,28 @@ class _Reader:
 
     def boolean(self, key: str) -> bool | None:
         text = self.present(key)
-        if text in ("true", "false"):
-            return text == "true"
-        # Pulumi takes only true/false (sdk workspace.ValidateConfigValue); YAML 1.2, which the
-        # CLI reads stack files with, has no yes/no/on/off booleans.
-        self.problem(key, f"must be true or false, got {text!r}", self.rm_fix(key))
+        # What the program's `Config.get_bool` takes (pulumi sdk python config._get_bool:
+        # "true", "True", "false", "False"); YAML 1.2, which the CLI reads stack files with, has
+        # no yes/no/on/off booleans, so those arrive as text.
+        if text in ("true", "True", "false", "False"):
+            return text.lower() == "true"
+        meant = _meant_boolean(text)
+        if meant is None:
+            # No telling what was meant: false opens, launches and skips nothing (a public
+            # endpoint, extra GPU nodes, skipped checks all need an explicit true).
+            self.problem(
+                key,
+                f"must be true or false, got {_short(str(text))!r} (the fix sets false, which "
+                "turns nothing on; set true if that is what you meant)",
+                self.set_fix(key, False),
+            )
+        else:
+            self.problem(
+                key,
+                f"must be true or false, got {_short(str(text))!r}; did you mean "
+                f"{str(meant).lower()}?",
+                self.set_fix(key, meant),
+            )
         return None
 
     def integer(self, key: str, example: int, low: int, high: int, unit: str = "") -> int | None:
@@ -433,6 +450,25 @@ class _Reader:
             archs = {a for _, a in close}
             return close[0][0] if len(archs) == 1 else None
         return next((name for name, a in close if a == arch), None)
+
+
+_TRUE_WORDS = frozenset({"true", "yes", "y", "on", "1", "enable", "enabled"})
+_FALSE_WORDS = frozenset({"false", "no", "n", "off", "0", "disable", "disabled", "none"})
+
+
+def _meant_boolean(text: str | None) -> bool | None:
+    """The boolean a person meant by `yes`, `off`, `0`, `["true"]` or `TRUE `, else None."""
+    if text is None:
+        return None
+    parsed = _json_or_none(text)
+    if isinstance(parsed, list) and len(parsed) == 1:
+        return _meant_boolean(str(parsed[0]).lower() if isinstance(parsed[0], bool) else parsed[0])
+    word = str(text).strip().strip("'\"").lower()
+    if word in _TRUE_WORDS:
+        return True
+    if word in _FALSE_WORDS:
+        return False
+    return None
 
 
 def _json_or_none(text: str) -> Any:
@@ -754,21 +790,96 @@ def _pattern(r: _Reader, key: str, example: str) -> str | None:
     return text
 
 
+# Advice when no CIDR near what was written can be told: the venue's own address, never the
+# open default (0.0.0.0/0 is what the key guards against).
+_CIDR_ADVICE = (
+    "set publicAccessCidrs to the venue's egress range, e.g. pulumi config set --stack {stack} "
+    "--path 'publicAccessCidrs[0]' <address>/32 with the address that "
+    "`curl -s https://checkip.amazonaws.com` prints there"
+)
+
+
 def _cidrs(r: _Reader) -> tuple[str, ...]:
-    cidrs = r.strings("publicAccessCidrs", ["203.0.113.0/24"]) or []
-    good = []
-    for cidr in cidrs:
-        try:
-            ipaddress.ip_network(cidr)
-        except ValueError:
+    key = "publicAccessCidrs"
+    text = r.required(key, ["203.0.113.0/24"])
+    if text is None:
+        return ()
+    parsed = _json_or_none(text)
+    if not isinstance(parsed, list):
+        # A block (or several) written as text rather than a list: the fix is the list of it.
+        written = [w for w in re.split(r"[\s,]+", text.strip("[]() ")) if w]
+        meant = [_nearest_cidr(w) for w in written]
+        if written and None not in meant:
             r.problem(
-                "publicAccessCidrs",
-                f"{_short(cidr)!r} is not a CIDR block",
-                r.set_fix("publicAccessCidrs", [c for c in cidrs if c != cidr] or ["0.0.0.0/0"]),
+                key,
+                f"must be a list of CIDR blocks, got the text {_short(text)!r}",
+                r.set_fix(key, meant),
             )
         else:
-            good.append(cidr)
+            r.problem(
+                key,
+                f"must be a list of CIDR blocks, got {_short(text)!r}",
+                _CIDR_ADVICE.format(stack=r.stack),
+            )
+        return ()
+    if not all(isinstance(c, str) for c in parsed):
+        r.problem(
+            key,
+            f"must be a list of CIDR blocks (text), got {_short(text)}",
+            r.set_fix(key, [str(c) for c in parsed])
+            if all(_nearest_cidr(str(c)) == str(c) for c in parsed) and parsed
+            else _CIDR_ADVICE.format(stack=r.stack),
+        )
+        return ()
+    good = [c for c in parsed if _is_cidr(c)]
+    for cidr in parsed:
+        if _is_cidr(cidr):
+            continue
+        nearest = _nearest_cidr(cidr)
+        if nearest is not None:
+            fixed = [nearest if c == cidr else c for c in parsed]
+            r.problem(
+                key,
+                f"{_short(cidr)!r} is not a CIDR block; did you mean {nearest}?",
+                r.set_fix(key, fixed),
+            )
+        elif good:
+            r.problem(
+                key,
+                f"{_short(cidr)!r} is not a CIDR block (the fix keeps the others)",
+                r.set_fix(key, [c for c in parsed if c != cidr]),
+            )
+        else:
+            r.problem(
+                key, f"{_short(cidr)!r} is not a CIDR block", _CIDR_ADVICE.format(stack=r.stack)
+            )
     return tuple(good)
+
+
+def _is_cidr(text: str) -> bool:
+    """A network in CIDR notation with no host bits set, as EKS takes it (publicAccessCidrs)."""
+    try:
+        ipaddress.ip_network(text)
+    except ValueError:
+        return False
+    return "/" in text
+
+
+def _nearest_cidr(text: str) -> str | None:
+    """The block a person most likely meant: host bits cleared (10.0.0.1/24 -> 10.0.0.0/24), a
+    prefix past the address's length cut to it (/33 -> /32), a bare address as /32 (or /128)."""
+    text = text.strip()
+    address, slash, prefix = text.partition("/")
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    if not slash:
+        return f"{ip}/{ip.max_prefixlen}"
+    if not prefix.isdigit():
+        return None
+    length = min(int(prefix), ip.max_prefixlen)
+    return str(ipaddress.ip_network(f"{ip}/{length}", strict=False))
 
 
 def _admins(r: _Reader) -> tuple[str, ...]:
@@ -856,10 +967,24 @@ def _size_problems(r: _Reader, key: str, lo: int, want: int, hi: int) -> None:
         if old != new
     ]
     fix = chain(*(r.set_fix(f"{key}.{name}", new) for name, new in changes))
+    # Raising maxSize keeps the size that was asked for (`--path 'nodeGroups[0].desiredSize' 3`).
+    raise_max = r.set_fix(f"{key}.maxSize", max(lo, want))
     if hi < 1:
         r.problem(f"{key}.maxSize", f"must be at least 1, got {hi}", fix)
     elif lo > hi:
-        r.problem(f"{key}.minSize", f"minSize {lo} is above maxSize {hi}", fix)
+        r.problem(
+            f"{key}.minSize",
+            f"minSize {lo} is above maxSize {hi}; to keep at least {lo} nodes, raise maxSize "
+            f"instead: {raise_max}",
+            fix,
+        )
+    elif want > hi:
+        r.problem(
+            f"{key}.desiredSize",
+            f"desiredSize {want} is above maxSize {hi}; the fix raises maxSize to {want} (or keep "
+            f"{hi} nodes: {r.set_fix(f'{key}.desiredSize', hi)})",
+            raise_max,
+        )
     else:
         r.problem(
             f"{key}.desiredSize",
@@ -910,11 +1035,16 @@ def _node_group(r, key, item, minor, seen, lookups) -> NodeGroupSpec | None:
         )
 
     capacity = item.get("capacityType", "ON_DEMAND")
-    if capacity not in it.eks_enum("CapacityTypes"):
+    kinds = it.eks_enum("CapacityTypes")
+    if capacity not in kinds:
+        # `spot` or `on-demand` (Karpenter's spelling) mean SPOT and ON_DEMAND: keep the choice.
+        folded = {k.replace("_", "").lower(): k for k in kinds}
+        meant = folded.get(re.sub(r"[-_\s]", "", str(capacity)).lower())
         r.problem(
             f"{key}.capacityType",
-            f"{_short(repr(capacity))} is not one of {', '.join(it.eks_enum('CapacityTypes'))}",
-            r.rm_fix(f"{key}.capacityType"),
+            f"{_short(repr(capacity))} is not one of {', '.join(kinds)}"
+            + (f"; did you mean {meant}?" if meant else ""),
+            r.set_fix(f"{key}.capacityType", meant) if meant else r.rm_fix(f"{key}.capacityType"),
         )
 
     labels = _labels(r, key, item.get("labels"))
@@ -994,8 +1124,42 @@ def _is_label_value(text: str) -> bool:
     return len(text) <= 63 and bool(LABEL_VALUE_RE.fullmatch(text))
 
 
+# kubectl's taint syntax, `key=value:Effect` or `key:Effect` (kubectl taint nodes --help).
+KUBECTL_TAINT_RE = re.compile(r"(?P<key>[^=:\s]+)(=(?P<value>[^:\s]*))?:(?P<effect>[A-Za-z]+)")
+
+
+def _kubectl_taint(text: Any) -> dict[str, str] | None:
+    """`dedicated=x86:NoSchedule` as {key, value, effect}, when that is what it reads as."""
+    match = KUBECTL_TAINT_RE.fullmatch(text.strip()) if isinstance(text, str) else None
+    if match is None:
+        return None
+    effect = _closest(match["effect"], TAINT_EFFECTS) or match["effect"]
+    taint = {"key": match["key"], "effect": effect}
+    if match["value"]:
+        taint["value"] = match["value"]
+    return taint
+
+
 def _taints(r: _Reader, key: str, raw: Any) -> tuple[Taint, ...]:
     if raw is None:
+        return ()
+    if isinstance(raw, str) or (isinstance(raw, list) and any(isinstance(t, str) for t in raw)):
+        # kubectl's syntax: the fix writes the same taints as objects (the list whole, so that
+        # no element's index shifts under the next command).
+        items = [w for w in re.split(r"[\s,]+", raw) if w] if isinstance(raw, str) else raw
+        written = [t if isinstance(t, Mapping) else _kubectl_taint(t) for t in items]
+        r.problem(
+            f"{key}.taints",
+            f"must be a list of {{key, value, effect}} objects, got {_short(repr(raw))}"
+            + (
+                "; kubectl's key=value:Effect is written as an object here"
+                if None not in written
+                else ""
+            ),
+            r.set_fix(f"{key}.taints", written)
+            if written and None not in written
+            else r.rm_fix(f"{key}.taints"),
+        )
         return ()
     if not isinstance(raw, list):
         r.problem(

@@ -1,10 +1,14 @@
-"""Shared pytest fixtures: the repository root and the optional `../shared` reference data."""
+"""Shared pytest fixtures: the repository root, the workshop's project files and the optional
+`../shared` reference data."""
 
 from __future__ import annotations
 
+import atexit
 import gc
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -21,6 +25,37 @@ if str(ROOT) not in sys.path:
 from toe.cli import tune_gc  # noqa: E402  (ROOT is on sys.path now)
 
 tune_gc()  # the suite builds the same large, long-lived heap as a `toe` command
+
+# The workshop's stack file as the project ships it. The checkout's own Pulumi.<stack>.yaml files
+# belong to the instructor (`pulumi stack init` adds an encryption salt, `pulumi config set` and
+# `toe attendees add` change and add files), so no test reads them: every command a test runs
+# without naming a folder reads WORKSHOP, a folder made per test process with this stack file
+# beside links to the program, its Pulumi.yaml and its policies.
+WORKSHOP_STACK = ROOT / "tests" / "data" / "workshop" / "Pulumi.dev.yaml"
+
+
+def _workshop_dir() -> Path:
+    from toe import stackfiles
+
+    if stackfiles.PROJECT_DIR != stackfiles.ROOT:  # conftest imported again as tests.conftest
+        return stackfiles.PROJECT_DIR
+    folder = Path(tempfile.mkdtemp(prefix="toe-workshop-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    for name in ("Pulumi.yaml", "__main__.py", "components", "policies", "checks"):
+        (folder / name).symlink_to(ROOT / name)
+    shutil.copy(WORKSHOP_STACK, folder / "Pulumi.dev.yaml")
+    stackfiles.PROJECT_DIR = folder
+    return folder
+
+
+WORKSHOP = _workshop_dir()
+
+
+def workshop_copy(directory: Path) -> Path:
+    """The project's Pulumi.yaml and the workshop's Pulumi.dev.yaml, copied into `directory`."""
+    shutil.copy(ROOT / "Pulumi.yaml", directory / "Pulumi.yaml")
+    shutil.copy(WORKSHOP_STACK, directory / "Pulumi.dev.yaml")
+    return directory
 
 
 def shared_path(*parts: str) -> Path:

@@ -104,3 +104,14 @@ def apply(config: dict[str, Any], fix: str, stack: str) -> dict[str, Any]:
 
 def write_stack(project: Path, stack: str, config: dict[str, Any]) -> None:
     (project / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump({"config": config}))
+
+
+def set_config(stack_file: Path, **values: Any) -> None:
+    """Set project keys in a stack file as `pulumi config set` would: the file's other top-level
+    keys (`encryptionsalt`, `secretsprovider`, ...) and its other values stay as they are."""
+    document = yaml.safe_load(stack_file.read_text()) or {}
+    config = document.setdefault("config", {}) or {}
+    document["config"] = config
+    for key, value in values.items():
+        config[_qualified(key)] = value
+    stack_file.write_text(yaml.safe_dump(document, sort_keys=False))

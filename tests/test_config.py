@@ -9,11 +9,12 @@ from datetime import date
 import fixes
 import pytest
 import yaml
+from conftest import ROOT, WORKSHOP, WORKSHOP_STACK
 from moto import mock_aws
 
 from components import config, instance_types
 from components.problems import ConfigError
-from toe.stackfiles import ROOT, read_config, stack_config
+from toe.stackfiles import read_config, stack_config
 
 REGION = "ap-northeast-2"
 TODAY = date(2026, 12, 1)  # 1.31 left extended support on 2026-11-26; 1.32 is extended
@@ -35,7 +36,7 @@ def lookup(ec2):
     return lookup
 
 
-def read(lookup, stack="dev", project_dir=ROOT, **overrides):
+def read(lookup, stack="dev", project_dir=WORKSHOP, **overrides):
     return read_config(
         stack,
         lookup,
@@ -97,7 +98,7 @@ def test_every_derivable_ami_type_is_in_the_eks_model():
 
 
 def dev_values() -> dict:
-    return yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"]
+    return yaml.safe_load(WORKSHOP_STACK.read_text())["config"]
 
 
 def test_cluster_name_derives_from_the_stack_so_attendees_never_collide(lookup):
@@ -208,7 +209,7 @@ BAD_INPUTS = [
     pytest.param(
         {"nodeGroups": [base_group(minSize=1, desiredSize=3, maxSize=2)]},
         "nodeGroups[0].desiredSize",
-        "minSize <= desiredSize <= maxSize",
+        "desiredSize 3 is above maxSize 2",
         id="desired-above-max",
     ),
     pytest.param(
@@ -347,7 +348,7 @@ def test_bad_input_names_the_key_the_reason_and_the_fix(lookup, overrides, key, 
 def _project_copy(tmp_path, stack="dev", overrides=None):
     """A copy of the project files with the stack file's config changed by `overrides`."""
     shutil.copy(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
-    document = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+    document = yaml.safe_load(WORKSHOP_STACK.read_text())
     values = dict(document["config"])
     for key, value in (overrides or {}).items():
         full = key if ":" in key else f"training-on-eks:{key}"
@@ -439,7 +440,7 @@ def test_schema_describes_and_types_every_key():
 
 def test_stack_files_only_set_declared_keys():
     declared = set(config.schema())
-    for path in ROOT.glob("Pulumi.*.yaml"):
+    for path in (WORKSHOP_STACK,):
         keys = (yaml.safe_load(path.read_text()) or {}).get("config", {})
         for key in keys:
             namespace, _, name = key.partition(":")
@@ -475,9 +476,7 @@ def _problems(lookup, stack="dev", **overrides):
 
 
 def _groups(**second):
-    groups = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"][
-        "training-on-eks:nodeGroups"
-    ]
+    groups = yaml.safe_load(WORKSHOP_STACK.read_text())["config"]["training-on-eks:nodeGroups"]
     groups[1].update(second)
     return groups
 
@@ -509,7 +508,7 @@ def test_no_suggestion_when_the_architecture_cannot_be_told(lookup):
 def test_min_above_max_gets_a_fix_that_changes_a_value(lookup, tmp_path):
     bad = {"nodeGroups": _groups(minSize=3, desiredSize=2, maxSize=2)}
     problem = _problems(lookup, **bad)["nodeGroups[1].minSize"]
-    assert problem.message == "minSize 3 is above maxSize 2"
+    assert problem.message.startswith("minSize 3 is above maxSize 2; to keep at least 3 nodes")
     assert problem.fix == "pulumi config set --stack dev --path 'nodeGroups[1].minSize' 2"
     cfg = _apply_every_fix(lookup, tmp_path, "dev", bad)
     assert (cfg.node_groups[1].min_size, cfg.node_groups[1].max_size) == (2, 2)
@@ -582,14 +581,39 @@ def test_an_unquoted_version_in_the_stack_file_says_quote_it(lookup, tmp_path):
     assert "YAML read an unquoted 1.30 as the number 1.3; quote it" in problem.message
 
 
-@pytest.mark.parametrize("bad", ["yes", 0, ["true"], "TRUE "])
-def test_every_boolean_is_checked_before_anything_is_reported(lookup, bad):
-    keys = ("manageSubnetRoleTags", "endpointPublicAccess", "skipAccountChecks", "efaRequired")
-    found = _problems(lookup, **dict.fromkeys(keys, bad))
-    assert set(keys) <= set(found)
-    for key in keys:
+BOOLEAN_KEYS = ("manageSubnetRoleTags", "endpointPublicAccess", "skipAccountChecks", "efaRequired")
+
+
+@pytest.mark.parametrize(
+    ("bad", "meant"),
+    [("yes", "true"), (0, "false"), (["true"], "true"), ("TRUE ", "true"), ("off", "false")],
+)
+def test_every_boolean_is_checked_and_its_fix_keeps_what_was_meant(lookup, bad, meant):
+    found = _problems(lookup, **dict.fromkeys(BOOLEAN_KEYS, bad))
+    assert set(BOOLEAN_KEYS) <= set(found)
+    for key in BOOLEAN_KEYS:
         assert found[key].message.startswith("must be true or false")
-        assert found[key].fix == f"pulumi config rm --stack dev {key}"
+        assert f"did you mean {meant}?" in found[key].message
+        assert found[key].fix == f"pulumi config set --stack dev {key} {meant}"
+
+
+@pytest.mark.parametrize("text", ["False", "false", "no", "NO", "0", "off"])
+def test_a_closed_endpoint_stays_closed(lookup, tmp_path, text):
+    """`endpointPublicAccess: "no"`: the fix must never remove the key (its default opens the API
+    to the internet). `False` is what the program's Config.get_bool accepts: no problem at all."""
+    cfg = _apply_every_fix(lookup, tmp_path, "dev", {"endpointPublicAccess": text})
+    assert cfg.endpoint_public_access is False
+
+
+def test_a_word_that_is_no_boolean_gets_false_and_says_so(lookup):
+    problem = _problems(lookup, endpointPublicAccess="maybe")["endpointPublicAccess"]
+    assert problem.fix == "pulumi config set --stack dev endpointPublicAccess false"
+    assert "set true if that is what you meant" in problem.message
+
+
+def test_true_and_false_in_title_case_are_booleans_as_for_get_bool(lookup):
+    assert read(lookup, endpointPublicAccess="True").endpoint_public_access is True
+    assert read(lookup, skipAccountChecks="False").skip_account_checks is False
 
 
 def test_yaml_yes_is_text_as_for_the_cli(lookup, tmp_path):
@@ -767,3 +791,76 @@ def test_the_distributed_check_reads_its_keys(lookup):
     efa = read(lookup, distributedCheck="true", efaInstanceType="g6.8xlarge").checks.distributed
     assert (efa.efa, efa.instance_type) == (True, "g6.8xlarge")
     assert read(lookup).checks.distributed.enabled is False
+
+
+# ---------------------------------------------------------------- fixes that keep what was meant
+
+
+@pytest.mark.parametrize(
+    ("value", "meant"),
+    [
+        ("203.0.113.0/24", ("203.0.113.0/24",)),
+        ("203.0.113.0/24, 198.51.100.7/32", ("203.0.113.0/24", "198.51.100.7/32")),
+        (["10.0.0.0/33"], ("10.0.0.0/32",)),
+        (["10.0.0.1/24"], ("10.0.0.0/24",)),
+        (["198.51.100.7"], ("198.51.100.7/32",)),
+        (["203.0.113.0/24", "10.0.0.300/8"], ("203.0.113.0/24",)),
+    ],
+)
+def test_a_cidr_fix_keeps_the_range_and_never_opens_the_api(lookup, tmp_path, value, meant):
+    cfg = _apply_every_fix(lookup, tmp_path, "dev", {"publicAccessCidrs": value})
+    assert cfg.public_access_cidrs == meant
+
+
+def test_a_cidr_nothing_can_be_made_of_gets_advice_not_the_open_default(lookup):
+    problem = _problems(lookup, publicAccessCidrs=["venue"])["publicAccessCidrs"]
+    assert "0.0.0.0/0" not in problem.fix and "config rm" not in problem.fix
+    assert "checkip.amazonaws.com" in problem.fix
+
+
+@pytest.mark.parametrize(("written", "meant"), [("spot", "SPOT"), ("on-demand", "ON_DEMAND")])
+def test_a_capacity_type_in_lower_case_keeps_its_choice(lookup, tmp_path, written, meant):
+    problem = _problems(lookup, nodeGroups=_groups(capacityType=written))[
+        "nodeGroups[1].capacityType"
+    ]
+    assert f"did you mean {meant}?" in problem.message
+    cfg = _apply_every_fix(lookup, tmp_path, "dev", {"nodeGroups": _groups(capacityType=written)})
+    assert cfg.node_groups[1].capacity_type == meant
+
+
+@pytest.mark.parametrize(
+    ("written", "meant"),
+    [
+        ("dedicated=x86:NoSchedule", [("dedicated", "x86", "NoSchedule")]),
+        (["dedicated=x86:NoSchedule"], [("dedicated", "x86", "NoSchedule")]),
+        (
+            ["a=b:NoExecute", {"key": "c", "value": "", "effect": "NoSchedule"}, "gpu:noschedule"],
+            [("a", "b", "NoExecute"), ("c", "", "NoSchedule"), ("gpu", "", "NoSchedule")],
+        ),
+    ],
+)
+def test_a_kubectl_style_taint_is_rewritten_as_an_object(lookup, tmp_path, written, meant):
+    problem = _problems(lookup, nodeGroups=_groups(taints=written))["nodeGroups[1].taints"]
+    assert f"'nodeGroups[1].taints[0].key' {meant[0][0]}" in problem.fix  # rewritten, not dropped
+    cfg = _apply_every_fix(lookup, tmp_path, "dev", {"nodeGroups": _groups(taints=written)})
+    assert [(t.key, t.value, t.effect) for t in cfg.node_groups[1].taints] == meant
+
+
+def test_a_desired_size_above_max_raises_max_and_offers_the_other_way(lookup, tmp_path):
+    """The README's own `--path 'nodeGroups[0].desiredSize' 3` on the workshop's maxSize 2."""
+    bad = {"nodeGroups": _groups(desiredSize=3)}
+    problem = _problems(lookup, **bad)["nodeGroups[1].desiredSize"]
+    assert problem.fix == "pulumi config set --stack dev --path 'nodeGroups[1].maxSize' 3"
+    assert "pulumi config set --stack dev --path 'nodeGroups[1].desiredSize' 2" in problem.message
+    cfg = _apply_every_fix(lookup, tmp_path, "dev", bad)
+    assert (cfg.node_groups[1].desired_size, cfg.node_groups[1].max_size) == (3, 3)
+
+
+def test_the_readmes_config_example_is_valid(lookup, tmp_path):
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    example = re.search(r"`(pulumi config set --path '[^`]+)`", readme)[1]
+    values = _project_copy(tmp_path)
+    fixes.write_stack(tmp_path, "dev", fixes.apply(values, example, "dev"))
+    assert read(lookup, project_dir=tmp_path).node_groups[0].max_size == 3

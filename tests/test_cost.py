@@ -4,14 +4,14 @@ bundled table, with the instance facts moto has from EC2."""
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import date
 
 import boto3
+import fixes
 import pytest
 from botocore.stub import Stubber
 
-from tests.conftest import ROOT
+from tests.conftest import workshop_copy
 from toe import cost
 from toe.account import load_account
 from toe.cli import main
@@ -191,8 +191,7 @@ def test_standard_support_costs_a_sixth_of_extended(ec2):
 
 
 def test_a_fleet_of_thirty_costs_thirty_attendees(ec2, tmp_path):
-    for name in ("Pulumi.yaml", "Pulumi.dev.yaml"):
-        shutil.copy(ROOT / name, tmp_path / name)
+    workshop_copy(tmp_path)
     assert main(["attendees", "add", "--count", "30", "--dir", str(tmp_path)]) == 0
     stacks = [f"attendee{i:02d}" for i in range(1, 31)]
     one = cost.run(["dev"], hours=6, on=ON, clients=ec2)
@@ -203,12 +202,7 @@ def test_a_fleet_of_thirty_costs_thirty_attendees(ec2, tmp_path):
 
 
 def test_an_efa_type_adds_its_own_node_for_its_pull(ec2, tmp_path):
-    for name in ("Pulumi.yaml", "Pulumi.dev.yaml"):
-        shutil.copy(ROOT / name, tmp_path / name)
-    stack_file = tmp_path / "Pulumi.dev.yaml"
-    stack_file.write_text(
-        stack_file.read_text() + "  training-on-eks:efaInstanceType: g5.8xlarge\n"
-    )
+    fixes.set_config(workshop_copy(tmp_path) / "Pulumi.dev.yaml", efaInstanceType="g5.8xlarge")
     report = cost.run(["dev"], on=ON, clients=ec2, project_dir=tmp_path)
     lines = {x.item: x for x in report.stacks[0].lines}
     efa = lines["EFA check (efaInstanceType)"]

@@ -18,7 +18,7 @@ from botocore.stub import Stubber
 from moto.server import ThreadedMotoServer
 
 from components.account_checks import QUOTA_G_VT, QUOTA_P, QUOTA_STANDARD
-from tests.conftest import ROOT
+from tests.conftest import workshop_copy
 from toe import fleet_preflight as fp
 from toe import preflight
 from toe.account import Account, SubnetSpec, VpcSpec, create_in_moto, load_account
@@ -94,8 +94,7 @@ def clients(session, ec2_quotas=ROOMY, eks_clusters: float | None = 100.0, quota
 def project(tmp_path_factory) -> tuple[Path, list[str]]:
     """The project's files with 30 attendee stacks, made as an instructor would."""
     directory = tmp_path_factory.mktemp("fleet")
-    for name in ("Pulumi.yaml", "Pulumi.dev.yaml"):
-        shutil.copy(ROOT / name, directory / name)
+    workshop_copy(directory)
     assert main(["attendees", "add", "--count", str(STACKS), "--dir", str(directory)]) == 0
     stacks = [f"attendee{i:02d}" for i in range(1, STACKS + 1)]
     return directory, stacks

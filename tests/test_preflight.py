@@ -6,13 +6,14 @@ import json
 from datetime import UTC, date, datetime
 
 import boto3
+import fixes
 import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 from rich.console import Console
 
 from components.account_checks import QUOTA_G_VT, QUOTA_P, QUOTA_STANDARD
-from tests.conftest import ROOT
+from tests.conftest import workshop_copy
 from toe import preflight
 from toe.account import load_account
 from toe.cli import main
@@ -292,7 +293,7 @@ def test_eks_support_prefers_the_api_when_it_answers():
 def test_command_prints_tables_and_json(account, monkeypatch, capsys):
     real = preflight.run
 
-    def run_here(stack, region=None, project_dir=ROOT):
+    def run_here(stack, region=None, project_dir=None):
         return real(
             stack, region=region, clients=clients(account), today=TODAY, project_dir=project_dir
         )
@@ -322,7 +323,7 @@ def test_command_prints_tables_and_json(account, monkeypatch, capsys):
     monkeypatch.setattr(
         preflight,
         "run",
-        lambda stack, region=None, project_dir=ROOT: real(
+        lambda stack, region=None, project_dir=None: real(
             stack,
             region=region,
             clients=clients(account, zero),
@@ -389,10 +390,7 @@ def test_preflight_warns_when_a_check_image_comes_from_docker_hub(account, image
 
 
 def test_the_distributed_checks_nodes_count_against_the_gpu_quota(account, tmp_path):
-    for name in ("Pulumi.yaml", "Pulumi.dev.yaml"):
-        (tmp_path / name).write_text((ROOT / name).read_text())
-    stack = tmp_path / "Pulumi.dev.yaml"
-    stack.write_text(stack.read_text() + "  training-on-eks:distributedCheck: true\n")
+    fixes.set_config(workshop_copy(tmp_path) / "Pulumi.dev.yaml", distributedCheck=True)
     # 8 vCPUs: room for the GPU check's 4-vCPU node, not for two more.
     tight = {**GOOD_QUOTAS, QUOTA_G_VT: 8.0}
     report = preflight.run(

@@ -13,7 +13,6 @@ import pytest
 from botocore.config import Config
 from test_preflight import TODAY, account, clients  # noqa: F401 - the module fixture
 
-from tests.conftest import ROOT
 from toe import preflight
 from toe.cli import main
 
@@ -123,7 +122,7 @@ def test_the_command_exits_2_and_prints_could_not_check(account, broken_aws, cap
     monkeypatch.setattr(
         preflight,
         "run",
-        lambda stack, region=None, project_dir=ROOT: real(
+        lambda stack, region=None, project_dir=None: real(
             stack,
             region=region,
             clients=replace(clients(account), iam=iam),

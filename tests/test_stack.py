@@ -5,12 +5,12 @@ from __future__ import annotations
 import pulumi.dynamic
 import pytest
 import yaml
+from conftest import WORKSHOP_STACK
 
 from components import outputs
 from toe.harness import ProgramError, ProgramRun, run_program, unwrap_secret
-from toe.stackfiles import ROOT
 
-DEV = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"]
+DEV = yaml.safe_load(WORKSHOP_STACK.read_text())["config"]
 
 
 @pytest.fixture(scope="module")
@@ -335,9 +335,7 @@ def test_preview_hands_the_readout_check_the_unknowns_the_engine_does(monkeypatc
 
 def test_config_and_look_up_problems_are_reported_together():
     """A wrong VPC name shows up with the node-group typo, not after it is fixed."""
-    groups = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"][
-        "training-on-eks:nodeGroups"
-    ]
+    groups = yaml.safe_load(WORKSHOP_STACK.read_text())["config"]["training-on-eks:nodeGroups"]
     groups[1]["instanceType"] = "c6i.2xlage"
     with pytest.raises(ProgramError) as err:
         run_program("dev", config={"vpcName": "no-such-vpc", "nodeGroups": groups}, preview=True)

@@ -359,9 +359,9 @@ def run(
 
     from toe import fleet_preflight as fp
     from toe.preflight import Clients, CouldNotCheck
-    from toe.stackfiles import ROOT, stack_config
+    from toe.stackfiles import resolve_dir, stack_config
 
-    project_dir = project_dir or ROOT
+    project_dir = resolve_dir(project_dir)
     on = on or datetime.now(UTC).date()
     if not stacks:
         raise CouldNotCheck(f"no Pulumi.<stack>.yaml files in {project_dir}")

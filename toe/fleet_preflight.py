@@ -34,7 +34,6 @@ from toe.preflight import (
     connect,
     guarded,
 )
-from toe.stackfiles import ROOT
 
 FLEET_DATA = Path(__file__).parent / "data" / "fleet.yaml"
 # Service Quotas: Amazon EKS "Clusters" per Region (default 100; EKS user guide, service-quotas).
@@ -135,13 +134,14 @@ def run(
     stacks: Sequence[str],
     *,
     clients: Clients | None = None,
-    project_dir: Path = ROOT,
+    project_dir: Path | None = None,
     facts: FleetFacts | None = None,
 ) -> FleetReport:
     """Check the account for every stack at once; raise CouldNotCheck if it cannot be asked."""
     from toe import guidance
-    from toe.stackfiles import StackFileError, stack_config
+    from toe.stackfiles import StackFileError, resolve_dir, stack_config
 
+    project_dir = resolve_dir(project_dir)
     if not stacks:
         raise CouldNotCheck(f"no Pulumi.<stack>.yaml files in {project_dir}")
     regions = {}

@@ -33,7 +33,7 @@ from toe.account import (
     create_in_moto,
     load_account,
 )
-from toe.stackfiles import stack_config
+from toe.stackfiles import resolve_dir, stack_config
 
 ROOT = Path(__file__).resolve().parents[1]
 ACCOUNT_ID = "123456789012"
@@ -586,7 +586,7 @@ _RUN_LOCK = threading.Lock()
 def run_program(
     stack: str = "dev",
     *,
-    project_dir: Path = ROOT,
+    project_dir: Path | None = None,
     account: Account | Path | None = None,
     config: Mapping[str, Any] | None = None,
     preview: bool = False,
@@ -600,6 +600,7 @@ def run_program(
         account = load_account(WORKSHOP_ACCOUNT)
     elif isinstance(account, Path):
         account = load_account(account)
+    project_dir = resolve_dir(project_dir)
     cfg = stack_config(stack, project_dir, config)
     project = yaml.safe_load((project_dir / "Pulumi.yaml").read_text())["name"]
     region = cfg.get("aws:region") or account.region

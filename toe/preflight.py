@@ -19,7 +19,7 @@ from components.eks_versions import (
     load_eks_table,
 )
 from components.problems import ConfigError, Problem, set_command
-from toe.stackfiles import ROOT, stack_config
+from toe.stackfiles import stack_config
 
 PASS, WARN, UNCHECKED, FAIL = "pass", "warn", "unchecked", "fail"
 _RANK = {PASS: 0, WARN: 1, UNCHECKED: 2, FAIL: 3}
@@ -175,7 +175,7 @@ def run(
     region: str | None = None,
     clients: Clients | None = None,
     today: date | None = None,
-    project_dir: Path = ROOT,
+    project_dir: Path | None = None,
     eks_table: Path = EKS_VERSIONS,
     overrides: Mapping[str, Any] | None = None,
 ) -> Report:
@@ -184,8 +184,9 @@ def run(
     `overrides` change stack configuration values as `pulumi config set` would (short keys).
     """
     from toe import guidance
-    from toe.stackfiles import StackFileError
+    from toe.stackfiles import StackFileError, resolve_dir
 
+    project_dir = resolve_dir(project_dir)
     if not (project_dir / f"Pulumi.{stack}.yaml").exists():
         raise CouldNotCheck(guidance.unknown_stack(stack, project_dir))
     try:

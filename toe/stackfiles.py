@@ -12,6 +12,15 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+# Where Pulumi.yaml and the stack files are read from when a caller names no folder: this
+# checkout. The test suite points it at a copy of the workshop's files, so that it never reads an
+# instructor's own stack files (`pulumi stack init` and `pulumi config set` rewrite them).
+PROJECT_DIR = ROOT
+
+
+def resolve_dir(given: Path | None = None) -> Path:
+    """The folder a command reads: the one it was given, else PROJECT_DIR."""
+    return Path(given) if given is not None else PROJECT_DIR
 
 
 class StackFileError(ValueError):
@@ -133,7 +142,7 @@ def _config_text(value: Any) -> str:
 
 
 def stack_config(
-    stack: str, project_dir: Path = ROOT, overrides: Mapping[str, Any] | None = None
+    stack: str, project_dir: Path | None = None, overrides: Mapping[str, Any] | None = None
 ) -> dict[str, str]:
     """Config as the CLI would hand it to the program: Pulumi.yaml defaults, then the stack file.
 
@@ -142,6 +151,7 @@ def stack_config(
     use short project keys. A value of None in `overrides` removes the key.
     Raises StackFileError for a file that cannot be read.
     """
+    project_dir = resolve_dir(project_dir)
     project = _project_document(project_dir / "Pulumi.yaml")
     name = project["name"]
     merged: dict[str, Any] = {}
@@ -183,13 +193,14 @@ def _project_document(path: Path) -> dict[str, Any]:
 _PROJECTS: dict[tuple[str, int, int], dict[str, Any]] = {}
 
 
-def stack_names(project_dir: Path = ROOT) -> list[str]:
+def stack_names(project_dir: Path | None = None) -> list[str]:
     """The stacks that have a `Pulumi.<stack>.yaml` file."""
+    project_dir = resolve_dir(project_dir)
     return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
 
 
 def read_config(
-    stack: str, lookup, project_dir: Path = ROOT, overrides=None, *, catalog=None, today=None
+    stack: str, lookup, project_dir: Path | None = None, overrides=None, *, catalog=None, today=None
 ):
     """The validated StackConfig of a stack, read from its files (no Pulumi engine involved).
 
@@ -208,7 +219,7 @@ def read_config(
 
 
 def read_stack_config(
-    stack: str, lookup, project_dir: Path = ROOT, overrides=None, *, catalog=None, today=None
+    stack: str, lookup, project_dir: Path | None = None, overrides=None, *, catalog=None, today=None
 ):
     """Like read_config, but returns the `Reading` (config or problems) without raising."""
     from components import config

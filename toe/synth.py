@@ -17,7 +17,8 @@ from typing import Any
 
 import yaml
 
-from toe.harness import ROOT, SECRET_SIG, SECRET_VALUE_SIG, ProgramRun, Registration, Unknown
+from toe.harness import SECRET_SIG, SECRET_VALUE_SIG, ProgramRun, Registration, Unknown
+from toe.stackfiles import resolve_dir
 
 COMPUTED = "<computed>"
 SECRET = "[secret]"
@@ -319,8 +320,9 @@ def enforcement(verdict: Any) -> str:
     return str(getattr(level, "value", level)).lower()
 
 
-def policy_runner(project_dir: Path = ROOT):
+def policy_runner(project_dir: Path | None = None):
     """The policy pack's runner module (`policies/runner.py`), or None where it is absent."""
+    project_dir = resolve_dir(project_dir)
     if not (project_dir / "policies" / "runner.py").exists():
         return None
     import importlib
@@ -360,7 +362,7 @@ def default_out_dir(stack: str) -> Path:
 def synth(
     stack: str = "dev",
     *,
-    project_dir: Path = ROOT,
+    project_dir: Path | None = None,
     account: Path | None = None,
     out_dir: Path | None = None,
     preview: bool = False,
@@ -377,6 +379,7 @@ def synth(
     from toe.harness import run_program
     from toe.synth_graph import mermaid
 
+    project_dir = resolve_dir(project_dir)
     if not (project_dir / f"Pulumi.{stack}.yaml").exists():
         raise SynthError(guidance.unknown_stack(stack, project_dir))
     out = Path(out_dir) if out_dir is not None else default_out_dir(stack)

@@ -7,7 +7,6 @@ import json
 from datetime import date
 from pathlib import Path
 
-from toe.stackfiles import ROOT
 from toe.terminal import positive_int
 
 NAME = "cost"
@@ -51,7 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="ask no AWS API: the simulated account's EC2 data and the bundled prices",
     )
-    parser.add_argument("--dir", type=Path, default=ROOT, help="project directory")
+    parser.add_argument(
+        "--dir", type=Path, default=None, help="project directory (default: this checkout)"
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
 

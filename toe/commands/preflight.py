@@ -6,8 +6,6 @@ import argparse
 import json
 from pathlib import Path
 
-from toe.stackfiles import ROOT
-
 NAME = "preflight"
 HELP = (
     "Read-only account checks (VPC and subnets, instance types per zone, GPU types and EFA, "
@@ -30,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--stacks", nargs="+", metavar="STACK", help="with --fleet: these stacks (default: all)"
     )
     parser.add_argument(
-        "--dir", type=Path, default=ROOT, help="project directory (default: this project)"
+        "--dir", type=Path, default=None, help="project directory (default: this checkout)"
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
