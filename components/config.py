@@ -349,11 +349,12 @@ class _Reader:
 
     def boolean(self, key: str) -> bool | None:
         text = self.present(key)
-        # What the program's `Config.get_bool` takes (pulumi sdk python config._get_bool:
-        # "true", "True", "false", "False"); YAML 1.2, which the CLI reads stack files with, has
-        # no yes/no/on/off booleans, so those arrive as text.
-        if text in ("true", "True", "false", "False"):
-            return text.lower() == "true"
+        # The CLI takes only the text true/false for a boolean key (sdk go/common/workspace
+        # ValidateConfigValue): `pulumi config set endpointPublicAccess False` stores "False",
+        # and `pulumi preview` refuses it ("must be of type 'boolean'", tests/data/stackfiles).
+        # YAML 1.2, which the CLI reads stack files with, has no yes/no/on/off booleans either.
+        if text in ("true", "false"):
+            return text == "true"
         meant = _meant_boolean(text)
         if meant is None:
             # No telling what was meant: false opens, launches and skips nothing (a public
@@ -596,18 +597,44 @@ def program_values() -> dict[str, str]:
 # ---------------------------------------------------------------------------- keys
 
 
+@cache
+def aws_provider_keys() -> frozenset[str]:
+    """The `aws:*` settings the aws provider reads: every key its SDK's config module asks for
+    (pulumi_aws/config/vars.py, generated from the provider's schema)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("pulumi_aws.config.vars")
+    text = Path(spec.origin).read_text(encoding="utf-8")
+    return frozenset(re.findall(r"__config__\.get(?:_[a-z]+)?\('([A-Za-z0-9]+)'", text))
+
+
 def _unknown_keys(r: _Reader) -> None:
-    """Keys this project does not declare, in its namespace or in none, are mistakes."""
+    """Keys this project does not declare, aws:* keys the aws provider does not read, and keys in
+    a namespace that is nearly this project's, are mistakes. (A stack file's key without a
+    namespace is the project's: toe.stackfiles qualifies it as the CLI does.)"""
     declared = set(r.decls)
     for key, raw in r.values.items():
         namespace, sep, name = key.partition(":")
-        if not sep:
-            target = _closest(key, declared) or key
+        value = _json_or_none(raw) if str(raw).startswith(("[", "{")) else raw
+        if namespace == "aws" and name not in aws_provider_keys():
+            # The aws provider refuses a key it does not know, at preview.
+            meant = _closest(name, aws_provider_keys())
             r.problem(
                 key,
-                "has no namespace: Pulumi reads stack settings as `<namespace>:<name>` and "
-                f"refuses this file; this project's keys are `{PROJECT}:<name>`",
-                f"in Pulumi.{r.stack}.yaml, rename `{key}:` to `{PROJECT}:{target}:`",
+                "is not a setting of the aws provider (pulumi_aws.config)"
+                + (f"; did you mean aws:{meant}?" if meant else ""),
+                chain(r.rm_fix(key), set_command(f"aws:{meant}", value, stack=r.stack))
+                if meant and f"aws:{meant}" not in r.values
+                else r.rm_fix(key),
+            )
+        elif sep and namespace not in (PROJECT, "aws") and _closest(namespace, [PROJECT], 0.8):
+            # Pulumi hands `training_on_eks:x` to no one: the setting silently does nothing.
+            meant = name if name in declared else _closest(name, declared)
+            r.problem(
+                key,
+                f"is in the namespace {namespace!r}, which is not this project's ({PROJECT}), so "
+                "it sets nothing" + (f"; did you mean {PROJECT}:{meant}?" if meant else ""),
+                chain(r.rm_fix(key), r.set_fix(meant, value)) if meant else r.rm_fix(key),
             )
         elif namespace == PROJECT and name not in declared:
             suggestion = _closest(name, declared)
@@ -618,7 +645,6 @@ def _unknown_keys(r: _Reader) -> None:
                     r.rm_fix(key),
                 )
                 continue
-            value = _json_or_none(raw) if raw.startswith(("[", "{")) else raw
             r.problem(
                 key,
                 f"is not a setting of this project; did you mean {suggestion}?",
@@ -1387,6 +1413,20 @@ def _checks(r: _Reader, pool: GpuPoolSpec | None, *, lookups: bool) -> ChecksSpe
         " seconds (a GPU node launch and image pull take minutes; more than a day is a hang)",
     )
     efa_required = r.boolean("efaRequired")
+    if efa_required and not efa_type:
+        # The check would report EFA unavailable every time, failing `pulumi up` only at the
+        # readout, after the whole cluster is built.
+        meant = _efa_type_for(r, pool) if lookups else None
+        r.problem(
+            "efaRequired",
+            "is true but efaInstanceType is empty, so the EFA check runs without EFA and fails "
+            "pulumi up after the cluster is built; name the EFA-capable type to launch"
+            + (f" (e.g. {meant}, which the GPU pool can launch)" if meant else ""),
+            r.set_fix("efaInstanceType", meant)
+            if meant
+            else "pulumi config set --stack "
+            f"{r.stack} efaInstanceType <an EFA-capable GPU type the pool can launch>",
+        )
     distributed = _distributed(r, pool, efa_type, lookups=lookups)
     if len(r.problems) > before:
         return None
@@ -1498,6 +1538,25 @@ def _distributed_fits_pool(
             "pending",
             r.set_fix("gpuMaxGpus", need),
         )
+
+
+# EFA-capable NVIDIA types to suggest, smallest first; each is checked against EC2's facts and the
+# pool before it is offered.
+EFA_CANDIDATES = ("g6.8xlarge", "g5.8xlarge", "g6e.8xlarge", "g6.12xlarge", "g5.12xlarge")
+
+
+def _efa_type_for(r: _Reader, pool: GpuPoolSpec | None) -> str | None:
+    """The first candidate that EC2 says has EFA and an NVIDIA GPU and that the pool can launch."""
+    for name in EFA_CANDIDATES:
+        facts = r.facts("efaInstanceType", name)
+        if (
+            isinstance(facts, it.InstanceFacts)
+            and facts.efa_supported
+            and facts.has_nvidia_gpu
+            and (pool is None or it.pool_can_launch(pool, facts))
+        ):
+            return name
+    return None
 
 
 def _efa_type(r: _Reader, efa_type: str, pool: GpuPoolSpec | None) -> None:

@@ -34,15 +34,20 @@ tune_gc()  # the suite builds the same large, long-lived heap as a `toe` command
 WORKSHOP_STACK = ROOT / "tests" / "data" / "workshop" / "Pulumi.dev.yaml"
 
 
+def link_program(directory: Path) -> Path:
+    """`directory` as a project folder: links to the program, Pulumi.yaml and the policies."""
+    for name in ("Pulumi.yaml", "__main__.py", "components", "policies", "checks"):
+        (directory / name).symlink_to(ROOT / name)
+    return directory
+
+
 def _workshop_dir() -> Path:
     from toe import stackfiles
 
     if stackfiles.PROJECT_DIR != stackfiles.ROOT:  # conftest imported again as tests.conftest
         return stackfiles.PROJECT_DIR
-    folder = Path(tempfile.mkdtemp(prefix="toe-workshop-"))
+    folder = link_program(Path(tempfile.mkdtemp(prefix="toe-workshop-")))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    for name in ("Pulumi.yaml", "__main__.py", "components", "policies", "checks"):
-        (folder / name).symlink_to(ROOT / name)
     shutil.copy(WORKSHOP_STACK, folder / "Pulumi.dev.yaml")
     stackfiles.PROJECT_DIR = folder
     return folder

@@ -536,18 +536,44 @@ def test_unknown_project_keys_are_refused_with_did_you_mean(lookup, tmp_path, ke
     assert cfg is not None
 
 
-def test_keys_without_a_namespace_are_refused(lookup, tmp_path):
+def test_keys_without_a_namespace_are_the_projects_as_for_the_cli(lookup, tmp_path):
     values = _project_copy(tmp_path)
     values["gpuMaxGpus"] = 8
     fixes.write_stack(tmp_path, "dev", values)
-    with pytest.raises(ConfigError) as err:
-        read(lookup, project_dir=tmp_path)
-    (problem,) = err.value.problems
-    assert problem.key == "gpuMaxGpus"
-    assert "has no namespace" in problem.message
-    assert (
-        problem.fix == "in Pulumi.dev.yaml, rename `gpuMaxGpus:` to `training-on-eks:gpuMaxGpus:`"
-    )
+    assert read(lookup, project_dir=tmp_path).gpu_pool.max_gpus == 8
+
+
+@pytest.mark.parametrize("namespace", ["training_on_eks", "training-on-eks-", "trainingoneks"])
+def test_a_key_in_a_near_miss_namespace_is_named_with_the_one_meant(lookup, tmp_path, namespace):
+    """`training_on_eks:gpuMaxGpus: 1` set nothing: the pool kept its 4 GPUs."""
+    key = f"{namespace}:gpuMaxGpus"
+    problem = _problems(lookup, **{key: 1})[key]
+    assert "did you mean training-on-eks:gpuMaxGpus?" in problem.message
+    cfg = _apply_every_fix(lookup, tmp_path, "dev", {key: 1})
+    assert cfg.gpu_pool.max_gpus == 1
+
+
+def test_an_unknown_aws_key_is_refused_as_the_aws_provider_refuses_it(lookup, tmp_path):
+    problem = _problems(lookup, **{"aws:regoin": REGION})["aws:regoin"]
+    assert "did you mean aws:region?" in problem.message
+    assert _apply_every_fix(lookup, tmp_path, "dev", {"aws:regoin": REGION}) is not None
+
+
+def test_every_aws_key_the_provider_reads_is_accepted(lookup):
+    from pulumi_aws.config import vars as aws_vars
+
+    assert "region" in config.aws_provider_keys()
+    assert "profile" in config.aws_provider_keys()
+    assert read(lookup, **{"aws:skipMetadataApiCheck": "true"}) is not None
+    assert aws_vars is not None
+
+
+def test_efa_required_without_an_efa_type_is_refused_before_anything_is_created(lookup, tmp_path):
+    problem = _problems(lookup, efaRequired=True)["efaRequired"]
+    assert "efaInstanceType is empty" in problem.message
+    assert "efaInstanceType" in problem.fix  # keeps the requirement: names a type to launch
+    cfg = _apply_every_fix(lookup, tmp_path, "dev", {"efaRequired": True})
+    assert cfg.checks.efa_required and cfg.checks.efa_instance_type
 
 
 def test_unknown_node_group_fields_are_refused_with_did_you_mean(lookup, tmp_path):
@@ -611,9 +637,12 @@ def test_a_word_that_is_no_boolean_gets_false_and_says_so(lookup):
     assert "set true if that is what you meant" in problem.message
 
 
-def test_true_and_false_in_title_case_are_booleans_as_for_get_bool(lookup):
-    assert read(lookup, endpointPublicAccess="True").endpoint_public_access is True
-    assert read(lookup, skipAccountChecks="False").skip_account_checks is False
+def test_title_case_text_is_refused_as_the_cli_refuses_it_and_the_fix_keeps_it(lookup):
+    """`pulumi config set endpointPublicAccess False` stores the text "False", which `pulumi
+    preview` refuses (tests/data/stackfiles/README.md); YAML's own False is a boolean."""
+    problem = _problems(lookup, endpointPublicAccess="False")["endpointPublicAccess"]
+    assert problem.fix == "pulumi config set --stack dev endpointPublicAccess false"
+    assert read(lookup, endpointPublicAccess=False).endpoint_public_access is False
 
 
 def test_yaml_yes_is_text_as_for_the_cli(lookup, tmp_path):

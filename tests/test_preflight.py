@@ -203,7 +203,9 @@ def test_pool_without_efa_capable_types_warns(account):
         today=TODAY,
         overrides={**overrides, "efaRequired": True},
     )
-    assert required.check("gpu-types").status == "fail"
+    # Required EFA with no type to launch is a configuration problem, refused before anything.
+    assert required.check("config").status == "fail"
+    assert "efaInstanceType is empty" in required.check("config").summary
 
 
 def test_pool_that_can_launch_nothing_fails(account):

@@ -23,6 +23,17 @@ BROKEN = [
     ),
     pytest.param("config:\n  x: !!python/object:os.system {}\n", "Pulumi.dev.yaml:2:6:", id="tag"),
     pytest.param("config:\n\tx: 1\n", "Pulumi.dev.yaml:2:1:", id="tab"),
+    pytest.param(
+        "config:\n  aws:region: a\n  x: 1\n  aws:region: b\n",
+        'Pulumi.dev.yaml:4:3: mapping key "aws:region" already defined at line 2',
+        id="duplicate-key",
+    ),
+    pytest.param(
+        "configs:\n  aws:region: ap-northeast-2\n",
+        "Pulumi.dev.yaml:1:1: `configs:` is not a stack file setting (Pulumi ignores it, so "
+        "nothing under it is set); did you mean `config:`?",
+        id="configs",
+    ),
 ]
 
 
@@ -54,10 +65,13 @@ def test_yes_and_on_are_text_as_in_yaml_1_2(tmp_path):
     assert read_stack_file(path)["config"] == {"a": "yes", "b": "on", "c": True, "d": False}
 
 
-def test_keys_without_a_namespace_are_kept_for_the_reader_to_refuse(tmp_path):
+def test_keys_without_a_namespace_are_the_projects_as_for_the_cli(tmp_path):
+    """pulumi sdk go/common/workspace/loaders.go, stackConfigNamespacedWithProject."""
     shutil.copy(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
     (tmp_path / "Pulumi.dev.yaml").write_text("config:\n  gpuMaxGpus: 8\n")
-    assert stack_config("dev", tmp_path)["gpuMaxGpus"] == "8"
+    values = stack_config("dev", tmp_path)
+    assert values["training-on-eks:gpuMaxGpus"] == "8"
+    assert "gpuMaxGpus" not in values
 
 
 def test_the_cli_entry_point_reports_a_broken_stack_file(tmp_path, capsys, monkeypatch):
@@ -67,3 +81,17 @@ def test_the_cli_entry_point_reports_a_broken_stack_file(tmp_path, capsys, monke
     code = cli.main(["attendees", "list"])
     assert code == 2
     assert "Pulumi.team.yaml:2:1:" in capsys.readouterr().err
+
+
+def test_a_dangling_link_is_named_as_one(tmp_path, capsys):
+    shutil.copy(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    (tmp_path / "Pulumi.f06.yaml").symlink_to(tmp_path / "gone" / "Pulumi.f06.yaml")
+    with pytest.raises(StackFileError) as err:
+        stack_config("f06", tmp_path)
+    assert str(err.value) == (
+        f"Pulumi.f06.yaml: is a symbolic link to {tmp_path}/gone/Pulumi.f06.yaml, which does "
+        "not exist"
+    )
+    code = cli.main(["synth", "--stack", "f06", "--dir", str(tmp_path), "--out", str(tmp_path)])
+    assert code == 1
+    assert "which does not exist" in capsys.readouterr().err

@@ -200,6 +200,7 @@ def test_masker_hides_secrets_and_their_copies():
         ],
         outputs={},
         secret_outputs=set(),
+        config={},
     )
     masker = synth.Masker.for_run(run)
     assert masker.clean({"k": {**secret, "value": "x"}}) == {"k": "[secret]"}

@@ -3,6 +3,7 @@ not answer, a missing kubeconfig, an unknown stack, and AWS's own error text."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from components.aws_errors import NO_CREDENTIALS, aws_error
@@ -26,6 +27,13 @@ def missing_kubeconfig(path: str | Path) -> str:
 
 
 def unknown_stack(stack: str, project_dir: Path) -> str:
+    path = project_dir / f"Pulumi.{stack}.yaml"
+    if path.is_symlink():
+        return (
+            f"stack {stack!r}: {path.name} is a symbolic link to {os.readlink(path)}, which does "
+            "not exist; point it at the stack file, or remove the link and create the stack with "
+            f"`python -m toe attendees add {stack}`"
+        )
     known = sorted(
         p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml")
     )

@@ -33,6 +33,7 @@ from toe.account import (
     create_in_moto,
     load_account,
 )
+from toe.stack_secrets import SecretText
 from toe.stackfiles import resolve_dir, stack_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -631,7 +632,9 @@ def _evaluate(project_dir, project, stack, cfg, harness_mocks, preview):
     from pulumi.runtime.sync_await import _sync_await
 
     settings.ROOT.set(None)  # a fresh root stack, or the previous stack's name sticks in URNs
-    pulumi.runtime.set_all_config(cfg)
+    # As the CLI hands them over: the values, and which of them came from `secure:` values.
+    secret_keys = [k for k, v in cfg.items() if isinstance(v, SecretText)]
+    pulumi.runtime.set_all_config(cfg, secret_keys)
     monitor = _monitor_class()(harness_mocks)
     pulumi.runtime.set_mocks(
         harness_mocks, project=project, stack=stack, preview=preview, monitor=monitor

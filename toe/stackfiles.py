@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import copy
+import difflib
 import json
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from toe.stack_secrets import PLACEHOLDER, Decrypter, SecretsError, SecretText, is_secure
 
 ROOT = Path(__file__).resolve().parents[1]
 # Where Pulumi.yaml and the stack files are read from when a caller names no folder: this
@@ -30,6 +34,26 @@ class StackFileError(ValueError):
 class _Loader(yaml.SafeLoader):
     """YAML as the CLI reads stack files (Go yaml.v3, YAML 1.2): only true/false are booleans,
     so `yes`, `no`, `on` and `off` stay text; every construction error keeps its position."""
+
+    def construct_mapping(self, node, deep=False):
+        # yaml.v3, which the CLI reads stack files with, refuses a key given twice in one mapping
+        # (`pulumi stack select`: `mapping key "x" already defined at line 4`); PyYAML keeps the
+        # last one silently.
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, Any] = {}
+            for key_node, _ in node.value:
+                key = getattr(key_node, "value", None)
+                if not isinstance(key, str):
+                    continue
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None,
+                        None,
+                        f'mapping key "{key}" already defined at line {seen[key].line + 1}',
+                        key_node.start_mark,
+                    )
+                seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep)
 
     def construct_object(self, node, deep=False):
         try:
@@ -120,9 +144,27 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], Any]:
     return document, node
 
 
+# The top-level keys of a stack file (pulumi sdk go/common/workspace/project.go, ProjectStack);
+# the CLI ignores any other, so a misspelt `configs:` would silently set nothing.
+STACK_FILE_KEYS = ("secretsprovider", "encryptedkey", "encryptionsalt", "config", "environment")
+
+
 def read_stack_file(path: Path) -> dict[str, Any]:
     """A `Pulumi.<stack>.yaml` document, checked: a mapping with a mapping under `config:`."""
+    if path.is_symlink() and not path.exists():
+        raise StackFileError(
+            f"{path.name}: is a symbolic link to {os.readlink(path)}, which does not exist"
+        )
     document, node = _read_yaml(path)
+    for key_node, _ in node.value if node is not None else ():
+        key = getattr(key_node, "value", None)
+        if key not in STACK_FILE_KEYS:
+            meant = difflib.get_close_matches(str(key), STACK_FILE_KEYS, n=1)
+            raise StackFileError(
+                f"{_where(path, key_node.start_mark)}: `{key}:` is not a stack file setting "
+                "(Pulumi ignores it, so nothing under it is set)"
+                + (f"; did you mean `{meant[0]}:`?" if meant else "")
+            )
     config = document.get("config")
     if config is not None and not isinstance(config, dict):
         value = next(v for k, v in node.value if getattr(k, "value", None) == "config")
@@ -134,6 +176,8 @@ def read_stack_file(path: Path) -> dict[str, Any]:
 
 
 def _config_text(value: Any) -> str:
+    if isinstance(value, SecretText):
+        return value
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, (list, dict)):
@@ -146,10 +190,13 @@ def stack_config(
 ) -> dict[str, str]:
     """Config as the CLI would hand it to the program: Pulumi.yaml defaults, then the stack file.
 
-    Keys are fully qualified (`training-on-eks:vpcName`, `aws:region`); keys without a namespace
-    in the stack file stay as they are, for the reader to refuse as the CLI does. `overrides` may
-    use short project keys. A value of None in `overrides` removes the key.
-    Raises StackFileError for a file that cannot be read.
+    Keys are fully qualified (`training-on-eks:vpcName`, `aws:region`); a stack file's key without
+    a namespace is the project's, as the CLI reads it (pulumi sdk go/common/workspace/loaders.go,
+    stackConfigNamespacedWithProject). `overrides` may use short project keys too. A value of
+    None in `overrides` removes the key.
+    A `secure:` value arrives as a SecretText: decrypted with the stack's passphrase when it is
+    given (see toe.stack_secrets), else a placeholder that the key's type checks accept.
+    Raises StackFileError for a file that cannot be read or secrets that cannot be opened.
     """
     project_dir = resolve_dir(project_dir)
     project = _project_document(project_dir / "Pulumi.yaml")
@@ -165,7 +212,24 @@ def stack_config(
             merged[full] = decl
     stack_file = project_dir / f"Pulumi.{stack}.yaml"
     if stack_file.exists() or stack_file.is_symlink():
-        merged.update(read_stack_file(stack_file).get("config") or {})
+        document = read_stack_file(stack_file)
+        config = document.get("config") or {}
+        secrets = None
+        if any(is_secure(v) or isinstance(v, dict | list) for v in config.values()):
+            try:
+                secrets = Decrypter(document, stack_file.name)
+            except SecretsError as err:
+                raise StackFileError(str(err)) from None
+        for key, value in config.items():
+            full = key if ":" in str(key) else f"{name}:{key}"
+            if secrets is not None:
+                default = merged.get(full)
+                stand_in = PLACEHOLDER if default is None else _config_text(default)
+                try:
+                    value = secrets.reveal(value, stand_in)
+                except SecretsError as err:
+                    raise StackFileError(f"{stack_file.name}: {full}: {err}") from None
+            merged[full] = value
     for key, value in (overrides or {}).items():
         full = key if ":" in key else f"{name}:{key}"
         if value is None:

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from toe.harness import SECRET_SIG, SECRET_VALUE_SIG, ProgramRun, Registration, Unknown
+from toe.stack_secrets import SecretText
 from toe.stackfiles import resolve_dir
 
 COMPUTED = "<computed>"
@@ -109,6 +110,9 @@ class Masker:
             hunt(reg.outputs)
         for key in run.secret_outputs:
             add_secret(run.outputs.get(key))
+        for value in run.config.values():  # `secure:` stack values, opened or stand-ins
+            if isinstance(value, SecretText):
+                add_secret(str(value))
         return cls(fragments)
 
     def _hides(self, text: str) -> bool:
