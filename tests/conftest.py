@@ -94,3 +94,50 @@ def workshop_pool():
 def pytest_unconfigure(config):
     # The process ends next: its last collection need not trace the whole heap once more.
     gc.freeze()
+
+
+# Folders a test run may write in the checkout: caches of Python, pytest and ruff, the environment,
+# and build/ (the rehearsal's summary and synth's output are written there on purpose).
+_RUN_CACHES = {
+    ".venv",
+    ".venv-scan",
+    ".git",
+    ".pytest_cache",
+    ".ruff_cache",
+    "__pycache__",
+    "build",
+}
+
+
+def checkout_files(root: Path = ROOT) -> dict[str, tuple[int, int]]:
+    """Every file of the checkout but caches, with its modification time and size."""
+    found = {}
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in _RUN_CACHES]
+        for name in files:
+            path = Path(folder) / name
+            try:
+                stat = path.lstat()
+            except OSError:
+                continue
+            found[str(path.relative_to(root))] = (stat.st_mtime_ns, stat.st_size)
+    return found
+
+
+def pytest_sessionstart(session):
+    if not hasattr(session.config, "workerinput"):  # the controller, once per run
+        session.config._checkout_before = checkout_files()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    before = getattr(session.config, "_checkout_before", None)
+    if before is None:
+        return
+    after = checkout_files()
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    if changed:
+        # A test wrote into the checkout (a stack file, build/): it must use a temporary copy.
+        session.config.get_terminal_writer().line(
+            "the test run changed files of the checkout: " + ", ".join(changed[:20]), red=True
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
