@@ -21,7 +21,8 @@ from typing import Any
 import yaml
 
 from components import instance_types as it
-from components.eks_versions import load_eks_table
+from components.eks_versions import load_eks_table, version_key
+from components.images import image_pinned
 from components.problems import ConfigError, Problem, chain, rm_command, set_command
 from components.wellknown import PROJECT
 
@@ -743,12 +744,10 @@ def _kubernetes_version(r: _Reader) -> str | None:
     if text is None:
         return None
     table = load_eks_table()
-    supported = [v for v, d in table.versions.items() if d.end_of_extended > r.today]
-    newest = max(supported or table.versions, key=_version_key)
-    fix = r.set_fix("kubernetesVersion", newest)
+    fix = r.set_fix("kubernetesVersion", table.newest(r.today))
     if YAML_ATE_A_ZERO_RE.fullmatch(text) and f"{text}0" in table.versions:
         meant = f"{text}0"
-        gone = table.versions[meant].end_of_extended <= r.today
+        gone = table.versions[meant].phase(r.today) == "ended"
         r.problem(
             "kubernetesVersion",
             f"is {text}: YAML read an unquoted {meant} as the number {text}; quote it "
@@ -771,7 +770,7 @@ def _kubernetes_version(r: _Reader) -> str | None:
         return None
     dates = table.versions.get(text)
     if dates is None:
-        known = ", ".join(sorted(table.versions, key=_version_key))
+        known = ", ".join(sorted(table.versions, key=version_key))
         r.problem(
             "kubernetesVersion",
             f"EKS has no Kubernetes {text} in its calendar (components/data/eks_versions.yaml "
@@ -779,7 +778,7 @@ def _kubernetes_version(r: _Reader) -> str | None:
             fix,
         )
         return None
-    if r.today >= dates.end_of_extended:
+    if dates.phase(r.today) == "ended":
         r.problem(
             "kubernetesVersion",
             f"Kubernetes {text} left EKS extended support on {dates.end_of_extended}: EKS "
@@ -788,10 +787,6 @@ def _kubernetes_version(r: _Reader) -> str | None:
         )
         return None
     return text
-
-
-def _version_key(version: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in version.split("."))
 
 
 def _pattern(r: _Reader, key: str, example: str) -> str | None:
@@ -1394,8 +1389,7 @@ def _checks(r: _Reader, pool: GpuPoolSpec | None, *, lookups: bool) -> ChecksSpe
     images = {}
     for key in ("gpuCheckImage", "efaCheckImage"):
         image = r.string(key, "") or ""
-        tag = image.rsplit("/", 1)[-1]
-        if "@sha256:" not in image and (":" not in tag or tag.endswith(":latest")):
+        if not image_pinned(image):
             r.problem(
                 key,
                 f"{_short(image)!r} must be pinned to a tag or digest (never latest)",
@@ -1446,8 +1440,7 @@ def _distributed(
 ) -> DistributedSpec:
     enabled = r.boolean("distributedCheck")
     image = r.string("distributedCheckImage", "") or ""
-    tag = image.rsplit("/", 1)[-1]
-    if "@sha256:" not in image and (":" not in tag or tag.endswith(":latest")):
+    if not image_pinned(image):
         r.problem(
             "distributedCheckImage",
             f"{_short(image)!r} must be pinned to a tag or digest (never latest)",

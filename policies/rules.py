@@ -19,7 +19,8 @@ from pulumi_policy import (
 )
 
 from components import wellknown as wk
-from components.eks_versions import load_eks_table
+from components.eks_versions import HOURS_PER_MONTH, load_eks_table
+from components.images import image_pinned
 from components.instance_types import (
     FIRST_MINOR_WITHOUT_AL2,
     INSTANCE_TYPE_RE,
@@ -569,14 +570,6 @@ def validate_gpu_nodepool_p_bounded(
 # ---------------------------------------------------------------------------- policy 5
 
 
-def image_pinned(image: str) -> bool:
-    """Whether an image reference names a tag other than `latest`, or a digest."""
-    if "@sha256:" in image:
-        return True
-    last = image.rsplit("/", 1)[-1]
-    return ":" in last and last.rsplit(":", 1)[1] not in ("", "latest")
-
-
 def validate_jobs_bounded(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     props = args.props
     if k8s_kind(args.resource_type, props) != "Job":
@@ -721,9 +714,9 @@ def validate_standard_support(
     dates = table.versions.get(version)
     configured = args.get_config().get("today")
     today = date.fromisoformat(str(configured)) if configured else date.today()
-    if dates is None or today <= dates.end_of_standard:
+    if dates is None or dates.phase(today) == "standard":
         return
-    if today >= dates.end_of_extended:
+    if dates.phase(today) == "ended":
         report_violation(
             f"Kubernetes {version} left EKS extended support on "
             f"{dates.end_of_extended.isoformat()}: EKS creates no new cluster of it and upgrades "
@@ -731,13 +724,13 @@ def validate_standard_support(
             None,
         )
         return
-    extra = (table.extended_price - table.standard_price) * 730
+    extra = table.extended_extra_per_month
     report_violation(
         f"Kubernetes {version} left EKS standard support on {dates.end_of_standard.isoformat()}; "
         f"this cluster runs in extended support until {dates.end_of_extended.isoformat()}, billed "
         f"at ${table.extended_price:.2f} instead of ${table.standard_price:.2f} per cluster-hour "
-        f"(about ${extra:,.0f} more a 730-hour month). Plan the upgrade to a version in standard "
-        "support.",
+        f"(about ${extra:,.0f} more a {HOURS_PER_MONTH}-hour month). Plan the upgrade to a "
+        "version in standard support.",
         None,
     )
 

@@ -227,8 +227,9 @@ def test_dev_stack_preview_gets_the_same_verdicts() -> None:
 
 def test_extended_support_advisory_follows_the_date(dev_run: ProgramRun) -> None:
     policy = "kubernetes-version-standard-support"
-    on_last_day = evaluate(dev_run, today=date(2026, 7, 29))
-    after = evaluate(dev_run, today=date(2026, 7, 30))
+    # "1.33 left standard support on 2026-07-29" (FACTS.md): that day is extended support.
+    on_last_day = evaluate(dev_run, today=date(2026, 7, 28))
+    after = evaluate(dev_run, today=date(2026, 7, 29))
     assert policy not in {v.policy for v in on_last_day}
     [verdict] = [v for v in after if v.policy == policy]
     assert verdict.enforcement == "advisory"

@@ -106,7 +106,7 @@ class PriceBook:
         table = load_eks_table()
         dates = table.versions.get(version)
         source = f"{TABLE_NAME} (EKS pricing page and version calendar)"
-        if dates is None or on <= dates.end_of_standard:
+        if dates is None or dates.phase(on) == "standard":
             return Price(table.standard_price, source), "standard support"
         return Price(
             table.extended_price, source

@@ -13,6 +13,7 @@ from components import account_checks as ac
 from components import instance_types as it
 from components.eks_versions import (
     EKS_VERSIONS,
+    HOURS_PER_MONTH,
     TABLE_NAME,
     EksTable,
     VersionDates,
@@ -27,7 +28,6 @@ EXIT_PASS, EXIT_FAIL, EXIT_UNCHECKED = 0, 1, 2
 # Registries that limit anonymous pulls: Docker Hub allows 10 an hour per IPv4 address (FACTS.md,
 # "Workshop-scale facts"); attendees behind one NAT share one address.
 DOCKER_HUB_HOSTS = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
-HOURS_PER_MONTH = 730
 # Standard support ending this close to today is worth a warning: the workshop may run later.
 SOON_DAYS = 30
 
@@ -696,7 +696,7 @@ def eks_support(
             (f"known: {', '.join(table.versions)}",),
             {"version": version, "source": source},
         )
-    extra = table.extended_price - table.standard_price
+    extra = table.extended_extra_per_hour
     data = {
         "version": version,
         "endOfStandardSupport": dates.end_of_standard.isoformat(),
@@ -712,20 +712,21 @@ def eks_support(
         f"control plane ${table.standard_price:.2f}/h standard, ${table.extended_price:.2f}/h "
         "extended, per cluster",
     )
-    if today >= dates.end_of_extended:
+    phase = dates.phase(today)
+    if phase == "ended":
         data["phase"] = "unsupported"
         return Check(
             "eks-version",
             title,
             FAIL,
             f"{version} left extended support on {dates.end_of_extended}: EKS creates no "
-            f"such cluster; {set_command('kubernetesVersion', _newest(table, today))}",
+            f"such cluster; {set_command('kubernetesVersion', table.newest(today))}",
             evidence,
             data,
         )
-    if today >= dates.end_of_standard:
+    if phase == "extended":
         data["phase"] = "extended"
-        month = extra * HOURS_PER_MONTH
+        month = table.extended_extra_per_month
         return Check(
             "eks-version",
             title,
@@ -757,11 +758,6 @@ def eks_support(
         evidence,
         data,
     )
-
-
-def _newest(table: EksTable, today: date) -> str:
-    current = [v for v, d in table.versions.items() if d.end_of_standard > today]
-    return max(current or table.versions, key=lambda v: tuple(int(p) for p in v.split(".")))
 
 
 # ---------------------------------------------------------------------------- IAM
