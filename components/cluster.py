@@ -10,25 +10,17 @@ import pulumi_kubernetes as k8s
 
 from components import wellknown as wk
 from components.config import StackConfig
+from components.iam import parse_principal
 from components.network_lookup import NetworkFacts
 
 CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 
 
 def principal_of(arn: str) -> tuple[str, str, str] | None:
-    """(account, kind, name) of an IAM user or role ARN, or of an STS assumed-role session
-    (whose role EKS's creator access entry names); None for anything else. Paths are ignored:
-    a session ARN does not carry the role's path."""
-    parts = arn.split(":", 5)
-    if len(parts) != 6:
-        return None
-    account, resource = parts[4], parts[5]
-    kind, _, rest = resource.partition("/")
-    if kind == "assumed-role":
-        return account, "role", rest.split("/", 1)[0]
-    if kind in ("user", "role"):
-        return account, kind, rest.rsplit("/", 1)[-1]
-    return None
+    """(account, kind, name) of the principal an ARN names (an STS session names its role, whose
+    creator access entry EKS makes); None for anything else."""
+    principal = parse_principal(arn)
+    return principal.identity if principal else None
 
 
 def extra_admins(admins: tuple[str, ...], deployer_arn: str | None) -> tuple[list[str], list[str]]:

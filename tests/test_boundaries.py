@@ -58,3 +58,32 @@ def test_the_newest_version_is_one_answer_for_every_fix():
 def test_config_and_the_policy_pack_pin_images_alike(image, pinned):
     assert images.image_pinned(image) is pinned
     assert rules.image_pinned is images.image_pinned  # one rule, not a copy
+
+
+@pytest.mark.parametrize(
+    ("arn", "identity", "iam_arn"),
+    [
+        (
+            "arn:aws:sts::111122223333:assumed-role/Admin/jane",
+            ("111122223333", "role", "Admin"),
+            "arn:aws:iam::111122223333:role/Admin",
+        ),
+        (
+            "arn:aws:iam::111122223333:role/ops/Admin",
+            ("111122223333", "role", "Admin"),
+            "arn:aws:iam::111122223333:role/ops/Admin",
+        ),
+        (
+            "arn:aws:iam::111122223333:user/jane",
+            ("111122223333", "user", "jane"),
+            "arn:aws:iam::111122223333:user/jane",
+        ),
+        ("arn:aws:sts::111122223333:federated-user/bob", None, None),
+        ("arn:aws:iam::111122223333:root", None, None),
+    ],
+)
+def test_access_entries_and_the_iam_check_read_a_principal_alike(arn, identity, iam_arn):
+    from components.cluster import principal_of
+
+    assert principal_of(arn) == identity
+    assert preflight.principal_arn(arn) == iam_arn

@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from components import pulumi_eks
 from components import wellknown as wk
 from toe.account import (
     DEFAULT_QUOTAS,
@@ -293,45 +294,11 @@ class AwsAnswers:
 
 
 def fake_kubeconfig(cluster_name: str, region: str) -> dict:
-    """A kubeconfig shaped like pulumi-eks's: an exec plugin calling `aws eks get-token`."""
+    """pulumi-eks's kubeconfig for a cluster at the endpoint EKS would give it."""
     digest = hashlib.sha256(f"{region}/{cluster_name}".encode()).hexdigest()[:32].upper()
     server = f"https://{digest}.gr7.{region}.eks.amazonaws.com"
-    return {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [
-            {
-                "name": cluster_name,
-                "cluster": {
-                    "server": server,
-                    "certificate-authority-data": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg==",
-                },
-            }
-        ],
-        "contexts": [{"name": "aws", "context": {"cluster": cluster_name, "user": "aws"}}],
-        "current-context": "aws",
-        "users": [
-            {
-                "name": "aws",
-                "user": {
-                    "exec": {
-                        "apiVersion": "client.authentication.k8s.io/v1beta1",
-                        "command": "aws",
-                        "args": [
-                            "eks",
-                            "get-token",
-                            "--cluster-name",
-                            cluster_name,
-                            "--region",
-                            region,
-                            "--output",
-                            "json",
-                        ],
-                    }
-                },
-            }
-        ],
-    }
+    ca_data = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg=="
+    return pulumi_eks.kubeconfig(server, ca_data, region, cluster_name)
 
 
 # ---------------------------------------------------------------------------- mocks

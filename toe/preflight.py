@@ -19,6 +19,7 @@ from components.eks_versions import (
     VersionDates,
     load_eks_table,
 )
+from components.iam import parse_principal
 from components.problems import ConfigError, Problem, set_command
 from toe.stackfiles import stack_config
 
@@ -765,22 +766,15 @@ def eks_support(
 
 def principal_arn(caller_arn: str, iam_client=None) -> str | None:
     """The IAM ARN to simulate for an STS caller ARN; None when it cannot be simulated."""
-    parts = caller_arn.split(":", 5)
-    if len(parts) != 6:
+    principal = parse_principal(caller_arn)
+    if principal is None:
         return None
-    partition, account, resource = parts[1], parts[4], parts[5]
-    kind, _, rest = resource.partition("/")
-    if kind == "user" or kind == "role":
-        return f"arn:{partition}:iam::{account}:{resource}"
-    if kind == "assumed-role":
-        role = rest.split("/", 1)[0]
-        if iam_client is not None:
-            try:  # the role's path is part of its ARN and absent from the session ARN
-                return iam_client.get_role(RoleName=role)["Role"]["Arn"]
-            except Exception:
-                pass
-        return f"arn:{partition}:iam::{account}:role/{role}"
-    return None
+    if principal.path is None and iam_client is not None:
+        try:  # the role's path is part of its ARN and absent from the session ARN
+            return iam_client.get_role(RoleName=principal.name)["Role"]["Arn"]
+        except Exception:
+            pass
+    return principal.arn
 
 
 def simulate_caller(iam_client, caller_arn: str, actions: Sequence[str] = IAM_ACTIONS) -> Check:

@@ -28,6 +28,10 @@ import pulumi.provider as provider
 import pulumi_aws as aws
 
 ROOT = Path(__file__).resolve().parents[4]
+sys.path.insert(0, str(ROOT))  # the project: the kubeconfig pulumi-eks makes is one fact, shared
+
+from components import pulumi_eks  # noqa: E402
+
 POLICY = "arn:{partition}:iam::aws:policy/{name}"
 CLUSTER_POLICIES = ("AmazonEKSClusterPolicy",)
 # Added because Auto Mode is on (cluster.ts L520-527).
@@ -126,43 +130,6 @@ def wait_for_healthz(endpoint: str, ca_data: str) -> str:
     return endpoint
 
 
-def kubeconfig(endpoint: str, ca_data: str, region: str, cluster: str, profile: str | None) -> dict:
-    """The kubeconfig pulumi-eks generates (cluster.ts generateKubeconfig, L203-277)."""
-    args = ["--region", region, "eks", "get-token", "--cluster-name", cluster, "--output", "json"]
-    if profile:
-        args += ["--profile", profile]
-    return {
-        "apiVersion": "v1",
-        "clusters": [
-            {
-                "cluster": {"server": endpoint, "certificate-authority-data": ca_data},
-                "name": "kubernetes",
-            }
-        ],
-        "contexts": [{"context": {"cluster": "kubernetes", "user": "aws"}, "name": "aws"}],
-        "current-context": "aws",
-        "kind": "Config",
-        "users": [
-            {
-                "name": "aws",
-                "user": {
-                    "exec": {
-                        "apiVersion": "client.authentication.k8s.io/v1beta1",
-                        "command": "aws",
-                        "args": args,
-                        "env": [
-                            {
-                                "name": "KUBERNETES_EXEC_INFO",
-                                "value": '{"apiVersion": "client.authentication.k8s.io/v1beta1"}',
-                            }
-                        ],
-                    }
-                },
-            }
-        ],
-    }
-
-
 class Cluster(pulumi.ComponentResource):
     def __init__(self, name: str, args: dict, opts: pulumi.ResourceOptions) -> None:
         super().__init__("eks:index:Cluster", name, None, opts)
@@ -234,10 +201,10 @@ class Cluster(pulumi.ComponentResource):
         parts = pulumi.Output.all(
             endpoint, self.eks_cluster.certificate_authority.data, region, self.eks_cluster.name
         )
-        self.kubeconfig = parts.apply(lambda v: kubeconfig(v[0], v[1], v[2], v[3], None))
+        self.kubeconfig = parts.apply(lambda v: pulumi_eks.kubeconfig(v[0], v[1], v[2], v[3], None))
         profile = pulumi.Config("aws").get("profile")
         provider_config = parts.apply(
-            lambda v: json.dumps(kubeconfig(v[0], v[1], v[2], v[3], profile))
+            lambda v: json.dumps(pulumi_eks.kubeconfig(v[0], v[1], v[2], v[3], profile))
         )
         k8s_provider = pulumi.ProviderResource(
             "kubernetes",
@@ -461,5 +428,4 @@ class EksProvider(provider.Provider):
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
     provider.main(EksProvider(), sys.argv[1:])
