@@ -16,7 +16,6 @@ UPDATE_KUBECONFIG_COMMAND = "updateKubeconfigCommand"
 VALIDATION = "validation"
 VALIDATION_SUMMARY = "validationSummary"
 
-SECRET_OUTPUTS = frozenset({KUBECONFIG})
 ALL = (
     KUBECONFIG,
     CLUSTER_NAME,

@@ -23,6 +23,7 @@ import pulumi
 import pulumi.dynamic
 
 from components import results
+from components import wellknown as wk
 from components.config import AwsAccess
 from components.results import (
     ERROR,
@@ -36,10 +37,6 @@ from components.results import (
 )
 
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
-INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
-ZONE_LABEL = "topology.kubernetes.io/zone"
-CAPACITY_TYPE_LABEL = "karpenter.sh/capacity-type"
-ARCH_LABEL = "kubernetes.io/arch"
 IMAGE_PULL_REASONS = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull")
 CONTAINER_ERROR_REASONS = (
     "CreateContainerConfigError",
@@ -67,7 +64,6 @@ def bounded() -> dict[str, Any]:
 
 
 EXIT_NO_EFA_DEVICE = 61
-EXIT_COMMAND_NOT_FOUND = 127
 
 
 @dataclass(frozen=True)
@@ -142,10 +138,10 @@ def _node_facts(api: Any, node_name: str | None) -> dict[str, str | None]:
     except Exception:  # the node may be gone (consolidated) by the time we read it
         return {}
     return {
-        "instance_type": labels.get(INSTANCE_TYPE_LABEL),
-        "zone": labels.get(ZONE_LABEL),
-        "capacity_type": labels.get(CAPACITY_TYPE_LABEL),
-        "arch": labels.get(ARCH_LABEL),
+        "instance_type": labels.get(wk.LABEL_INSTANCE_TYPE),
+        "zone": labels.get(wk.LABEL_ZONE),
+        "capacity_type": labels.get(wk.LABEL_CAPACITY_TYPE),
+        "arch": labels.get(wk.LABEL_ARCH),
     }
 
 

@@ -31,7 +31,6 @@ UNAVAILABLE = "unavailable"
 UNPARSEABLE = "unparseable"
 PENDING = "pending"
 ERROR = "error"
-STATUSES = (PASSED, FAILED, UNAVAILABLE, UNPARSEABLE, PENDING, ERROR)
 
 FORMAT = "toe-check/1"
 # The kubelet keeps at most 4096 bytes of a container's termination message (Kubernetes docs,

@@ -14,6 +14,7 @@ import jsonschema
 import pytest
 from moto import mock_aws
 
+from toe import prices as price_table
 from toe import sweep
 from toe.cli import main
 from toe.commands import sweep as command
@@ -329,7 +330,7 @@ def test_vpc_filter_limits_vpc_bound_kinds(seeded: Account) -> None:
 
 def test_hourly_cost_from_the_price_table(seeded: Account) -> None:
     unknown = _run_instance(seeded, "t3.micro", {"eks:eks-cluster-name": CLUSTER})
-    prices = sweep.load_prices(REGION)
+    prices = price_table.load_prices(REGION)
 
     found = {item.id: item for item in sweep.find_leftovers(seeded.session, CLUSTER)}
 
@@ -354,7 +355,7 @@ def test_hourly_cost_from_the_price_table(seeded: Account) -> None:
 
 
 def test_price_table_states_source_and_covers_the_workshop_types() -> None:
-    prices = sweep.load_prices(REGION)
+    prices = price_table.load_prices(REGION)
 
     assert prices.source and prices.recorded
     for instance_type in (
@@ -370,7 +371,7 @@ def test_price_table_states_source_and_covers_the_workshop_types() -> None:
         assert prices.instance(instance_type) > 0, instance_type
     assert prices.load_balancer("application") and prices.load_balancer("network")
     assert prices.volume("gp3", 730) == prices.volume_gb_month["gp3"]
-    elsewhere = sweep.load_prices("eu-west-1")
+    elsewhere = price_table.load_prices("eu-west-1")
     assert elsewhere.instance("c7g.2xlarge") is None
     assert elsewhere.volume("gp3", 100) is None
 

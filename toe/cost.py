@@ -26,10 +26,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from components.eks_versions import load_eks_table
-from toe.sweep import PRICES_PATH
+from toe.prices import PRICES_PATH, load_prices
 
 HOURS_DEFAULT = 8.0
 
@@ -47,13 +45,12 @@ class PriceBook:
         self.region = region
         self.client = pricing_client
         self.today = today or datetime.now(UTC).date()
-        raw = yaml.safe_load(PRICES_PATH.read_text())
-        regional = (raw.get("regions") or {}).get(region, {})
-        self.table_instances: Mapping[str, float] = regional.get("instance_hourly", {})
-        self.table_volumes: Mapping[str, float] = regional.get("volume_gb_month", {})
-        self.hours_per_month = float(raw["hours_per_month"])
-        self.fee_fraction = float(raw["auto_mode_fee_fraction"])
-        recorded = date.fromisoformat(str(raw["recorded"]))
+        table = load_prices(region)
+        self.table_instances: Mapping[str, float] = table.instance_hourly
+        self.table_volumes: Mapping[str, float] = table.volume_gb_month
+        self.hours_per_month = table.hours_per_month
+        self.fee_fraction = table.auto_mode_fee_fraction
+        recorded = date.fromisoformat(table.recorded)
         self.table_source = (
             f"bundled table {PRICES_PATH.name}, recorded {recorded} "
             f"({(self.today - recorded).days} days old)"

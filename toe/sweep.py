@@ -7,11 +7,8 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -19,6 +16,9 @@ from botocore.exceptions import (
     EndpointConnectionError,
     NoCredentialsError,
 )
+
+from components import wellknown as wk
+from toe.prices import PriceTable, load_prices
 
 if TYPE_CHECKING:
     import boto3
@@ -47,7 +47,6 @@ DELETE_ORDER: tuple[str, ...] = (
 # for EC2 filter wildcards (`*`, `?`), so a tag filter built from a valid name matches it exactly.
 CLUSTER_NAME = re.compile(r"^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$")
 
-PRICES_PATH = Path(__file__).resolve().parent / "data" / "prices.yaml"
 
 # Error codes that mean "something still uses it, try again later".
 RETRYABLE_CODES = frozenset(
@@ -120,8 +119,8 @@ class TagRule:
 # Balancer Controller (`elbv2.k8s.aws/cluster`), the EBS CSI driver (`KubernetesCluster`) and EKS's
 # own cluster security group (`aws:eks:cluster-name`).
 _EKS_AUTO = TagRule("eks:eks-cluster-name", "{cluster}")
-_K8S_OWNED = TagRule("kubernetes.io/cluster/{cluster}", "owned")
-_K8S_ANY = TagRule("kubernetes.io/cluster/{cluster}")
+_K8S_OWNED = TagRule(wk.TAG_CLUSTER_PREFIX + "{cluster}", wk.TAG_CLUSTER_OWNED)
+_K8S_ANY = TagRule(wk.TAG_CLUSTER_PREFIX + "{cluster}")
 _LBC = TagRule("elbv2.k8s.aws/cluster", "{cluster}")
 
 # `kubernetes.io/cluster/<name>=owned` marks what was made for the cluster; `=shared` marks what
@@ -194,43 +193,6 @@ class RetryPolicy:
 
     def wait(self, attempt: int) -> None:
         (self.sleep or time.sleep)(self.delay(attempt))
-
-
-@dataclass(frozen=True)
-class PriceTable:
-    """On-demand prices for one region, read from `toe/data/prices.yaml`."""
-
-    instance_hourly: Mapping[str, float]
-    load_balancer_hourly: Mapping[str, float]
-    volume_gb_month: Mapping[str, float]
-    hours_per_month: float
-    source: str
-    recorded: str
-
-    def instance(self, instance_type: str) -> float | None:
-        return self.instance_hourly.get(instance_type)
-
-    def load_balancer(self, lb_type: str) -> float | None:
-        return self.load_balancer_hourly.get(lb_type)
-
-    def volume(self, volume_type: str, size_gb: int) -> float | None:
-        per_gb = self.volume_gb_month.get(volume_type)
-        return None if per_gb is None else round(per_gb * size_gb / self.hours_per_month, 6)
-
-
-@lru_cache(maxsize=8)
-def load_prices(region: str, path: Path = PRICES_PATH) -> PriceTable:
-    """The price table for `region`; empty (every price unknown) for a region not in the file."""
-    data = yaml.safe_load(path.read_text())
-    regional = data.get("regions", {}).get(region, {})
-    return PriceTable(
-        instance_hourly=dict(regional.get("instance_hourly", {})),
-        load_balancer_hourly=dict(regional.get("load_balancer_hourly", {})),
-        volume_gb_month=dict(regional.get("volume_gb_month", {})),
-        hours_per_month=float(data["hours_per_month"]),
-        source=str(data["source"]),
-        recorded=str(data["recorded"]),
-    )
 
 
 def client_config(max_attempts: int = 6, mode: str = "adaptive") -> Config:
