@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import pulumi
 
-from components import config, inputs, outputs
-from components.account_checks import PulumiAccountApi
+from components import inputs, outputs
 from components.cluster import Cluster, ClusterArgs
 from components.gpu_pool import GpuNodePool, GpuNodePoolArgs
 from components.network import Network, NetworkArgs
-from components.network_lookup import PulumiNetworkApi
 from components.node_groups import NodeGroups, NodeGroupsArgs
 from components.validation import Validation, ValidationArgs
+from core import config
+from core.account_checks import PulumiAccountApi
+from core.network_lookup import PulumiNetworkApi
 
 # Every configuration, look-up and account problem is reported at once, before anything exists.
 stack = inputs.resolve(

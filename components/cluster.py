@@ -8,10 +8,10 @@ import pulumi
 import pulumi_eks as eks
 import pulumi_kubernetes as k8s
 
-from components import wellknown as wk
-from components.config import StackConfig
-from components.iam import parse_principal
-from components.network_lookup import NetworkFacts
+from core import wellknown as wk
+from core.config import StackConfig
+from core.iam import parse_principal
+from core.network_lookup import NetworkFacts
 
 CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 

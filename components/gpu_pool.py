@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import k8s_objects
-from components.config import AwsAccess, GpuPoolSpec
 from components.teardown import DrainTarget, nodepool_drain_hook
+from core import k8s_objects
+from core.config import AwsAccess, GpuPoolSpec
 
 
 @dataclass(frozen=True)

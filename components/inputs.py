@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from components.config import Reading, StackConfig
-from components.network_lookup import NetworkApi, NetworkFacts, find_network
-from components.problems import ConfigError
+from core.config import Reading, StackConfig
+from core.network_lookup import NetworkApi, NetworkFacts, find_network
+from core.problems import ConfigError
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ def resolve(reading: Reading, stack: str, network_api: NetworkApi, account_api=N
     if problems or reading.config is None or facts is None:
         raise ConfigError(stack, problems)
     if account_api is not None:
-        from components.account_checks import check_account
+        from core.account_checks import check_account
 
         check_account(account_api, reading.config, facts)
     return StackInputs(reading.config, facts)

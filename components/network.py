@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components import wellknown as wk
-from components.config import StackConfig
-from components.network_lookup import NetworkFacts, SubnetFacts
+from core import wellknown as wk
+from core.config import StackConfig
+from core.network_lookup import NetworkFacts, SubnetFacts
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_eks as eks
 
-from components import wellknown as wk
-from components.config import NodeGroupSpec
+from core import wellknown as wk
+from core.config import NodeGroupSpec
 
 ASSUME_EC2 = json.dumps(
     {

@@ -22,10 +22,10 @@ from typing import Any
 import pulumi
 import pulumi.dynamic
 
-from components import results
-from components import wellknown as wk
-from components.config import AwsAccess
-from components.results import (
+from core import results
+from core import wellknown as wk
+from core.config import AwsAccess
+from core.results import (
     ERROR,
     FAILED,
     PASSED,
@@ -574,7 +574,7 @@ API_FACTORY: ApiFactory | None = None
 def eks_api_factory(props: Mapping[str, Any]) -> Any:
     """CoreV1Api for the cluster in `props`, authenticated with a boto3-built EKS token from a
     session made as the aws provider makes its own (profile, assumed role, region)."""
-    from components import eks_token
+    from core import eks_token
 
     session = eks_token.session_for(
         props["region"],

@@ -15,8 +15,8 @@ from typing import Any
 
 import pulumi
 
-from components import wellknown as wk
-from components.config import AwsAccess
+from core import wellknown as wk
+from core.config import AwsAccess
 
 DEFAULT_TIMEOUT_SECONDS = 900
 POLL_SECONDS = 15
@@ -41,7 +41,7 @@ def eks_core_api(target: DrainTarget) -> Any:
     """CoreV1Api for the cluster, from EKS DescribeCluster and a boto3-built token."""
     from kubernetes import client
 
-    from components import eks_token
+    from core import eks_token
 
     session = eks_token.session_for_access(target.access)
     return client.CoreV1Api(

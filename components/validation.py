@@ -8,11 +8,11 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import k8s_objects
-from components import wellknown as wk
-from components.config import AwsAccess, ChecksSpec
 from components.gpu_pool import GpuNodePool
 from components.readout import ValidationReadout, ValidationReadoutArgs
+from core import k8s_objects
+from core import wellknown as wk
+from core.config import AwsAccess, ChecksSpec
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,10 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from components import wellknown as wk
-from components.eks_versions import HOURS_PER_MONTH, load_eks_table
-from components.images import image_pinned
-from components.instance_types import (
+from core import wellknown as wk
+from core.eks_versions import HOURS_PER_MONTH, load_eks_table
+from core.images import image_pinned
+from core.instance_types import (
     FIRST_MINOR_WITHOUT_AL2,
     INSTANCE_TYPE_RE,
     ami_arch,

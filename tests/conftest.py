@@ -76,7 +76,7 @@ def shared_path(*parts: str) -> Path:
 
 def workshop_pool():
     """The GPU pool of Pulumi.yaml's defaults, as components.config reads it."""
-    from components.config import GpuPoolSpec
+    from core.config import GpuPoolSpec
 
     return GpuPoolSpec(
         name="gpu-pool",

@@ -9,9 +9,9 @@ import pytest
 from botocore.stub import Stubber
 from conftest import workshop_pool
 
-from components import account_checks as ac
-from components import instance_types as it
-from components.config import NodeGroupSpec
+from core import account_checks as ac
+from core import instance_types as it
+from core.config import NodeGroupSpec
 from toe.account import DEFAULT_QUOTAS, AccountError, load_account
 from toe.harness import AwsAnswers, InvokeError, simulated_aws
 

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from components import account_checks as ac
+from core import account_checks as ac
 from toe.account import load_account
 from toe.harness import ProgramError, run_program
 

@@ -7,8 +7,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from components import images
-from components.eks_versions import load_eks_table
+from core import images
+from core.eks_versions import load_eks_table
 from policies import rules
 from toe import cost, preflight
 

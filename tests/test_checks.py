@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, shared_path
 
-from components import results
+from core import results
 
 CHECKS = ROOT / "checks"
 SH = shutil.which("sh") or "/bin/sh"

@@ -12,8 +12,8 @@ import yaml
 from conftest import ROOT, WORKSHOP, WORKSHOP_STACK
 from moto import mock_aws
 
-from components import config, instance_types
-from components.problems import ConfigError
+from core import config, instance_types
+from core.problems import ConfigError
 from toe.stackfiles import read_config, stack_config
 
 REGION = "ap-northeast-2"

@@ -148,7 +148,7 @@ def test_a_recorded_price_list_gives_the_expected_total(ec2):
         "Price List API (AmazonEC2, Asia Pacific (Seoul)), published 2026-11-20"
     )
     assert sources["EKS control plane (1.33, extended support since 2026-07-29)"].startswith(
-        "components/data/eks_versions.yaml"
+        "core/data/eks_versions.yaml"
     )
     assert report.notes == ()
 

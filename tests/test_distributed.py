@@ -8,9 +8,10 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 
-from components import k8s_objects, readout, results
-from components import wellknown as wk
-from components.config import DistributedSpec
+from components import readout
+from core import k8s_objects, results
+from core import wellknown as wk
+from core.config import DistributedSpec
 from toe import simulated_cluster as sim
 from toe.harness import run_program
 

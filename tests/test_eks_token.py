@@ -10,7 +10,7 @@ import pytest
 from kubernetes.client import BatchV1Api, CoreV1Api
 from moto import mock_aws
 
-from components import eks_token
+from core import eks_token
 
 REGION = "ap-northeast-2"
 PEM = "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"
@@ -93,7 +93,7 @@ def test_sessions_reach_aws_as_the_provider_does(monkeypatch, tmp_path):
     import boto3
     from moto import mock_aws
 
-    from components import eks_token
+    from core import eks_token
 
     credentials = tmp_path / "credentials"
     credentials.write_text(

@@ -17,7 +17,7 @@ import pytest
 from botocore.stub import Stubber
 from moto.server import ThreadedMotoServer
 
-from components.account_checks import QUOTA_G_VT, QUOTA_P, QUOTA_STANDARD
+from core.account_checks import QUOTA_G_VT, QUOTA_P, QUOTA_STANDARD
 from tests.conftest import workshop_copy
 from toe import fleet_preflight as fp
 from toe import preflight

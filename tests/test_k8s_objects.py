@@ -10,10 +10,10 @@ import pytest
 import yaml
 from conftest import shared_path, workshop_pool
 
-from components import k8s_objects
-from components import wellknown as wk
-from components.config import ChecksSpec, GpuPoolSpec
 from components.validation import job_specs
+from core import k8s_objects
+from core import wellknown as wk
+from core.config import ChecksSpec, GpuPoolSpec
 
 K8S_VERSION = "1.33"
 

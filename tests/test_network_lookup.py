@@ -6,8 +6,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from components.network_lookup import Boto3NetworkApi, resolve_network
-from components.problems import ConfigError
+from core.network_lookup import Boto3NetworkApi, resolve_network
+from core.problems import ConfigError
 from toe.account import Account, SubnetSpec, VpcSpec, create_in_moto, load_account
 
 REGION = "ap-northeast-2"

@@ -17,7 +17,7 @@ import yaml
 from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValidationPolicy
 from pulumi_policy.policy import _POLICY_PACK_NAME_RE
 
-from components import wellknown as wk
+from core import wellknown as wk
 from policies import rules
 from policies.runner import Verdict, evaluate, format_verdicts, mandatory
 from toe.harness import UNKNOWN, ProgramRun, Registration, run_program

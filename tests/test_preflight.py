@@ -12,7 +12,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 from rich.console import Console
 
-from components.account_checks import QUOTA_G_VT, QUOTA_P, QUOTA_STANDARD
+from core.account_checks import QUOTA_G_VT, QUOTA_P, QUOTA_STANDARD
 from tests.conftest import workshop_copy
 from toe import preflight
 from toe.account import load_account
@@ -116,7 +116,7 @@ def test_all_good_passes_with_the_extended_support_warning(account):
     eks = report.check("eks-version")
     assert "$0.60/h instead of $0.10/h" in eks.summary
     assert eks.data["phase"] == "extended"
-    assert eks.data["source"].startswith("components/data/eks_versions.yaml")  # moto lacks the API
+    assert eks.data["source"].startswith("core/data/eks_versions.yaml")  # moto lacks the API
     quotas = {r["code"]: r for r in report.check("quotas").data["quotas"]}
     assert "not used" in quotas[QUOTA_P]["verdict"]  # no P type within the pool's limits
     assert "32 for the node groups" in quotas[QUOTA_STANDARD]["verdict"]

@@ -7,7 +7,8 @@ import re
 
 import yaml
 
-from components import config, outputs
+from components import outputs
+from core import config
 from toe.stackfiles import ROOT
 
 README = (ROOT / "README.md").read_text()

@@ -16,7 +16,7 @@ from kubernetes.client.exceptions import ApiException
 from test_checks import EFA_FROM_SHM, _fake_fi_info, _fake_nvidia_smi, _run
 
 from components import readout
-from components.results import ERROR, FAILED, PASSED, PENDING, UNAVAILABLE
+from core.results import ERROR, FAILED, PASSED, PENDING, UNAVAILABLE
 from toe.simulated_cluster import (
     FINISHED,
     NS,

@@ -24,8 +24,8 @@ from pulumi.runtime._serialization import _deserialize
 from test_checks import EFA_FROM_SHM, _fake_fi_info, _fake_nvidia_smi, _run
 
 from components import readout
-from components.config import AwsAccess
-from components.results import ERROR, PASSED, UNAVAILABLE
+from core.config import AwsAccess
+from core.results import ERROR, PASSED, UNAVAILABLE
 from toe.simulated_cluster import NS, FakeCoreV1, node, pod, terminated
 
 PROPS: dict[str, Any] = {

@@ -37,7 +37,7 @@ def session():
 
 @pytest.fixture(scope="module")
 def lookup(session):
-    from components import instance_types
+    from core import instance_types
 
     return instance_types.boto3_lookup(session.client("ec2"))
 

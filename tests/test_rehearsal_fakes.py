@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
 from rehearsal import auth, automode, aws, fakes
 
-from components import eks_token
+from core import eks_token
 
 REGION = "ap-northeast-2"
 

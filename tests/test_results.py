@@ -1,12 +1,12 @@
-"""Parsers in components/results.py, on every real fixture and on broken messages."""
+"""Parsers in core/results.py, on every real fixture and on broken messages."""
 
 from __future__ import annotations
 
 import pytest
 from conftest import shared_path
 
-from components import results
-from components.results import EfaProvider, GpuInfo, ResultParseError
+from core import results
+from core.results import EfaProvider, GpuInfo, ResultParseError
 
 H200 = GpuInfo("NVIDIA H200", "580.159.04", 143771)
 FIXTURE_FILES = [

@@ -383,7 +383,7 @@ def test_the_stacks_own_role_tags_stay_its_own_on_the_next_up():
     )
     # The next `up` looks the subnets up with those tags on them: it must keep managing them.
     from components.network import role_tag_plan
-    from components.network_lookup import SubnetFacts
+    from core.network_lookup import SubnetFacts
 
     subnet = SubnetFacts(
         "subnet-1",

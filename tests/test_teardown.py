@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from components.config import AwsAccess
 from components.teardown import DrainTarget, NodesRemainError, wait_for_nodes_gone
+from core.config import AwsAccess
 from toe.harness import ProgramRun, run_program
 from toe.simulated_cluster import FakeCoreV1, node
 

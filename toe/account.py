@@ -84,7 +84,7 @@ def _zones(region: str) -> frozenset[str]:
 
 def load_account(path: Path = WORKSHOP_ACCOUNT) -> Account:
     """Read and check an account file; raise AccountError naming the file and the bad entry."""
-    from components.config import valid_regions
+    from core.config import valid_regions
     from toe.stackfiles import StackFileError, read_yaml_mapping
 
     path = Path(path)

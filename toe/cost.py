@@ -3,7 +3,7 @@
 
 The bill of one attendee stack, item by item:
 - the EKS control plane, at the standard or extended-support rate of its Kubernetes version on
-  the workshop's date (components/data/eks_versions.yaml, the EKS version calendar and pricing);
+  the workshop's date (core/data/eks_versions.yaml, the EKS version calendar and pricing);
 - the managed node groups at their desired size, and their gp3 root volumes;
 - the Auto Mode system node CoreDNS needs (toe/data/fleet.yaml), with the Auto Mode management fee
   Auto Mode-managed instances pay, and its root volume;
@@ -26,7 +26,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from components.eks_versions import load_eks_table
+from core.eks_versions import load_eks_table
 from toe.prices import PRICES_PATH, load_prices
 
 HOURS_DEFAULT = 8.0
@@ -98,7 +98,7 @@ class PriceBook:
         )
 
     def control_plane_hour(self, version: str, on: date) -> tuple[Price, str]:
-        from components.eks_versions import TABLE_NAME
+        from core.eks_versions import TABLE_NAME
 
         table = load_eks_table()
         dates = table.versions.get(version)

@@ -19,8 +19,8 @@ from typing import Any
 
 import yaml
 
-from components import account_checks as ac
-from components import instance_types as it
+from core import account_checks as ac
+from core import instance_types as it
 from toe.preflight import (
     _RANK,
     FAIL,
@@ -223,8 +223,8 @@ class _FleetChecker:
     # ------------------------------------------------------------------ what each stack takes
 
     def demands(self) -> tuple[list[StackDemand], Check]:
-        from components.network_lookup import Boto3NetworkApi, find_network
-        from components.problems import ConfigError
+        from core.network_lookup import Boto3NetworkApi, find_network
+        from core.problems import ConfigError
         from toe.stackfiles import StackFileError, read_config
 
         demands, refused, unchecked = [], [], []

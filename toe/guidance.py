@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from components.aws_errors import NO_CREDENTIALS, aws_error
+from core.aws_errors import NO_CREDENTIALS, aws_error
 
 __all__ = ["NO_CREDENTIALS", "aws_error", "missing_kubeconfig", "unknown_stack", "unreachable"]
 

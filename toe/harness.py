@@ -24,8 +24,8 @@ from typing import Any
 
 import yaml
 
-from components import pulumi_eks
-from components import wellknown as wk
+from core import pulumi_eks
+from core import wellknown as wk
 from toe.account import (
     DEFAULT_QUOTAS,
     WORKSHOP_ACCOUNT,

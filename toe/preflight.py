@@ -9,9 +9,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from components import account_checks as ac
-from components import instance_types as it
-from components.eks_versions import (
+from core import account_checks as ac
+from core import instance_types as it
+from core.eks_versions import (
     EKS_VERSIONS,
     HOURS_PER_MONTH,
     TABLE_NAME,
@@ -19,8 +19,8 @@ from components.eks_versions import (
     VersionDates,
     load_eks_table,
 )
-from components.iam import parse_principal
-from components.problems import ConfigError, Problem, set_command
+from core.iam import parse_principal
+from core.problems import ConfigError, Problem, set_command
 from toe.stackfiles import stack_config
 
 PASS, WARN, UNCHECKED, FAIL = "pass", "warn", "unchecked", "fail"
@@ -350,7 +350,7 @@ class Checker:
 
     # 1 ------------------------------------------------------------------------------------
     def network(self, cfg):
-        from components.network_lookup import Boto3NetworkApi, find_network
+        from core.network_lookup import Boto3NetworkApi, find_network
 
         title = "VPC and subnets"
         facts, problems = find_network(

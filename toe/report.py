@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from components import readout
-from components import wellknown as wk
-from components.results import ERROR, PASSED, UNAVAILABLE, EfaResult, GpuResult
+from core import wellknown as wk
+from core.results import ERROR, PASSED, UNAVAILABLE, EfaResult, GpuResult
 
 DEFAULT_REGION = "ap-northeast-2"
 # Exit status of `python -m toe report`.
@@ -128,7 +128,7 @@ def clients_for_cluster(cluster: str, region: str, session: Any = None) -> Clien
     """Clients for an EKS cluster from `eks:DescribeCluster` and a boto3-built token."""
     from kubernetes import client
 
-    from components import eks_token
+    from core import eks_token
 
     try:
         api = eks_token.cluster_api_client(cluster, region, session)
@@ -143,7 +143,7 @@ def clients_for_kubeconfig(path: str, context: str | None = None) -> Clients:
 
     from kubernetes import client, config
 
-    from components import eks_token
+    from core import eks_token
     from toe import guidance
 
     if not Path(path).is_file():

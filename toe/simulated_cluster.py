@@ -20,7 +20,7 @@ from kubernetes.client import (
 )
 from kubernetes.client.exceptions import ApiException
 
-from components import wellknown as wk
+from core import wellknown as wk
 from toe.account import SimulatedCluster
 
 NS = wk.VALIDATION_NAMESPACE

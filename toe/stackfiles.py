@@ -271,7 +271,7 @@ def read_config(
     `lookup` answers instance-type questions (see components.instance_types); `catalog` lists the
     types the region offers, for "did you mean" (optional).
     """
-    from components import config
+    from core import config
 
     return config.load(
         stack_config(stack, project_dir, overrides),

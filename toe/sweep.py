@@ -17,7 +17,7 @@ from botocore.exceptions import (
     NoCredentialsError,
 )
 
-from components import wellknown as wk
+from core import wellknown as wk
 from toe.prices import PriceTable, load_prices
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from components import wellknown as wk
+from core import wellknown as wk
 
 LATENCIES = Path(__file__).resolve().parent / "data" / "latencies.yaml"
 BASES = ("measured", "docs", "estimate")

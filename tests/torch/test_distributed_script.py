@@ -8,7 +8,7 @@ import socket
 import subprocess
 from pathlib import Path
 
-from components.results import parse_distributed_result
+from core.results import parse_distributed_result
 
 ROOT = Path(__file__).resolve().parents[2]
 LAUNCHER = ROOT / "checks" / "distributed.sh"

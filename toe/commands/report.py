@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from components import wellknown as wk
+from core import wellknown as wk
 
 NAME = "report"
 HELP = (

@@ -39,7 +39,7 @@ def _boto():
 
 
 def _error(err: Exception) -> str:
-    from components.aws_errors import aws_error
+    from core.aws_errors import aws_error
 
     return aws_error(err)
 

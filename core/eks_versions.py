@@ -1,4 +1,4 @@
-"""The EKS version calendar (components/data/eks_versions.yaml): support dates and prices."""
+"""The EKS version calendar (core/data/eks_versions.yaml): support dates and prices."""
 
 from __future__ import annotations
 

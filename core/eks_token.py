@@ -133,7 +133,7 @@ def cluster_api_client(cluster_name: str, region: str, session: Any = None) -> A
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from components.aws_errors import aws_error
+    from core.aws_errors import aws_error
 
     session = session or boto3.session.Session()
     try:

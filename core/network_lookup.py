@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from components.problems import ConfigError, Problem, set_command
+from core.problems import ConfigError, Problem, set_command
 
 MIN_PRIVATE_AZS = 2  # EKS needs subnets in at least two availability zones
 

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 import botocore.session
 
-from components.aws_errors import aws_error
+from core.aws_errors import aws_error
 
 if TYPE_CHECKING:
-    from components.config import GpuPoolSpec
+    from core.config import GpuPoolSpec
 
 INSTANCE_TYPE_RE = re.compile(r"[a-z][a-z0-9-]*\.[a-z0-9]+")  # fullmatch
 

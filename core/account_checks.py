@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Protocol
 
-from components.aws_errors import aws_error
-from components.config import GpuPoolSpec, NodeGroupSpec, StackConfig
-from components.instance_types import (
+from core.aws_errors import aws_error
+from core.config import GpuPoolSpec, NodeGroupSpec, StackConfig
+from core.instance_types import (
     NOT_FOUND_CODE,
     InstanceFacts,
     LookupFailed,
@@ -18,8 +18,8 @@ from components.instance_types import (
     pulumi_lookup,
     size_rank,
 )
-from components.network_lookup import NetworkFacts
-from components.problems import ConfigError, Problem, set_command
+from core.network_lookup import NetworkFacts
+from core.problems import ConfigError, Problem, set_command
 
 # EC2 service quotas on running on-demand vCPUs (Service Quotas, service code `ec2`).
 SERVICE_CODE = "ec2"

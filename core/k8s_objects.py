@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from components import wellknown as wk
-from components.config import DistributedSpec, GpuPoolSpec
+from core import wellknown as wk
+from core.config import DistributedSpec, GpuPoolSpec
 
 CHECKS_DIR = Path(__file__).resolve().parents[1] / "checks"
 CHECKS_MOUNT = "/checks"

@@ -20,13 +20,13 @@ from typing import Any
 
 import yaml
 
-from components import instance_types as it
-from components.eks_versions import load_eks_table, version_key
-from components.images import image_pinned
-from components.problems import ConfigError, Problem, chain, rm_command, set_command
-from components.wellknown import PROJECT
+from core import instance_types as it
+from core.eks_versions import load_eks_table, version_key
+from core.images import image_pinned
+from core.problems import ConfigError, Problem, chain, rm_command, set_command
+from core.wellknown import PROJECT
 
-PROJECT_FILE = Path(__file__).resolve().parents[1] / "Pulumi.yaml"
+PROJECT_FILE = Path(__file__).resolve().parents[2] / "Pulumi.yaml"
 
 # Patterns are matched whole (`fullmatch`): `$` would also match before a trailing newline.
 # Kubernetes MAJOR.MINOR in ASCII digits (`\d` would also take other scripts' digits).
@@ -773,7 +773,7 @@ def _kubernetes_version(r: _Reader) -> str | None:
         known = ", ".join(sorted(table.versions, key=version_key))
         r.problem(
             "kubernetesVersion",
-            f"EKS has no Kubernetes {text} in its calendar (components/data/eks_versions.yaml "
+            f"EKS has no Kubernetes {text} in its calendar (core/data/eks_versions.yaml "
             f"lists {known})",
             fix,
         )
