@@ -30,7 +30,7 @@ import pulumi_aws as aws
 ROOT = Path(__file__).resolve().parents[4]
 sys.path.insert(0, str(ROOT))  # the project: the kubeconfig pulumi-eks makes is one fact, shared
 
-from components import pulumi_eks  # noqa: E402
+from core import pulumi_eks  # noqa: E402
 
 POLICY = "arn:{partition}:iam::aws:policy/{name}"
 CLUSTER_POLICIES = ("AmazonEKSClusterPolicy",)
