@@ -34,15 +34,15 @@ ATTENDEES = 10
 PROJECT_FILES = ("Pulumi.yaml", "Pulumi.dev.yaml", "__main__.py")
 
 IMPORTS_ONLY = (
-    "import toe.synth, toe.harness, moto.ec2.models, boto3, pulumi, pulumi_aws, pulumi_eks, "
-    "pulumi_kubernetes, rich"
+    "import toe.offline.synth, toe.offline.harness, moto.ec2.models, boto3, pulumi, pulumi_aws, "
+    "pulumi_eks, pulumi_kubernetes, rich"
 )
 MANY_STACKS = """
 import sys
 from toe.cli import tune_gc
 tune_gc()  # as python -m toe
 from pathlib import Path
-from toe.synth import synth
+from toe.offline.synth import synth
 project, out = Path(sys.argv[1]), Path(sys.argv[2])
 for stack in sys.argv[3:]:
     synth(stack, project_dir=project, out_dir=out / stack)
@@ -151,7 +151,7 @@ def profile(top: int = 25) -> None:
     code = (
         "import cProfile, pstats, tempfile, pathlib\n"
         "prof = cProfile.Profile(); prof.enable()\n"
-        "from toe.synth import synth\n"
+        "from toe.offline.synth import synth\n"
         "synth('dev', out_dir=pathlib.Path(tempfile.mkdtemp()) / 'dev')\n"
         "prof.disable()\n"
         f"pstats.Stats(prof).sort_stats('cumulative').print_stats({top})\n"

@@ -12,8 +12,8 @@ from conftest import workshop_pool
 from core import account_checks as ac
 from core import instance_types as it
 from core.config import NodeGroupSpec
-from toe.account import DEFAULT_QUOTAS, AccountError, load_account
-from toe.harness import AwsAnswers, InvokeError, simulated_aws
+from toe.offline.account import DEFAULT_QUOTAS, AccountError, load_account
+from toe.offline.harness import AwsAnswers, InvokeError, simulated_aws
 
 POOL = workshop_pool()
 AZS = ("ap-northeast-2a", "ap-northeast-2c")

@@ -7,8 +7,8 @@ import dataclasses
 import pytest
 
 from core import account_checks as ac
-from toe.account import load_account
-from toe.harness import ProgramError, run_program
+from toe.offline.account import load_account
+from toe.offline.harness import ProgramError, run_program
 
 
 def test_preview_stops_on_zero_gpu_quota_with_the_preflight_message():

@@ -13,9 +13,9 @@ from botocore.stub import Stubber
 
 from tests.conftest import workshop_copy
 from toe import cost
-from toe.account import load_account
 from toe.cli import main
-from toe.harness import simulated_aws
+from toe.offline.account import load_account
+from toe.offline.harness import simulated_aws
 from toe.preflight import Clients
 
 REGION = "ap-northeast-2"

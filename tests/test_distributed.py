@@ -12,8 +12,8 @@ from components import readout
 from core import k8s_objects, results
 from core import wellknown as wk
 from core.config import DistributedSpec
-from toe import simulated_cluster as sim
-from toe.harness import run_program
+from toe.offline import simulated_cluster as sim
+from toe.offline.harness import run_program
 
 CAPTURES = Path(__file__).parent / "data" / "distributed"
 PASSED_MESSAGE = (CAPTURES / "gloo-cpu" / "termination-log.txt").read_text()
@@ -265,7 +265,7 @@ def _provider_props(required: bool) -> dict:
 
 
 def _cluster_with(distributed_message: str):
-    from toe.account import load_account
+    from toe.offline.account import load_account
 
     cluster = load_account().cluster
     api = sim.from_account(cluster, {wk.GPU_CHECK: "gpu", wk.EFA_CHECK: "efa"})

@@ -21,8 +21,8 @@ from core.account_checks import QUOTA_G_VT, QUOTA_P, QUOTA_STANDARD
 from tests.conftest import workshop_copy
 from toe import fleet_preflight as fp
 from toe import preflight
-from toe.account import Account, SubnetSpec, VpcSpec, create_in_moto, load_account
 from toe.cli import main
+from toe.offline.account import Account, SubnetSpec, VpcSpec, create_in_moto, load_account
 
 REGION = "ap-northeast-2"
 STACKS = 30

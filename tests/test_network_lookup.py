@@ -8,7 +8,7 @@ from moto import mock_aws
 
 from core.network_lookup import Boto3NetworkApi, resolve_network
 from core.problems import ConfigError
-from toe.account import Account, SubnetSpec, VpcSpec, create_in_moto, load_account
+from toe.offline.account import Account, SubnetSpec, VpcSpec, create_in_moto, load_account
 
 REGION = "ap-northeast-2"
 

@@ -19,8 +19,8 @@ from pulumi_policy.policy import _POLICY_PACK_NAME_RE
 
 from core import wellknown as wk
 from policies import rules
-from policies.runner import Verdict, evaluate, format_verdicts, mandatory
-from toe.harness import UNKNOWN, ProgramRun, Registration, run_program
+from toe.offline.harness import UNKNOWN, ProgramRun, Registration, run_program
+from toe.offline.policy_runner import Verdict, evaluate, format_verdicts, mandatory
 from toe.stackfiles import stack_config
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,10 +15,10 @@ from rich.console import Console
 from core.account_checks import QUOTA_G_VT, QUOTA_P, QUOTA_STANDARD
 from tests.conftest import workshop_copy
 from toe import preflight
-from toe.account import load_account
 from toe.cli import main
 from toe.commands.preflight import render
-from toe.harness import simulated_aws
+from toe.offline.account import load_account
+from toe.offline.harness import simulated_aws
 
 TODAY = date(2026, 11, 28)  # 1.33 is in extended support (since 2026-07-29)
 GOOD_QUOTAS = {QUOTA_G_VT: 192.0, QUOTA_P: 192.0, QUOTA_STANDARD: 640.0}

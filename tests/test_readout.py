@@ -17,7 +17,7 @@ from test_checks import EFA_FROM_SHM, _fake_fi_info, _fake_nvidia_smi, _run
 
 from components import readout
 from core.results import ERROR, FAILED, PASSED, PENDING, UNAVAILABLE
-from toe.simulated_cluster import (
+from toe.offline.simulated_cluster import (
     FINISHED,
     NS,
     SCHEDULED,

@@ -26,7 +26,7 @@ from test_checks import EFA_FROM_SHM, _fake_fi_info, _fake_nvidia_smi, _run
 from components import readout
 from core.config import AwsAccess
 from core.results import ERROR, PASSED, UNAVAILABLE
-from toe.simulated_cluster import NS, FakeCoreV1, node, pod, terminated
+from toe.offline.simulated_cluster import NS, FakeCoreV1, node, pod, terminated
 
 PROPS: dict[str, Any] = {
     "clusterName": "toe-dev",
@@ -206,7 +206,7 @@ FRESH_PROVIDER = textwrap.dedent(
 
     # Install the fake API through the module hook, as a test provider process would.
     import components.readout as readout
-    from toe.simulated_cluster import FakeCoreV1, node, pod, terminated
+    from toe.offline.simulated_cluster import FakeCoreV1, node, pod, terminated
 
     gpu, efa = json.loads(os.environ["MESSAGES"])
     readout.API_FACTORY = lambda props: FakeCoreV1(

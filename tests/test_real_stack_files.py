@@ -15,8 +15,8 @@ import pytest
 from conftest import ROOT, link_program
 
 from toe import cost, preflight
-from toe.account import load_account
-from toe.harness import simulated_aws
+from toe.offline.account import load_account
+from toe.offline.harness import simulated_aws
 from toe.preflight import Clients
 from toe.stack_secrets import SecretText
 from toe.stackfiles import StackFileError, read_config, stack_config

@@ -18,7 +18,7 @@ from moto import mock_aws
 from test_checks import EFA_FROM_SHM, _fake_fi_info, _fake_nvidia_smi, _run
 
 from toe import cli, report
-from toe.simulated_cluster import NS, FakeCoreV1, node, pod, terminated
+from toe.offline.simulated_cluster import NS, FakeCoreV1, node, pod, terminated
 
 
 class FakeBatchV1:

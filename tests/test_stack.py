@@ -8,7 +8,7 @@ import yaml
 from conftest import WORKSHOP_STACK
 
 from components import outputs
-from toe.harness import ProgramError, ProgramRun, run_program, unwrap_secret
+from toe.offline.harness import ProgramError, ProgramRun, run_program, unwrap_secret
 
 DEV = yaml.safe_load(WORKSHOP_STACK.read_text())["config"]
 
@@ -288,7 +288,7 @@ def test_changing_run_id_replaces_the_jobs_and_the_readout(dev):
 def test_a_failed_gpu_check_fails_the_update_with_its_reason():
     import dataclasses
 
-    from toe.account import CheckOutcome, load_account
+    from toe.offline.account import CheckOutcome, load_account
 
     account = load_account()
     failed = (
@@ -308,7 +308,7 @@ def test_preview_hands_the_readout_check_the_unknowns_the_engine_does(monkeypatc
     """The readout's `check` runs at preview on Unknown() objects (the cluster is not created
     yet); a provider that rejects them fails the harness preview as it fails `pulumi preview`."""
     from components import readout
-    from toe import harness
+    from toe.offline import harness
 
     seen = []
     original = readout.ReadoutProvider.check
@@ -350,7 +350,7 @@ def test_role_tags_set_before_the_stack_are_left_alone_and_noted():
     """A role tag the VPC's builder set would be adopted by aws.ec2.Tag and deleted on destroy."""
     import dataclasses
 
-    from toe.account import load_account
+    from toe.offline.account import load_account
 
     workshop = load_account()
     vpcs = list(workshop.vpcs)
@@ -372,7 +372,7 @@ def test_role_tags_set_before_the_stack_are_left_alone_and_noted():
 
 
 def test_the_stacks_own_role_tags_stay_its_own_on_the_next_up():
-    from toe import harness
+    from toe.offline import harness
 
     first = run_program("dev")
     tagged = first.subnet_tags

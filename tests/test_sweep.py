@@ -18,7 +18,7 @@ from toe import prices as price_table
 from toe import sweep
 from toe.cli import main
 from toe.commands import sweep as command
-from toe.harness import shared_botocore_models
+from toe.offline.moto import shared_botocore_models
 
 REGION = "ap-northeast-2"
 CLUSTER = "toe-dev"

@@ -18,8 +18,9 @@ import pytest
 import yaml
 from conftest import ROOT, shared_path
 
-from toe import cli, synth, timeline
-from toe.harness import UNKNOWN, Registration
+from toe import cli
+from toe.offline import synth, timeline
+from toe.offline.harness import UNKNOWN, Registration
 
 KUBERNETES_VERSION = "1.33"  # the workshop cluster's version (Pulumi.dev.yaml)
 
@@ -305,7 +306,7 @@ def test_command_names_an_unknown_stack(tmp_path, capsys):
 
 def test_verdicts_of_the_policy_pack_are_written_and_printed(result, monkeypatch, capsys):
     if synth.policy_runner() is None:
-        pytest.skip("policies/runner.py is not in this checkout")
+        pytest.skip("policies/rules.py is not in this checkout")
     assert result.verdicts is not None and result.mandatory_violations == []
     records = json.loads((result.out_dir / synth.VERDICTS_FILE).read_text())
     assert [r["policy"] for r in records] == [v.policy for v in result.verdicts]
@@ -317,7 +318,7 @@ def test_verdicts_of_the_policy_pack_are_written_and_printed(result, monkeypatch
 
 def test_a_mandatory_violation_from_the_pack_fails_the_command(tmp_path, monkeypatch, capsys):
     if synth.policy_runner() is None:
-        pytest.skip("policies/runner.py is not in this checkout")
+        pytest.skip("policies/rules.py is not in this checkout")
     # Idle GPU nodes must go within 30 minutes (gpu-nodepool-guardrails, mandatory).
     failing = synth.synth("dev", out_dir=tmp_path, config={"gpuConsolidateAfter": "2h"})
     assert [v.policy for v in failing.mandatory_violations] == ["gpu-nodepool-guardrails"]
@@ -487,7 +488,7 @@ def test_two_synths_writing_one_folder_never_mix(tmp_path, result):
     """Each write builds a whole folder and moves it into place: the folder holds one of them."""
     import threading
 
-    from toe.synth import Masker, write
+    from toe.offline.synth import Masker, write
 
     out = tmp_path / "out"
     masker = Masker.for_run(result.run)

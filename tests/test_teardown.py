@@ -6,8 +6,8 @@ import pytest
 
 from components.teardown import DrainTarget, NodesRemainError, wait_for_nodes_gone
 from core.config import AwsAccess
-from toe.harness import ProgramRun, run_program
-from toe.simulated_cluster import FakeCoreV1, node
+from toe.offline.harness import ProgramRun, run_program
+from toe.offline.simulated_cluster import FakeCoreV1, node
 
 TARGET = DrainTarget("toe-dev", "gpu-pool", AwsAccess("ap-northeast-2"))
 

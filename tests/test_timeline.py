@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from toe import timeline
+from toe.offline import timeline
 
 STACK = "urn:pulumi:dev::p::pulumi:pulumi:Stack::p-dev"
 

@@ -243,7 +243,7 @@ class CostReport:
 
 def stack_cost(demand, book: PriceBook, on: date, check_runs: int, facts) -> StackCost:
     """One stack's bill from what it runs (a fleet_preflight.StackDemand)."""
-    from toe.timeline import load_latencies
+    from toe.offline.timeline import load_latencies
 
     cfg = demand.config
     lines: list[Line] = []
@@ -371,8 +371,8 @@ def run(
         if offline is None:
             offline = boto3.Session(region_name=region).get_credentials() is None
         if offline:
-            from toe.account import load_account
-            from toe.harness import simulated_aws
+            from toe.offline.account import load_account
+            from toe.offline.harness import simulated_aws
 
             notes.append(
                 "offline: no AWS credentials; instance facts from moto's copy of EC2's data "

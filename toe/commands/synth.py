@@ -82,7 +82,7 @@ def _print_verdicts(console, result) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from toe.synth import Masker, verdict_record
+    from toe.offline.synth import Masker, verdict_record
 
     if not result.verdicts:
         console.print("Policy verdicts: no violations.", markup=False)
@@ -128,7 +128,7 @@ def print_summary(console, result) -> None:
 
     if result.verdicts is None:
         console.print(
-            "Policy verdicts: the policy pack (policies/runner.py) is not in this checkout; "
+            "Policy verdicts: the policy pack (policies/rules.py) is not in this checkout; "
             "none evaluated.",
             markup=False,
         )
@@ -159,10 +159,10 @@ def print_summary(console, result) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from toe.account import AccountError
-    from toe.harness import ProgramError
+    from toe.offline.account import AccountError
+    from toe.offline.harness import ProgramError
+    from toe.offline.synth import SynthError, synth
     from toe.stackfiles import StackFileError
-    from toe.synth import SynthError, synth
     from toe.terminal import console as make_console
 
     console = make_console()
@@ -184,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
 
     print_summary(console, result)
     if args.timeline:
-        from toe import timeline
+        from toe.offline import timeline
 
         console.print()
         text = timeline.render(timeline.build(result.plan))

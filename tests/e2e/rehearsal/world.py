@@ -29,8 +29,9 @@ class World:
     def __init__(
         self, directory: Path, account_file: Path, fixtures: Path, time_scale: float
     ) -> None:
-        sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # the project, for toe.account
-        from toe.account import create_in_moto, load_account
+        # The project, for toe.offline.account.
+        sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+        from toe.offline.account import create_in_moto, load_account
 
         self.directory = directory
         self.fixtures = fixtures

@@ -2,10 +2,10 @@
 stack and pulumi-eks use, carried out with boto3 against the world's moto (AWS_ENDPOINT_URL).
 
 Shapes follow pulumi-aws 7 (the Python SDK's input and output names, camelCase on the wire):
-functions answer as `toe.harness.AwsAnswers` does (one definition of what each returns); resources
-return their inputs plus what AWS computes (ids, ARNs, endpoints), as the bridged provider's state
-does. A property whose change AWS cannot apply in place replaces the resource, as the upstream
-Terraform resource marks it ForceNew.
+functions answer as `toe.offline.harness.AwsAnswers` does (one definition of what each returns);
+resources return their inputs plus what AWS computes (ids, ARNs, endpoints), as the bridged
+provider's state does. A property whose change AWS cannot apply in place replaces the resource,
+as the upstream Terraform resource marks it ForceNew.
 """
 
 from __future__ import annotations
@@ -578,7 +578,7 @@ class Functions:
     """Provider functions: the harness's answers (one definition of their shapes) over moto."""
 
     def __init__(self, region: str) -> None:
-        from toe.harness import AwsAnswers
+        from toe.offline.harness import AwsAnswers
 
         self.region = region
         self.answers = AwsAnswers(region)

@@ -19,7 +19,7 @@ import yaml
 
 from core import wellknown as wk
 
-LATENCIES = Path(__file__).resolve().parent / "data" / "latencies.yaml"
+LATENCIES = Path(__file__).resolve().parents[1] / "data" / "latencies.yaml"
 BASES = ("measured", "docs", "estimate")
 # Steps shorter than this are not worth naming when saying what a Job does not wait for.
 NOTABLE_SECONDS = 60.0

@@ -7,7 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-WORKSHOP_ACCOUNT = Path(__file__).resolve().parent / "accounts" / "workshop.yaml"
+from toe.offline.moto import shared_botocore_models
+
+WORKSHOP_ACCOUNT = Path(__file__).resolve().parents[1] / "accounts" / "workshop.yaml"
 # moto draws resource ids from one random source: seeding it makes ids repeat run after run.
 ID_SEED = 20251126
 # EC2 running on-demand vCPU quotas (Service Quotas codes; moto does not simulate the service).
@@ -73,8 +75,6 @@ VPC_PREFIXES = range(16, 29)
 
 def _zones(region: str) -> frozenset[str]:
     """The zones EC2 has in `region`, from moto's copy of EC2's region data."""
-    from toe.harness import shared_botocore_models
-
     # moto's EC2 models make three boto3 sessions on import: with one loader, 0.3 s less.
     with shared_botocore_models():
         from moto.ec2.models.availability_zones_and_regions import RegionsAndZonesBackend

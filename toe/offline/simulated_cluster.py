@@ -21,7 +21,7 @@ from kubernetes.client import (
 from kubernetes.client.exceptions import ApiException
 
 from core import wellknown as wk
-from toe.account import SimulatedCluster
+from toe.offline.account import SimulatedCluster
 
 NS = wk.VALIDATION_NAMESPACE
 T0 = "2026-11-28T17:45:00Z"

@@ -1,6 +1,6 @@
 """Offline synth: the program's plan, Kubernetes manifests and diagram, rendered without AWS.
 
-`synth()` evaluates the program once through `toe.harness.run_program` against a simulated
+`synth()` evaluates the program once through `toe.offline.harness.run_program` against a simulated
 account, then renders what it registered: `plan.json` (every resource with its inputs, secrets
 masked), one YAML file per Kubernetes object under `manifests/`, and `graph.mmd` (Mermaid). Values
 the engine only knows after `up` render as `<computed>`; secret values as `[secret]`.
@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from toe.harness import SECRET_SIG, SECRET_VALUE_SIG, ProgramRun, Registration, Unknown
+from toe.offline.harness import SECRET_SIG, SECRET_VALUE_SIG, ProgramRun, Registration, Unknown
 from toe.stack_secrets import SecretText
 from toe.stackfiles import resolve_dir
 
@@ -325,16 +325,17 @@ def enforcement(verdict: Any) -> str:
 
 
 def policy_runner(project_dir: Path | None = None):
-    """The policy pack's runner module (`policies/runner.py`), or None where it is absent."""
+    """The offline policy runner (toe.offline.policy_runner), or None where the project has no
+    policy pack (`policies/rules.py`)."""
     project_dir = resolve_dir(project_dir)
-    if not (project_dir / "policies" / "runner.py").exists():
+    if not (project_dir / "policies" / "rules.py").exists():
         return None
     import importlib
     import sys
 
     if str(project_dir) not in sys.path:
         sys.path.insert(0, str(project_dir))
-    return importlib.import_module("policies.runner")
+    return importlib.import_module("toe.offline.policy_runner")
 
 
 def verdict_record(verdict: Any, masker: Masker) -> dict[str, Any]:
@@ -350,7 +351,7 @@ def verdict_record(verdict: Any, masker: Masker) -> dict[str, Any]:
 
 
 def _account_label(account: Path | None, project_dir: Path) -> str:
-    from toe.account import WORKSHOP_ACCOUNT
+    from toe.offline.account import WORKSHOP_ACCOUNT
 
     path = Path(account or WORKSHOP_ACCOUNT).resolve()
     try:
@@ -375,13 +376,13 @@ def synth(
 ) -> SynthResult:
     """Run the program offline and write plan.json, manifests/ and graph.mmd under `out_dir`.
 
-    Raises `toe.account.AccountError` for an unusable account file and `toe.harness.ProgramError`
-    (with the program's own message) when the program fails.
+    Raises `toe.offline.account.AccountError` for an unusable account file and
+    `toe.offline.harness.ProgramError` (with the program's own message) when the program fails.
     """
     from toe import guidance
-    from toe.account import load_account
-    from toe.harness import run_program
-    from toe.synth_graph import mermaid
+    from toe.offline.account import load_account
+    from toe.offline.harness import run_program
+    from toe.offline.synth_graph import mermaid
 
     project_dir = resolve_dir(project_dir)
     if not (project_dir / f"Pulumi.{stack}.yaml").exists():

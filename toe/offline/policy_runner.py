@@ -27,7 +27,7 @@ from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown
 from policies import rules
 
 if TYPE_CHECKING:
-    from toe.harness import ProgramRun, Registration
+    from toe.offline.harness import ProgramRun, Registration
 
 Policy = ResourceValidationPolicy | StackValidationPolicy
 
@@ -47,7 +47,7 @@ def _engine_value(value: Any) -> Any:
     """A value as it reaches the analyzer: unknowns become the engine's unknown sentinel."""
     from pulumi.output import Unknown as OutputUnknown
 
-    from toe.harness import Unknown
+    from toe.offline.harness import Unknown
 
     if isinstance(value, (Unknown, OutputUnknown)):
         return UNKNOWN_STRING_VALUE

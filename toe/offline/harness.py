@@ -26,7 +26,7 @@ import yaml
 
 from core import pulumi_eks
 from core import wellknown as wk
-from toe.account import (
+from toe.offline.account import (
     DEFAULT_QUOTAS,
     WORKSHOP_ACCOUNT,
     Account,
@@ -34,10 +34,10 @@ from toe.account import (
     create_in_moto,
     load_account,
 )
+from toe.offline.moto import shared_botocore_models
 from toe.stack_secrets import SecretText
 from toe.stackfiles import resolve_dir, stack_config
 
-ROOT = Path(__file__).resolve().parents[1]
 ACCOUNT_ID = "123456789012"
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
 SECRET_VALUE_SIG = "1b47061264138c4ac30d75fd1eb44270"
@@ -367,7 +367,7 @@ class HarnessMocks:
     def _readout(self, props: dict) -> tuple[str, dict]:
         """Run the readout's real provider against the simulated cluster's finished Jobs."""
         from components.readout import ReadoutProvider
-        from toe.simulated_cluster import from_account
+        from toe.offline.simulated_cluster import from_account
 
         jobs = {
             wk.GPU_CHECK: props.get("gpuJobName", ""),
@@ -485,29 +485,6 @@ def _monitor_class():
 
 
 # ---------------------------------------------------------------------------- running
-
-
-_LOADERS: dict[str | None, Any] = {}
-
-
-@contextlib.contextmanager
-def shared_botocore_models() -> Iterator[None]:
-    """One botocore data loader for every session made meanwhile (moto makes many): each new
-    session would otherwise parse the EC2 model and the endpoints again (about 0.1 s a time)."""
-    import botocore.loaders
-    import botocore.session
-
-    def create_loader(search_path_string: str | None = None) -> botocore.loaders.Loader:
-        if search_path_string not in _LOADERS:
-            _LOADERS[search_path_string] = botocore.loaders.create_loader(search_path_string)
-        return _LOADERS[search_path_string]
-
-    original = botocore.session.create_loader
-    botocore.session.create_loader = create_loader
-    try:
-        yield
-    finally:
-        botocore.session.create_loader = original
 
 
 @contextlib.contextmanager
