@@ -145,6 +145,7 @@ def _list(args: argparse.Namespace, console) -> int:
         ]
         print(json.dumps(rows, indent=2))
         return 0
+    project_region = attendees.project_region(args.dir)
     table = Table(title=f"Stack files in {args.dir.resolve()}")
     for column in ("stack", "cluster", "region", "role tags", "generated"):
         table.add_column(column)
@@ -152,7 +153,7 @@ def _list(args: argparse.Namespace, console) -> int:
         table.add_row(
             s.name,
             s.cluster_name,
-            s.region or "(project default)",
+            s.region or (f"{project_region} (Pulumi.yaml)" if project_region else "not set"),
             "manages" if s.manages_role_tags else "-",
             "yes" if s.generated else "-",
         )
