@@ -85,6 +85,10 @@ def run(args: argparse.Namespace) -> int:
         secrets_provider=args.secrets_provider,
         sweep=args.sweep,
     )
+    problem = fleet.pulumi_root_problem(args.pulumi_root)
+    if problem:
+        err.print(f"error: {problem}", highlight=False, soft_wrap=True)
+        return 2
     try:
         command = fleet.pulumi_command(args.pulumi_root)
     except FileNotFoundError:
