@@ -3,6 +3,7 @@ not answer, a missing kubeconfig, an unknown stack, and AWS's own error text."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from components.aws_errors import NO_CREDENTIALS, aws_error
@@ -13,6 +14,7 @@ __all__ = [
     "kubeconfig_is_a_folder",
     "missing_kubeconfig",
     "unknown_stack",
+    "unknown_stacks",
     "unreachable",
     "write_kubeconfig",
 ]
@@ -50,10 +52,33 @@ def kubeconfig_is_a_folder(path: str | Path) -> str:
 
 
 def unknown_stack(stack: str, project_dir: Path) -> str:
+    return unknown_stacks([stack], project_dir)
+
+
+def unknown_stacks(stacks: Sequence[str], project_dir: Path) -> str:
+    """One message for stack names that have no stack file: the stacks there are, the nearest
+    name, and the command that creates them (with --dir when the project is not the current
+    folder)."""
+    import difflib
+    import shlex
+
     known = sorted(
         p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml")
     )
+    names = ", ".join(repr(s) for s in stacks)
+    files = ", ".join(f"Pulumi.{s}.yaml" for s in stacks)
+    there = f"there is no {files}" if len(stacks) == 1 else f"there are no {files}"
+    meant = []
+    for stack in stacks:
+        nearest = difflib.get_close_matches(stack, known, n=1, cutoff=0.6)
+        if nearest:
+            meant.append(nearest[0] if len(stacks) == 1 else f"{nearest[0]} for {stack}")
+    guess = f"did you mean {', '.join(meant)}? Or " if meant else ""
+    here = project_dir.resolve() == Path.cwd().resolve()
+    where = "" if here else f" --dir {shlex.quote(str(project_dir))}"
+    create = "create it" if len(stacks) == 1 else "create them"
     return (
-        f"no stack {stack!r}: there is no Pulumi.{stack}.yaml in {project_dir} (stacks: "
-        f"{', '.join(known) or 'none'}); create it with `python -m toe attendees add {stack}`"
+        f"no stack{'s' if len(stacks) > 1 else ''} {names}: {there} in {project_dir} (stacks: "
+        f"{', '.join(known) or 'none'}); {guess}{create} with "
+        f"`python -m toe attendees add {' '.join(shlex.quote(s) for s in stacks)}{where}`"
     )

@@ -57,8 +57,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     from toe import cost
+    from toe.commands.synth import EXIT_PROGRAM_ERROR
     from toe.preflight import CouldNotCheck
     from toe.stackfiles import stack_names
+    from toe.terminal import console as make_console
 
     if args.stacks and not args.fleet:
         print("cost: --stacks needs --fleet (one stack: --stack NAME)")
@@ -73,6 +75,13 @@ def run(args) -> int:
             project_dir=args.dir,
             offline=True if args.offline else None,
         )
+    except cost.ConfigProblems as err:
+        # As `synth` reports the same stack files: every problem with its fix, exit 1.
+        if args.json:
+            print(json.dumps({"status": "config-problems", "stacks": err.to_json()}, indent=2))
+        else:
+            make_console(stderr=True, soft_wrap=True).print(f"cost: {err.render()}")
+        return EXIT_PROGRAM_ERROR
     except CouldNotCheck as err:
         print(
             json.dumps({"status": "could-not-price", "reason": str(err)})
