@@ -256,6 +256,7 @@ def test_an_unknown_stack_is_named_with_the_stacks_there(capsys):
 
 
 def test_the_fix_for_an_unknown_stack_elsewhere_names_the_folder(tmp_path, capsys):
+    shutil.copy(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
     assert main(["cost", "--fleet", "--stacks", "a1", "a2", "--dir", str(tmp_path)]) == 2
     out = capsys.readouterr().out
     assert f"no stacks 'a1', 'a2': there are no Pulumi.a1.yaml, Pulumi.a2.yaml in {tmp_path}" in out

@@ -62,10 +62,16 @@ def unknown_stacks(stacks: Sequence[str], project_dir: Path) -> str:
     import difflib
     import shlex
 
+    names = ", ".join(repr(s) for s in stacks)
+    if not (project_dir / "Pulumi.yaml").is_file():
+        return (
+            f"no stack{'s' if len(stacks) > 1 else ''} {names}: {project_dir} is not the "
+            "project folder (it has no Pulumi.yaml); give --dir the folder with Pulumi.yaml and "
+            "the Pulumi.<stack>.yaml files"
+        )
     known = sorted(
         p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml")
     )
-    names = ", ".join(repr(s) for s in stacks)
     files = ", ".join(f"Pulumi.{s}.yaml" for s in stacks)
     there = f"there is no {files}" if len(stacks) == 1 else f"there are no {files}"
     meant = []

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -36,6 +37,21 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def project_folder(text: str) -> Path:
+    """argparse type for --dir: a folder that exists (the project's, with Pulumi.yaml and the
+    stack files), from whatever the current folder is."""
+    path = Path(text).expanduser()
+    if not path.exists():
+        raise argparse.ArgumentTypeError(
+            f"{text}: no such folder; give the project folder, the one with Pulumi.yaml"
+        )
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"{text} is a file, not a folder; give the project folder, the one with Pulumi.yaml"
+        )
+    return path
 
 
 def positive_seconds(text: str) -> float:

@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from toe.terminal import project_folder
+
 NAME = "attendees"
 HELP = "Generate attendee stack files (Pulumi.<name>.yaml) from the dev stack, or list them."
 
@@ -46,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add.add_argument("--force", action="store_true", help="overwrite existing stack files")
     add.add_argument(
-        "--dir", type=Path, default=Path("."), help="project directory (default: current)"
+        "--dir", type=project_folder, default=Path("."), help="project directory (default: current)"
     )
 
     listing = actions.add_parser("list", help="show the stack files and what each stack gets")
@@ -54,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--format", choices=("table", "json"), default="table", help="output format"
     )
     listing.add_argument(
-        "--dir", type=Path, default=Path("."), help="project directory (default: current)"
+        "--dir", type=project_folder, default=Path("."), help="project directory (default: current)"
     )
 
 

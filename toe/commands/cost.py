@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 from datetime import date
-from pathlib import Path
 
 from toe.stackfiles import ROOT
-from toe.terminal import positive_int
+from toe.terminal import positive_int, project_folder
 
 NAME = "cost"
 HELP = (
@@ -51,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="ask no AWS API: the simulated account's EC2 data and the bundled prices",
     )
-    parser.add_argument("--dir", type=Path, default=ROOT, help="project directory")
+    parser.add_argument("--dir", type=project_folder, default=ROOT, help="project directory")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
 

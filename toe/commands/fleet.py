@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from toe.terminal import positive_int
+from toe.terminal import positive_int, project_folder
 
 NAME = "fleet"
 HELP = "Preview, deploy or destroy many stacks in parallel with live progress and per-stack logs."
@@ -33,7 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--work-dir",
-        type=Path,
+        "--dir",
+        dest="work_dir",
+        type=project_folder,
         default=Path("."),
         help="project directory with Pulumi.yaml (default: current)",
     )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from toe.stackfiles import ROOT
+from toe.terminal import project_folder
 
 NAME = "preflight"
 HELP = (
@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--stacks", nargs="+", metavar="STACK", help="with --fleet: these stacks (default: all)"
     )
     parser.add_argument(
-        "--dir", type=Path, default=ROOT, help="project directory (default: this project)"
+        "--dir", type=project_folder, default=ROOT, help="project directory (default: this project)"
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
