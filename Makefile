@@ -74,8 +74,12 @@ test-torch: $(VENV)/.installed $(TORCH_ENV)/.installed ## Run the distributed ch
 e2e-tools: $(VENV)/.installed ## Build (or find cached) the rehearsal's tools
 	PYTHON=$(abspath $(PY)) UV=$(UV) bash tests/e2e/tools/build.sh
 
+# The rehearsal's `pulumi up` syncs .venv from its own copy of the project, which installs the
+# project (the `toe` command) from that copy: sync it back to this checkout afterwards.
 e2e: e2e-tools $(TORCH_ENV)/.installed ## Rehearse the workshop under the real engine (build/e2e/summary.json)
-	TOE_E2E=1 TOE_TORCH_BIN=$(TORCH_ENV)/bin $(PY) -m pytest tests/e2e -p no:cacheprovider -x
+	TOE_E2E=1 TOE_TORCH_BIN=$(TORCH_ENV)/bin $(PY) -m pytest tests/e2e -p no:cacheprovider -x; \
+		status=$$?; UV_PYTHON_DOWNLOADS=never $(UV) sync --locked --quiet --python $(PYTHON); \
+		exit $$status
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check --fix .

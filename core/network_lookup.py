@@ -97,33 +97,124 @@ def find_network(
         ]
     problems = []
     azs = sorted({s.az for s in private})
+    overlap = {s.id for s in private} & {s.id for s in public}
+    everything = None
+    if len(azs) < MIN_PRIVATE_AZS or overlap:
+        everything = _subnets_in(api, vpc.id)
     if len(azs) < MIN_PRIVATE_AZS:
         where = f"in {', '.join(azs)} only" if azs else "none matched"
+        pattern = _pattern_from(everything, private_pattern, MIN_PRIVATE_AZS, public)
+        if pattern is not None:
+            fix = set_command("privateSubnetPattern", pattern, stack=stack)
+        elif everything is not None and len({s.az for s in everything}) < MIN_PRIVATE_AZS:
+            fix = (
+                f"create private subnets in {MIN_PRIVATE_AZS} availability zones of {vpc.id} "
+                f"with Name tags matching {private_pattern!r}"
+            )
+        else:
+            fix = (
+                f"tag the private subnets of {vpc.id} (2+ zones) with Name tags matching "
+                f"{private_pattern!r}: aws ec2 create-tags --resources SUBNET_ID "
+                "--tags Key=Name,Value=NAME"
+            )
         problems.append(
             Problem(
                 "privateSubnetPattern",
                 f"private subnets matching {private_pattern!r} in {vpc.id} must span at least "
-                f"{MIN_PRIVATE_AZS} availability zones (EKS requires it); {where}",
-                set_command(
-                    "privateSubnetPattern", "<a Name pattern matching 2+ zones>", stack=stack
-                ),
+                f"{MIN_PRIVATE_AZS} availability zones (EKS requires it); {where}"
+                f"{_names_in(everything)}",
+                fix,
             )
         )
-    overlap = {s.id for s in private} & {s.id for s in public}
     if overlap:
+        pattern = _pattern_from(everything, public_pattern, 1, private)
         problems.append(
             Problem(
                 "publicSubnetPattern",
                 f"subnets {', '.join(sorted(overlap))} match both the private and the public "
-                "pattern; the patterns must tell them apart",
+                f"pattern; the patterns must tell them apart{_names_in(everything)}",
                 set_command(
-                    "publicSubnetPattern", "<a Name pattern of the public subnets>", stack=stack
+                    "publicSubnetPattern",
+                    pattern or "<a Name pattern of the public subnets>",
+                    stack=stack,
                 ),
             )
         )
     if problems:
         return None, problems
     return NetworkFacts(vpc=vpc, private=private, public=public), []
+
+
+# Subnet names a problem lists before it says how many more there are.
+MAX_LISTED_NAMES = 12
+
+
+def _subnets_in(api: NetworkApi, vpc_id: str) -> tuple[SubnetFacts, ...] | None:
+    """Every subnet of the VPC, for a pattern that matched too little (None: EC2 said no)."""
+    try:
+        return _sorted(api.find_subnets([{"name": "vpc-id", "values": [vpc_id]}]))
+    except NetworkLookupFailed:
+        return None
+
+
+def _names_in(subnets: tuple[SubnetFacts, ...] | None) -> str:
+    """`; subnets in the VPC: a, b, ... and 3 more` (the Name tags), or nothing if not known."""
+    if subnets is None:
+        return ""
+    if not subnets:
+        return "; the VPC has no subnets"
+    names = sorted({s.name for s in subnets if s.name})
+    unnamed = sum(1 for s in subnets if not s.name)
+    shown = ", ".join(names[:MAX_LISTED_NAMES])
+    if len(names) > MAX_LISTED_NAMES:
+        shown += f" and {len(names) - MAX_LISTED_NAMES} more"
+    if unnamed:
+        shown += f"{', ' if names else ''}{unnamed} without a Name tag"
+    return f"; subnets in the VPC: {shown}"
+
+
+def _common_prefix(a: str, b: str) -> str:
+    length = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        length += 1
+    return a[:length]
+
+
+def _pattern_from(
+    subnets: tuple[SubnetFacts, ...] | None,
+    typed: str,
+    min_azs: int,
+    avoid: tuple[SubnetFacts, ...],
+) -> str | None:
+    """A Name pattern built from the subnets there are: the longest prefix the name nearest to
+    `typed` shares with other names, else that name itself, matching subnets in `min_azs` zones
+    and none of `avoid` (the other pattern's subnets); then the next nearest name. None when no
+    such pattern exists."""
+    import difflib
+
+    if not subnets:
+        return None
+    avoided = {s.id for s in avoid}
+    names = sorted({s.name for s in subnets if s.name and not any(c in s.name for c in "*?\\")})
+    literal = typed.replace("*", "").replace("?", "")
+
+    def closeness(name: str) -> float:
+        return difflib.SequenceMatcher(None, literal, name).ratio()
+
+    for name in sorted(names, key=lambda n: (-closeness(n), n)):
+        shared = {_common_prefix(name, other) for other in names if other != name}
+        # The groups the name shares a prefix with, the closest group first; the name alone last.
+        candidates = [(p, False) for p in sorted((p for p in shared if p), key=len, reverse=True)]
+        for prefix, exact in [*candidates, (name, True)]:
+            matched = [
+                s for s in subnets if (s.name == name if exact else s.name.startswith(prefix))
+            ]
+            if any(s.id in avoided for s in matched) or len({s.az for s in matched}) < min_azs:
+                continue
+            return name if exact else f"{prefix}*"
+    return None
 
 
 def _vpc_problem(

@@ -87,16 +87,21 @@ def chain(*commands: str) -> str:
     return " && ".join(commands)
 
 
+def describe(stack: str, problems: Sequence[Problem], outcome: str = "nothing was created") -> str:
+    """Every problem of a stack, each with its fix: what the program stops with, and what the
+    operator CLI prints for the same configuration."""
+    count = len(problems)
+    lines = [
+        f"Stack '{stack}' has {count} configuration problem{'s' if count != 1 else ''}; {outcome}:"
+    ]
+    lines.extend(p.render() for p in problems)
+    return "\n".join(lines)
+
+
 class ConfigError(pulumi.RunError):
     """Raised once, before any resource is registered, with every configuration problem found."""
 
     def __init__(self, stack: str, problems: Sequence[Problem]) -> None:
         self.stack = stack
         self.problems = tuple(problems)
-        count = len(problems)
-        lines = [
-            f"Stack '{stack}' has {count} configuration problem{'s' if count != 1 else ''};"
-            " nothing was created:"
-        ]
-        lines.extend(p.render() for p in problems)
-        super().__init__("\n".join(lines))
+        super().__init__(describe(stack, self.problems))

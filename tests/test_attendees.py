@@ -210,6 +210,20 @@ def test_cli_table_and_refusals(project: Path, capsys):
     assert "toe-alice" in out and "ap-northeast-2" in out
 
 
+def test_cli_table_says_a_region_no_file_sets_is_not_set(project: Path, capsys):
+    """Pulumi.yaml has no aws:region: a stack file without one has no region at all."""
+    (project / "Pulumi.noregion.yaml").write_text("config: {}\n", "utf-8")
+    assert main(["attendees", "list", "--dir", str(project)]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if " noregion " in line)
+    assert "not set" in row and "default" not in row
+    (project / "Pulumi.yaml").write_text(
+        "name: training-on-eks\nconfig:\n  aws:region:\n    value: us-west-2\n", "utf-8"
+    )
+    assert main(["attendees", "list", "--dir", str(project)]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if " noregion " in line)
+    assert "us-west-2 (Pulumi.yaml)" in row
+
+
 def test_cli_warns_when_the_role_tag_owner_does_not_manage_them(project: Path, capsys):
     dev = project / "Pulumi.dev.yaml"
     dev.write_text(DEV_STACK + "  training-on-eks:manageSubnetRoleTags: false\n", "utf-8")

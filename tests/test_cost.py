@@ -4,6 +4,7 @@ bundled table, with the instance facts moto has from EC2."""
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import date
 
 import boto3
@@ -11,7 +12,7 @@ import fixes
 import pytest
 from botocore.stub import Stubber
 
-from tests.conftest import workshop_copy
+from tests.conftest import ROOT, WORKSHOP_STACK, workshop_copy
 from toe import cost
 from toe.cli import main
 from toe.offline.account import load_account
@@ -231,3 +232,67 @@ def test_cli_offline_prints_the_bill_and_json(capsys):
     assert main(["cost", "--stacks", "dev"]) == 2  # --stacks needs --fleet
     with pytest.raises(SystemExit):
         main(["cost", "--hours", "0"])
+
+
+def test_an_unknown_stack_is_named_with_the_stacks_there(capsys):
+    cases = (
+        ["cost", "--stack", "nosuch"],
+        ["cost", "--stack", "nosuch", "--offline"],
+        ["cost", "--fleet", "--stacks", "nosuch"],
+    )
+    for argv in cases:
+        assert main(argv) == 2
+        out = capsys.readouterr().out
+        assert out.count("\n") == 1, out
+        assert "no stack 'nosuch': there is no Pulumi.nosuch.yaml" in out and "(stacks: dev)" in out
+        assert "python -m toe attendees add nosuch" in out
+    assert main(["cost", "--stack", "devv", "--offline"]) == 2
+    assert "did you mean dev?" in capsys.readouterr().out
+
+
+def test_the_fix_for_an_unknown_stack_elsewhere_names_the_folder(tmp_path, capsys):
+    shutil.copy(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    assert main(["cost", "--fleet", "--stacks", "a1", "a2", "--dir", str(tmp_path)]) == 2
+    out = capsys.readouterr().out
+    assert f"no stacks 'a1', 'a2': there are no Pulumi.a1.yaml, Pulumi.a2.yaml in {tmp_path}" in out
+    assert f"`python -m toe attendees add a1 a2 --dir {tmp_path}`" in out
+
+
+def _project(tmp_path, **stacks: str):
+    """A project folder with the program and these stack files (name: text)."""
+    for name in ("Pulumi.yaml", "__main__.py"):
+        (tmp_path / name).symlink_to(ROOT / name)
+    for stack, text in stacks.items():
+        (tmp_path / f"Pulumi.{stack}.yaml").write_text(text)
+    return tmp_path
+
+
+def test_a_stack_without_a_region_gets_the_config_set_fix(tmp_path, capsys):
+    dev = WORKSHOP_STACK.read_text()
+    project = _project(tmp_path, noregion=dev.replace("  aws:region: ap-northeast-2\n", ""))
+    for extra in ([], ["--offline"], ["--json"]):
+        code = main(["cost", "--stack", "noregion", "--dir", str(project), *extra])
+        assert code == 1  # as synth: the program's rules refuse the stack
+        captured = capsys.readouterr()
+        assert "Traceback" not in captured.err and "Invalid endpoint" not in captured.err
+        said = captured.out if extra == ["--json"] else captured.err
+        assert "pulumi config set --stack noregion aws:region ap-northeast-2" in said
+    assert captured.out.startswith('{\n  "status": "config-problems"')
+
+
+def test_config_problems_are_reported_as_synth_reports_them(tmp_path, capsys):
+    dev = WORKSHOP_STACK.read_text()
+    bad = dev.replace("ng-arm", "ng arm!").replace("minSize: 2", "minSize: -1")
+    project = _project(tmp_path, bad=bad)
+    code = main(["synth", "--stack", "bad", "--dir", str(project), "--out", str(tmp_path / "o")])
+    synth_lines = capsys.readouterr().err.splitlines()
+    assert main(["cost", "--stack", "bad", "--dir", str(project), "--offline"]) == code == 1
+    cost_lines = capsys.readouterr().err.splitlines()
+    problems = [line for line in synth_lines if line.startswith("  ")]
+    assert (
+        len(problems) == 6 and sum("fix: pulumi config set --stack bad" in p for p in problems) == 3
+    )
+    assert cost_lines == [
+        "cost: Stack 'bad' has 3 configuration problems; nothing was priced:",
+        *problems,
+    ]

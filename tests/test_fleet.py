@@ -232,6 +232,28 @@ def test_cli_exit_status_logs_and_summary(fake: FakePulumi, capsys):
     assert main(["fleet", "preview", *common, "--stacks", "nope"]) == 2
 
 
+def test_a_pulumi_root_that_is_not_a_pulumi_folder_says_what_it_is(fake: FakePulumi, capsys):
+    fake.stacks({"a1": {}})
+    common = ["--work-dir", str(fake.project), "--log-dir", str(fake.logs)]
+    (fake.project / "notes.txt").write_text("")
+    cases = {
+        fake.root / "nonexistent": "the folder does not exist; give the folder that holds bin/",
+        fake.project / "notes.txt": "is a file, not a folder",
+        fake.root / "bin" / "pulumi": f"is the CLI itself: give --pulumi-root {fake.root}",
+        fake.root / "bin": f"holds pulumi itself: give the folder above it, {fake.root}",
+        fake.project: "has no bin/pulumi",
+    }
+    for root, said in cases.items():
+        assert main(["fleet", "preview", *common, "--pulumi-root", str(root)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("error:") == 1 and said in err, err
+        assert "pulumi CLI is not installed" not in err
+    assert fake.calls() == []
+    assert fleet.pulumi_root_problem(fake.root) is None
+    (fake.root / "bin" / "pulumi").chmod(0o644)
+    assert "is not executable: chmod +x" in fleet.pulumi_root_problem(fake.root)
+
+
 def test_live_table_shows_phase_elapsed_and_latest_output():
     ticks = iter([0.0, 1.0, 3.5, 4.0])
     progress = fleet.FleetProgress(["a1", "a2"], clock=lambda: next(ticks))

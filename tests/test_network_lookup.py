@@ -99,3 +99,70 @@ def test_overlapping_patterns_are_refused():
     with pytest.raises(ConfigError) as err:
         resolve(load_account(), public_pattern="TOE-*")
     assert err.value.problems[0].key == "publicSubnetPattern"
+
+
+def test_a_private_pattern_that_matches_nothing_lists_the_names_and_offers_one_that_does():
+    with pytest.raises(ConfigError) as err:
+        resolve(load_account(), private_pattern="TOE-private-subnet-*")
+    (p,) = err.value.problems
+    assert p.key == "privateSubnetPattern" and "none matched" in p.message
+    # The workshop VPC's names only: the decoy VPC reuses them, but is not where the stack looks.
+    assert p.message.endswith(
+        "; subnets in the VPC: TOE-priv-subnet-a, TOE-priv-subnet-c, TOE-pub-subnet-a, "
+        "TOE-pub-subnet-c"
+    )
+    assert p.fix == "pulumi config set --stack dev privateSubnetPattern 'TOE-priv-subnet-*'"
+    assert resolve(load_account(), private_pattern="TOE-priv-subnet-*").private_azs == (
+        "ap-northeast-2a",
+        "ap-northeast-2c",
+    )
+
+
+def test_the_offered_private_pattern_spans_two_zones_and_leaves_the_public_subnets_out():
+    named = account(
+        vpc(
+            "training-on-eks",
+            "10.0.0.0/16",
+            ("app-private-a", "a", "10.0.1.0/24"),
+            ("app-private-a-spare", "a", "10.0.2.0/24"),
+            ("app-private-b", "b", "10.0.3.0/24"),
+            ("app-public-a", "a", "10.0.4.0/24"),
+            ("app-public-b", "b", "10.0.5.0/24"),
+        )
+    )
+    with pytest.raises(ConfigError) as err:
+        resolve(named, private_pattern="app-private-a*", public_pattern="app-public-*")
+    (p,) = err.value.problems
+    assert "in ap-northeast-2a only" in p.message
+    # Not `app-private-a*` (one zone) nor `app-p*` (the public subnets too).
+    assert p.fix.endswith("privateSubnetPattern 'app-private-*'")
+
+
+def test_overlapping_patterns_get_a_public_pattern_that_leaves_the_private_subnets_out():
+    with pytest.raises(ConfigError) as err:
+        resolve(load_account(), public_pattern="TOE-*")
+    (p,) = err.value.problems
+    assert "subnets in the VPC: TOE-priv-subnet-a" in p.message
+    assert p.fix == "pulumi config set --stack dev publicSubnetPattern 'TOE-pub-subnet-*'"
+
+
+def test_many_subnet_names_are_shortened_and_unnamed_ones_counted():
+    from core import network_lookup as nl
+
+    subnets = tuple(
+        nl.SubnetFacts(f"subnet-{i}", f"net-{i:02d}" if i < 20 else "", "ap-northeast-2a", "")
+        for i in range(22)
+    )
+    text = nl._names_in(subnets)
+    assert text.startswith("; subnets in the VPC: net-00, net-01,")
+    assert text.endswith("net-11 and 8 more, 2 without a Name tag")
+    assert nl._names_in(()) == "; the VPC has no subnets"
+
+
+def test_a_vpc_with_subnets_in_one_zone_gets_a_fix_that_is_no_pattern():
+    one_zone = account(vpc("training-on-eks", "10.0.0.0/16", ("only-a", "a", "10.0.1.0/24")))
+    with pytest.raises(ConfigError) as err:
+        resolve(one_zone, private_pattern="nothing-*")
+    (p,) = err.value.problems
+    assert "subnets in the VPC: only-a" in p.message
+    assert p.fix.startswith("create private subnets in 2 availability zones of vpc-")

@@ -76,3 +76,43 @@ def test_configuration_table_says_what_pulumi_yaml_says():
         else:
             assert default == "—", key
         assert description == " ".join(spec["description"].split()), key
+
+
+def _after(marker: str, fence: str) -> str:
+    """The first ```<fence> block after `marker` in the README."""
+    rest = README.split(marker, 1)[1]
+    return rest.split(f"```{fence}\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_config_error_example_is_what_synth_prints(tmp_path, capsys):
+    """The commands the example shows, applied to a copy of the dev stack, then `synth`."""
+    from toe.cli import main
+
+    marker = "Every bad value is reported before anything is created"
+    commands = _after(marker, "bash").splitlines()
+    assert commands == [
+        "pulumi config set --path 'nodeGroups[0].amiType' AL2_ARM_64",
+        "pulumi config set gpuConsolidateAfter '5 minutes'",
+        "python -m toe synth",
+    ]
+    for name in ("Pulumi.yaml", "__main__.py"):
+        (tmp_path / name).symlink_to(ROOT / name)
+    stack = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+    stack["config"]["training-on-eks:nodeGroups"][0]["amiType"] = "AL2_ARM_64"
+    stack["config"]["training-on-eks:gpuConsolidateAfter"] = "5 minutes"
+    (tmp_path / "Pulumi.dev.yaml").write_text(yaml.safe_dump(stack, sort_keys=False))
+    assert main(["synth", "--dir", str(tmp_path), "--out", str(tmp_path / "out")]) == 1
+    assert capsys.readouterr().err == _after(marker, "text")
+
+
+def test_the_test_time_claim_names_an_idle_machine():
+    assert re.search(r"`make test` runs [0-9,]+ tests in under a minute on an idle machine", README)
+
+
+def test_the_toe_command_the_readme_names_is_the_one_pyproject_installs():
+    import tomllib
+
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert "toe" in scripts
+    assert "`.venv/bin/toe <command>` from any folder" in README
+    assert "`uv run toe <command>`" in README

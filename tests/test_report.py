@@ -360,3 +360,57 @@ def test_missing_kubeconfig_and_unknown_stack_get_the_shared_guidance(tmp_path, 
         report.stack_outputs("nosuch", runner=pulumi)
     assert "no stack 'nosuch'" in str(err.value)
     assert "python -m toe attendees add nosuch" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        ("[secret]\n", "holds only [secret], the masked value `pulumi stack output kubeconfig` "),
+        ('"[secret]"\n', "without --show-secrets: write it with `pulumi stack output kubeconfig "),
+        ("# t\n\nA: b: c\n", "is not YAML (line 3, column 5): mapping values are not allowed"),
+        ("- a\n", "is not a kubeconfig (a YAML list, not a mapping with clusters"),
+        ("config: {}\n", "is not a kubeconfig (a YAML mapping without clusters, contexts"),
+        ("clusters: x\n", "is not a kubeconfig (a YAML mapping without clusters, contexts"),
+        ("", "is not a kubeconfig (the file is empty)"),
+        (b"\xff\xfe", "is not text (not UTF-8)"),
+    ],
+)
+def test_a_file_that_is_no_kubeconfig_says_what_it_is_in_one_line(tmp_path, capsys, content, said):
+    from toe.cli import main
+
+    path = tmp_path / "kc.yaml"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    assert main(["report", "--kubeconfig", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("report: kubeconfig "), err
+    assert said in err
+    if isinstance(content, str) and "[secret]" in content:
+        assert f"--show-secrets > {path}`" in err  # the masked file is the one to rewrite
+    else:  # never over the file given: it may be something else (a README)
+        assert f"--show-secrets > {tmp_path / 'kubeconfig.yaml'}` and pass --kubeconfig" in err
+
+
+def test_a_folder_as_kubeconfig_is_called_a_folder(tmp_path, capsys):
+    from toe.cli import main
+
+    assert main(["report", "--kubeconfig", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"kubeconfig {tmp_path} is a folder, not a file" in err and "does not exist" not in err
+    assert f"> {tmp_path / 'kubeconfig.yaml'}` and pass --kubeconfig" in err
+    (tmp_path / "config").write_text("")
+    assert main(["report", "--kubeconfig", str(tmp_path)]) == 2
+    assert f"did you mean --kubeconfig {tmp_path / 'config'}?" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("timeout", ["0", "-1", "nan", "inf", "soon"])
+def test_timeout_must_be_a_positive_number_of_seconds(tmp_path, capsys, timeout):
+    from toe.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["report", "--kubeconfig", str(tmp_path / "kc"), "--timeout", timeout])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --timeout:" in err and "seconds" in err and "ValidationError" not in err

@@ -46,3 +46,60 @@ def test_every_locked_direct_dependency_is_pinned_to_one_version():
     }
     locked = {p["name"].lower(): p["version"] for p in lock["package"] if "version" in p}
     assert {n.replace("_", "-") for n in names} <= locked.keys()
+
+
+def test_uv_installs_the_toe_command_from_the_checkout():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert project["project"]["scripts"] == {"toe": "toe.cli:run"}
+    assert project["build-system"]["build-backend"] == "uv_build"
+    assert project["tool"]["uv"]["package"] is True
+    backend = project["tool"]["uv"]["build-backend"]
+    assert backend["module-root"] == ""
+    for module in backend["module-name"]:
+        assert (ROOT / module / "__init__.py").is_file(), module
+    lock = tomllib.loads((ROOT / "uv.lock").read_text())
+    (ours,) = [p for p in lock["package"] if p["name"] == project["project"]["name"]]
+    # Editable: the program and the CLI read Pulumi.yaml and checks/ next to their modules.
+    assert ours["source"] == {"editable": "."}
+
+
+def _toe(*args: str, cwd) -> subprocess.CompletedProcess:
+    command = ROOT / ".venv" / "bin" / "toe"
+    if not (ROOT / ".venv").is_dir():
+        pytest.skip("no .venv here: `make test` creates it, with the toe command")
+    assert command.is_file(), "`uv sync` installs .venv/bin/toe: run `make test` again"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    return subprocess.run(
+        [str(command), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_the_toe_command_runs_from_any_folder_with_dir(tmp_path):
+    import json
+
+    helped = _toe("--help", cwd=tmp_path)
+    assert helped.returncode == 0 and helped.stdout.startswith("usage: toe "), helped.stderr
+    listed = _toe("attendees", "list", "--format", "json", "--dir", str(ROOT), cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert "dev" in [row["name"] for row in json.loads(listed.stdout)]
+    # Its own data (the bundled prices, the EKS calendar) comes from the package, not the cwd.
+    priced = _toe("cost", "--offline", "--json", "--dir", str(ROOT), cwd=tmp_path)
+    assert priced.returncode == 0, priced.stderr
+    assert json.loads(priced.stdout)["perStack"]["dev"]["usdPerHour"] > 0
+    assert not any(tmp_path.iterdir())
+
+
+def test_dir_must_be_the_project_folder(tmp_path, capsys):
+    from toe.cli import main
+
+    for argv in (["cost", "--dir"], ["attendees", "list", "--dir"], ["fleet", "preview", "--dir"]):
+        with pytest.raises(SystemExit) as exited:
+            main([*argv, str(tmp_path / "nope")])
+        assert exited.value.code == 2
+        assert f"{tmp_path / 'nope'}: no such folder; give the project folder" in (
+            capsys.readouterr().err
+        )
+    assert main(["cost", "--offline", "--dir", str(tmp_path)]) == 2
+    assert (
+        f"{tmp_path} is not the project folder (it has no Pulumi.yaml)" in capsys.readouterr().out
+    )

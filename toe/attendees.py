@@ -283,6 +283,21 @@ def _stack_paths(directory: Path) -> list[Path]:
     return sorted(p for p in directory.glob("Pulumi.*.yaml") if p.is_file())
 
 
+def project_region(directory: Path) -> str | None:
+    """The `aws:region` Pulumi.yaml gives every stack (`config: aws:region: {value: ...}`), if
+    any: a stack file without the key gets it. This project's Pulumi.yaml sets none."""
+    from toe.stackfiles import StackFileError, read_yaml_mapping
+
+    try:
+        config = read_yaml_mapping(directory / "Pulumi.yaml").get("config") or {}
+    except StackFileError:
+        return None
+    declared = config.get(REGION_KEY) if isinstance(config, dict) else None
+    if isinstance(declared, dict):
+        declared = declared.get("value", declared.get("default"))
+    return str(declared) if isinstance(declared, str) and declared else None
+
+
 def list_stack_files(directory: Path) -> list[StackFile]:
     """Describe every stack file in `directory`: cluster, region and role-tag ownership."""
     found = []

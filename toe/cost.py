@@ -27,9 +27,38 @@ from pathlib import Path
 from typing import Any
 
 from core.eks_versions import load_eks_table
+from toe.preflight import CouldNotCheck
 from toe.prices import PRICES_PATH, load_prices
 
 HOURS_DEFAULT = 8.0
+
+
+class ConfigProblems(CouldNotCheck):
+    """Stacks the program's rules refuse, each with every problem and its fix (as `synth` and
+    `pulumi up` report them); str() is one line, for callers that print why not priced."""
+
+    def __init__(self, problems: Mapping[str, Sequence[Any]], summary: str = "") -> None:
+        self.problems = {stack: tuple(found) for stack, found in problems.items()}
+        first = next(iter(self.problems.values()))[0]
+        super().__init__(
+            summary
+            or f"{len(self.problems)} stack(s) have configuration problems; "
+            f"{next(iter(self.problems))}: {first.key}: {first.message}"
+        )
+
+    def to_json(self) -> dict[str, list[dict[str, str]]]:
+        return {
+            stack: [{"key": p.key, "message": p.message, "fix": p.fix} for p in found]
+            for stack, found in self.problems.items()
+        }
+
+    def render(self) -> str:
+        """The problems of each stack with their `fix:` lines, as the program prints them."""
+        from core.problems import describe
+
+        return "\n".join(
+            describe(stack, found, "nothing was priced") for stack, found in self.problems.items()
+        )
 
 
 @dataclass(frozen=True)
@@ -326,6 +355,12 @@ def _gpu_node_seconds(cfg, latencies) -> dict[str, float]:
     return seconds
 
 
+def _no_lookup(instance_type: str) -> None:
+    """Instance-type look-ups for a stack without a region: none is made (config.read asks
+    nothing without a region)."""
+    return None
+
+
 def duration_seconds(text: str) -> float:
     """A Karpenter duration (`30s`, `5m`, `1h30m`) in seconds; `Never` is infinite."""
     import re
@@ -355,14 +390,27 @@ def run(
     import contextlib
 
     from toe import fleet_preflight as fp
-    from toe.preflight import Clients, CouldNotCheck
-    from toe.stackfiles import resolve_dir, stack_config
+    from toe import guidance
+    from toe.preflight import Clients
+    from toe.stackfiles import StackFileError, read_stack_config, resolve_dir, stack_config
 
     project_dir = resolve_dir(project_dir)
     on = on or datetime.now(UTC).date()
     if not stacks:
         raise CouldNotCheck(f"no Pulumi.<stack>.yaml files in {project_dir}")
-    region = stack_config(stacks[0], project_dir).get("aws:region") or ""
+    missing = [s for s in stacks if not (project_dir / f"Pulumi.{s}.yaml").exists()]
+    if missing:
+        raise CouldNotCheck(guidance.unknown_stacks(missing, project_dir))
+    try:
+        regions = [stack_config(s, project_dir).get("aws:region") or "" for s in stacks]
+    except StackFileError as err:
+        raise CouldNotCheck(str(err)) from None
+    region = next((r for r in regions if r), "")
+    if not region:
+        # No region to ask AWS in: the program's rules say what else is wrong (no look-ups).
+        raise ConfigProblems(
+            {s: read_stack_config(s, _no_lookup, project_dir).problems for s in stacks}
+        )
     notes: list[str] = []
     context: Any = contextlib.nullcontext()
     if clients is None:
@@ -397,11 +445,14 @@ def run(
         facts = fp.FleetFacts.load()
         book = PriceBook(region, pricing_client, on)
         priced = None if pricing_client is not None else set(book.table_instances)
-        demands, config_check = fp.stack_demands(
+        demands, config_check, problems = fp.stack_demands(
             stacks, region, clients, project_dir, facts, priced
         )
         if config_check.status != "pass":
-            raise CouldNotCheck("; ".join([config_check.summary, *config_check.evidence[1:]]))
+            summary = "; ".join([config_check.summary, *config_check.evidence[1:]])
+            if any(not p.unchecked for found in problems.values() for p in found):
+                raise ConfigProblems(problems, summary)
+            raise CouldNotCheck(summary)
         costs = tuple(stack_cost(d, book, on, check_runs, facts) for d in demands)
     if book.api_errors:
         notes.append(f"Price List API not used ({'; '.join(book.api_errors)}): bundled table")

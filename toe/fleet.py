@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -229,6 +230,29 @@ def pulumi_command(root: Path | None) -> auto.PulumiCommand:
     from pulumi import automation as auto
 
     return auto.PulumiCommand(root=str(root) if root else None)
+
+
+def pulumi_root_problem(root: Path | None) -> str | None:
+    """What is wrong with `--pulumi-root` (a folder holding bin/pulumi), before it is run."""
+    if root is None:
+        return None
+    use = (
+        "give the folder that holds bin/pulumi (the installer's is ~/.pulumi), or leave "
+        "--pulumi-root out to run pulumi from PATH"
+    )
+    if (root / "pulumi").is_file() and root.name == "bin":
+        return f"--pulumi-root {root} holds pulumi itself: give the folder above it, {root.parent}"
+    if root.is_file() and root.parent.name == "bin":
+        return f"--pulumi-root {root} is the CLI itself: give --pulumi-root {root.parent.parent}"
+    if not root.exists():
+        return f"--pulumi-root {root}: the folder does not exist; {use}"
+    if not root.is_dir():
+        return f"--pulumi-root {root} is a file, not a folder; {use}"
+    if not (root / "bin" / "pulumi").is_file():
+        return f"--pulumi-root {root} has no bin/pulumi; {use}"
+    if not os.access(root / "bin" / "pulumi", os.X_OK):
+        return f"{root / 'bin' / 'pulumi'} is not executable: chmod +x {root / 'bin' / 'pulumi'}"
+    return None
 
 
 def toolchain_problem(work_dir: Path) -> str | None:

@@ -21,6 +21,7 @@ import yaml
 
 from core import account_checks as ac
 from core import instance_types as it
+from core.problems import Problem
 from toe.preflight import (
     _RANK,
     FAIL,
@@ -184,6 +185,8 @@ class _FleetChecker:
         self.project_dir = project_dir
         self.facts = facts
         self.api = ac.Boto3AccountApi(clients.ec2, clients.quotas)
+        # Every problem of each stack that could not be counted (config, then look-ups).
+        self.problems: dict[str, tuple[Problem, ...]] = {}
         self.lookup = cache(it.boto3_lookup(clients.ec2))
         self._offerings: dict[tuple[str, ...], Mapping[str, frozenset[str]]] = {}
         self._described: dict[tuple[str, ...], Mapping[str, it.InstanceFacts]] = {}
@@ -236,6 +239,7 @@ class _FleetChecker:
                 refused.append(f"{stack}: {err}")
                 continue
             except ConfigError as err:
+                self.problems[stack] = err.problems
                 first = err.problems[0]
                 more = f" (and {len(err.problems) - 1} more)" if len(err.problems) > 1 else ""
                 (unchecked if first.unchecked else refused).append(
@@ -254,6 +258,7 @@ class _FleetChecker:
                 )
             network, problems = networks[key]
             if network is None:
+                self.problems[stack] = tuple(problems)
                 refused.append(f"{stack}: {problems[0].key}: {problems[0].message}")
                 continue
             demands.append(self.demand(cfg, network))
@@ -558,10 +563,13 @@ def stack_demands(
     project_dir: Path,
     facts: FleetFacts,
     gpu_types: set[str] | None = None,
-) -> tuple[list[StackDemand], Check]:
-    """What each stack runs at once, read with the program's rules, and the check saying which
-    stacks could not be counted (`toe cost` prices the same demands)."""
-    return _FleetChecker(list(stacks), region, clients, project_dir, facts, gpu_types).demands()
+) -> tuple[list[StackDemand], Check, dict[str, tuple[Problem, ...]]]:
+    """What each stack runs at once, read with the program's rules, the check saying which
+    stacks could not be counted, and every problem of those (`toe cost` prices the same
+    demands)."""
+    checker = _FleetChecker(list(stacks), region, clients, project_dir, facts, gpu_types)
+    demands, check = checker.demands()
+    return demands, check, checker.problems
 
 
 def fitting(needs: Sequence[float], available: float) -> int:

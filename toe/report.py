@@ -139,25 +139,75 @@ def clients_for_cluster(cluster: str, region: str, session: Any = None) -> Clien
 
 def clients_for_kubeconfig(path: str, context: str | None = None) -> Clients:
     """Clients from a kubeconfig file (the stack's one runs `aws eks get-token`)."""
-    from pathlib import Path
-
     from kubernetes import client, config
 
     from core import eks_token
-    from toe import guidance
 
-    if not Path(path).is_file():
-        raise ReportError(guidance.missing_kubeconfig(path))
+    read_kubeconfig(path)
     configuration = client.Configuration()
     try:
         config.load_kube_config(
             config_file=path, context=context, client_configuration=configuration
         )
-    except (OSError, config.ConfigException) as exc:
+    except (OSError, config.ConfigException, TypeError, ValueError, KeyError) as exc:
         raise ReportError(f"cannot use kubeconfig {path}: {exc}") from None
     configuration.retries = eks_token.retries()
     api = client.ApiClient(configuration)
     return Clients(client.CoreV1Api(api), client.BatchV1Api(api))
+
+
+# What `pulumi stack output` prints for a secret output without --show-secrets.
+MASKED_SECRET = "[secret]"
+_KUBECONFIG_LISTS = ("clusters", "contexts", "users")
+
+
+def read_kubeconfig(path: str) -> dict[str, Any]:
+    """The kubeconfig at `path` as a mapping; ReportError saying what the file is otherwise (a
+    folder, not YAML, the masked `[secret]` of `pulumi stack output`, some other document)."""
+    from pathlib import Path
+
+    import yaml
+
+    from toe import guidance
+
+    file = Path(path)
+    if file.is_dir():
+        raise ReportError(guidance.kubeconfig_is_a_folder(path))
+    if not file.is_file():
+        raise ReportError(guidance.missing_kubeconfig(path))
+    # Not a kubeconfig: the stack's goes into a file of its own, never over this one.
+    write = guidance.write_kubeconfig(file.parent / "kubeconfig.yaml", pass_it=True)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ReportError(f"kubeconfig {path} is not text (not UTF-8): {write}") from None
+    except OSError as exc:
+        raise ReportError(f"kubeconfig {path} cannot be read ({exc.strerror})") from None
+    if text.strip().strip('"') == MASKED_SECRET:  # also `pulumi stack output --json`
+        raise ReportError(
+            f"kubeconfig {path} holds only {MASKED_SECRET}, the masked value `pulumi stack "
+            f"output kubeconfig` prints without --show-secrets: {guidance.write_kubeconfig(path)}"
+        )
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = " ".join(str(getattr(exc, "problem", None) or "invalid YAML").split())
+        raise ReportError(f"kubeconfig {path} is not YAML{where}: {problem}; {write}") from None
+    lists = isinstance(document, dict) and all(
+        isinstance(document.get(key) or [], list) for key in _KUBECONFIG_LISTS
+    )
+    if not lists or not any(document.get(key) for key in _KUBECONFIG_LISTS):
+        if document is None:
+            what = "the file is empty"
+        elif isinstance(document, dict):
+            what = "a YAML mapping without clusters, contexts and users lists"
+        else:
+            kind = "list" if isinstance(document, list) else "scalar"
+            what = f"a YAML {kind}, not a mapping with clusters, contexts and users"
+        raise ReportError(f"kubeconfig {path} is not a kubeconfig ({what}): {write}")
+    return document
 
 
 def connect(

@@ -280,3 +280,18 @@ def read_config(
         catalog=catalog,
         today=today,
     )
+
+
+def read_stack_config(
+    stack: str, lookup, project_dir: Path | None = None, overrides=None, *, catalog=None, today=None
+):
+    """Like read_config, but returns the `Reading` (config or problems) without raising."""
+    from core import config
+
+    return config.read(
+        stack_config(stack, project_dir, overrides),
+        stack=stack,
+        lookup=lookup,
+        catalog=catalog,
+        today=today,
+    )

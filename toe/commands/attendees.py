@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from toe.terminal import project_folder
+
 NAME = "attendees"
 HELP = "Generate attendee stack files (Pulumi.<name>.yaml) from the dev stack, or list them."
 
@@ -46,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add.add_argument("--force", action="store_true", help="overwrite existing stack files")
     add.add_argument(
-        "--dir", type=Path, default=Path("."), help="project directory (default: current)"
+        "--dir", type=project_folder, default=Path("."), help="project directory (default: current)"
     )
 
     listing = actions.add_parser("list", help="show the stack files and what each stack gets")
@@ -54,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--format", choices=("table", "json"), default="table", help="output format"
     )
     listing.add_argument(
-        "--dir", type=Path, default=Path("."), help="project directory (default: current)"
+        "--dir", type=project_folder, default=Path("."), help="project directory (default: current)"
     )
 
 
@@ -145,6 +147,7 @@ def _list(args: argparse.Namespace, console) -> int:
         ]
         print(json.dumps(rows, indent=2))
         return 0
+    project_region = attendees.project_region(args.dir)
     table = Table(title=f"Stack files in {args.dir.resolve()}")
     for column in ("stack", "cluster", "region", "role tags", "generated"):
         table.add_column(column)
@@ -152,7 +155,7 @@ def _list(args: argparse.Namespace, console) -> int:
         table.add_row(
             s.name,
             s.cluster_name,
-            s.region or "(project default)",
+            s.region or (f"{project_region} (Pulumi.yaml)" if project_region else "not set"),
             "manages" if s.manages_role_tags else "-",
             "yes" if s.generated else "-",
         )

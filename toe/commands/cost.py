@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 from datetime import date
-from pathlib import Path
 
-from toe.terminal import positive_int
+from toe.terminal import positive_int, project_folder
 
 NAME = "cost"
 HELP = (
@@ -51,15 +50,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="ask no AWS API: the simulated account's EC2 data and the bundled prices",
     )
     parser.add_argument(
-        "--dir", type=Path, default=None, help="project directory (default: this checkout)"
+        "--dir",
+        type=project_folder,
+        default=None,
+        help="project directory (default: this checkout)",
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
 def run(args) -> int:
     from toe import cost
+    from toe.commands.synth import EXIT_PROGRAM_ERROR
     from toe.preflight import CouldNotCheck
     from toe.stackfiles import stack_names
+    from toe.terminal import console as make_console
 
     if args.stacks and not args.fleet:
         print("cost: --stacks needs --fleet (one stack: --stack NAME)")
@@ -74,6 +78,13 @@ def run(args) -> int:
             project_dir=args.dir,
             offline=True if args.offline else None,
         )
+    except cost.ConfigProblems as err:
+        # As `synth` reports the same stack files: every problem with its fix, exit 1.
+        if args.json:
+            print(json.dumps({"status": "config-problems", "stacks": err.to_json()}, indent=2))
+        else:
+            make_console(stderr=True, soft_wrap=True).print(f"cost: {err.render()}")
+        return EXIT_PROGRAM_ERROR
     except CouldNotCheck as err:
         print(
             json.dumps({"status": "could-not-price", "reason": str(err)})

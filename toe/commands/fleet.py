@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from toe.terminal import positive_int
+from toe.terminal import positive_int, project_folder
 
 NAME = "fleet"
 HELP = "Preview, deploy or destroy many stacks in parallel with live progress and per-stack logs."
@@ -33,7 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--work-dir",
-        type=Path,
+        "--dir",
+        dest="work_dir",
+        type=project_folder,
         default=Path("."),
         help="project directory with Pulumi.yaml (default: current)",
     )
@@ -85,6 +87,10 @@ def run(args: argparse.Namespace) -> int:
         secrets_provider=args.secrets_provider,
         sweep=args.sweep,
     )
+    problem = fleet.pulumi_root_problem(args.pulumi_root)
+    if problem:
+        err.print(f"error: {problem}", highlight=False, soft_wrap=True)
+        return 2
     try:
         command = fleet.pulumi_command(args.pulumi_root)
     except FileNotFoundError:

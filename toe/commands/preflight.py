@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
+
+from toe.terminal import project_folder
 
 NAME = "preflight"
 HELP = (
@@ -28,7 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--stacks", nargs="+", metavar="STACK", help="with --fleet: these stacks (default: all)"
     )
     parser.add_argument(
-        "--dir", type=Path, default=None, help="project directory (default: this checkout)"
+        "--dir",
+        type=project_folder,
+        default=None,
+        help="project directory (default: this checkout)",
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
 

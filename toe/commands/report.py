@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from core import wellknown as wk
+from toe.terminal import positive_seconds
 
 NAME = "report"
 HELP = (
@@ -37,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the full result as JSON")
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=positive_seconds,
         default=30.0,
         help="seconds to wait for each Kubernetes API answer (default: 30)",
     )

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from toe.terminal import project_folder
+
 NAME = "synth"
 HELP = (
     "Render the stack offline, without AWS credentials or the Pulumi CLI: plan.json, Kubernetes "
@@ -36,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dir",
         dest="project_dir",
-        type=Path,
+        type=project_folder,
         default=None,
         help="project directory holding Pulumi.yaml (default: this checkout)",
     )
