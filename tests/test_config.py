@@ -13,6 +13,7 @@ from conftest import ROOT, WORKSHOP, WORKSHOP_STACK
 from moto import mock_aws
 
 from core import config, instance_types
+from core.eks_versions import load_eks_table
 from core.problems import ConfigError
 from toe.stackfiles import read_config, stack_config
 
@@ -591,7 +592,7 @@ def test_unknown_node_group_fields_are_refused_with_did_you_mean(lookup, tmp_pat
 def test_the_version_advisory_fix_picks_a_version_eks_still_runs(lookup, tmp_path):
     for version in ("1.20", "1.99", "1.31", "1.033"):
         cfg = _apply_every_fix(lookup, tmp_path, "dev", {"kubernetesVersion": version})
-        dates = config.load_eks_table().versions[cfg.kubernetes_version]
+        dates = load_eks_table().versions[cfg.kubernetes_version]
         assert dates.end_of_extended > TODAY
     assert read(lookup, kubernetesVersion="1.32").kubernetes_version == "1.32"  # extended
 

@@ -1,0 +1,219 @@
+"""Rules for the validation checks' keys: run id, images, EFA, timeouts, the distributed check."""
+
+from __future__ import annotations
+
+from core import instance_types as it
+from core.config.model import (
+    CATEGORY_RE,
+    DECIMAL_RE,
+    FAMILY_RE,
+    LABEL_VALUE_RE,
+    MAX_BUSBW_GBPS,
+    MAX_CHECK_TIMEOUT_SECONDS,
+    MIN_CHECK_TIMEOUT_SECONDS,
+    ChecksSpec,
+    DistributedSpec,
+    GpuPoolSpec,
+)
+from core.config.values import _Reader, _short
+from core.images import image_pinned
+
+
+def _checks(r: _Reader, pool: GpuPoolSpec | None, *, lookups: bool) -> ChecksSpec | None:
+    before = len(r.problems)
+    run_id = r.string("runId", "2")
+    if run_id is not None and (
+        not run_id or len(run_id) > 63 or not LABEL_VALUE_RE.fullmatch(run_id)
+    ):
+        r.problem(
+            "runId",
+            f"{_short(run_id)!r} must be 1-63 letters, digits, '-', '_' or '.'",
+            r.set_fix("runId", "2"),
+        )
+    images = {}
+    for key in ("gpuCheckImage", "efaCheckImage"):
+        image = r.string(key, "") or ""
+        if not image_pinned(image):
+            r.problem(
+                key,
+                f"{_short(image)!r} must be pinned to a tag or digest (never latest)",
+                r.rm_fix(key),
+            )
+        images[key] = image
+    efa_type = r.string("efaInstanceType", "") or ""
+    if efa_type and lookups:
+        _efa_type(r, efa_type, pool)
+    timeout = r.integer(
+        "checkTimeoutSeconds",
+        1500,
+        MIN_CHECK_TIMEOUT_SECONDS,
+        MAX_CHECK_TIMEOUT_SECONDS,
+        " seconds (a GPU node launch and image pull take minutes; more than a day is a hang)",
+    )
+    efa_required = r.boolean("efaRequired")
+    if efa_required and not efa_type:
+        # The check would report EFA unavailable every time, failing `pulumi up` only at the
+        # readout, after the whole cluster is built.
+        meant = _efa_type_for(r, pool) if lookups else None
+        r.problem(
+            "efaRequired",
+            "is true but efaInstanceType is empty, so the EFA check runs without EFA and fails "
+            "pulumi up after the cluster is built; name the EFA-capable type to launch"
+            + (f" (e.g. {meant}, which the GPU pool can launch)" if meant else ""),
+            r.set_fix("efaInstanceType", meant)
+            if meant
+            else "pulumi config set --stack "
+            f"{r.stack} efaInstanceType <an EFA-capable GPU type the pool can launch>",
+        )
+    distributed = _distributed(r, pool, efa_type, lookups=lookups)
+    if len(r.problems) > before:
+        return None
+    return ChecksSpec(
+        run_id=run_id,
+        gpu_image=images["gpuCheckImage"],
+        efa_image=images["efaCheckImage"],
+        efa_instance_type=efa_type,
+        efa_required=efa_required,
+        timeout_seconds=timeout,
+        distributed=distributed,
+    )
+
+
+def _distributed(
+    r: _Reader, pool: GpuPoolSpec | None, efa_type: str, *, lookups: bool
+) -> DistributedSpec:
+    enabled = r.boolean("distributedCheck")
+    image = r.string("distributedCheckImage", "") or ""
+    if not image_pinned(image):
+        r.problem(
+            "distributedCheckImage",
+            f"{_short(image)!r} must be pinned to a tag or digest (never latest)",
+            r.rm_fix("distributedCheckImage"),
+        )
+    bound_text = r.string("distributedMinBusbwGBps", "0.1")
+    bound = 0.0
+    if bound_text is not None:
+        if DECIMAL_RE.fullmatch(bound_text) and float(bound_text) <= MAX_BUSBW_GBPS:
+            bound = float(bound_text)
+        else:
+            r.problem(
+                "distributedMinBusbwGBps",
+                f"must be a decimal number of GB/s from 0 to {MAX_BUSBW_GBPS:g}, got "
+                f"{_short(bound_text)!r}",
+                r.rm_fix("distributedMinBusbwGBps"),
+            )
+    required = r.boolean("distributedRequired")
+    families = r.strings("distributedInstanceFamilies", ["g5", "g6"]) or []
+    for f in families:
+        if not FAMILY_RE.fullmatch(f):
+            r.problem(
+                "distributedInstanceFamilies",
+                f"{_short(repr(f))} is not an instance family",
+                r.rm_fix("distributedInstanceFamilies"),
+            )
+    spec = DistributedSpec(
+        enabled=bool(enabled),
+        image=image,
+        min_busbw_gbps=bound,
+        required=bool(required),
+        families=tuple(families),
+        instance_type=efa_type,
+    )
+    if spec.enabled and pool is not None:
+        _distributed_fits_pool(r, pool, spec, lookups=lookups)
+    return spec
+
+
+def _distributed_fits_pool(
+    r: _Reader, pool: GpuPoolSpec, spec: DistributedSpec, *, lookups: bool
+) -> None:
+    """Its two pods must be launchable beside the GPU check's node, or one stays pending."""
+    outside = [
+        f
+        for f in spec.families
+        if CATEGORY_RE.match(f)[0] not in pool.instance_categories
+        or (pool.instance_families and f not in pool.instance_families)
+    ]
+    if outside:
+        r.problem(
+            "distributedInstanceFamilies",
+            f"{', '.join(outside)} outside the GPU pool (gpuInstanceCategories "
+            f"{list(pool.instance_categories)}, gpuInstanceFamilies "
+            f"{list(pool.instance_families)}): the check's pods could never be scheduled",
+            r.rm_fix("distributedInstanceFamilies"),
+        )
+    if not spec.families and not spec.efa and "g" not in pool.instance_categories:
+        r.problem(
+            "distributedInstanceFamilies",
+            "is empty, which means the pool's g category, but gpuInstanceCategories has no g",
+            r.set_fix("distributedInstanceFamilies", [f"{pool.instance_categories[0]}5"]),
+        )
+    elif (
+        not spec.families
+        and not spec.efa
+        and pool.instance_families
+        and not any(CATEGORY_RE.match(f)[0] == "g" for f in pool.instance_families)
+    ):
+        r.problem(
+            "distributedInstanceFamilies",
+            "is empty, which means the pool's g category, but gpuInstanceFamilies "
+            f"{list(pool.instance_families)} has no g family",
+            r.set_fix("distributedInstanceFamilies", [pool.instance_families[0]]),
+        )
+    per_node = 1
+    if spec.efa and lookups:
+        facts = r.facts("efaInstanceType", spec.instance_type)
+        per_node = facts.gpu_count if isinstance(facts, it.InstanceFacts) else 1
+    # The GPU check's node and the two distributed nodes run at once (with EFA, the EFA check's
+    # node too): Karpenter counts each node's GPUs against the pool's limit.
+    need = 1 + per_node * (3 if spec.efa else 2)
+    if pool.max_gpus < need:
+        r.problem(
+            "gpuMaxGpus",
+            f"{pool.max_gpus} cannot hold the distributed check's two GPU nodes beside the "
+            f"other checks' (they need at least {need} GPUs at once): the second pod would stay "
+            "pending",
+            r.set_fix("gpuMaxGpus", need),
+        )
+
+
+# EFA-capable NVIDIA types to suggest, smallest first; each is checked against EC2's facts and the
+# pool before it is offered.
+EFA_CANDIDATES = ("g6.8xlarge", "g5.8xlarge", "g6e.8xlarge", "g6.12xlarge", "g5.12xlarge")
+
+
+def _efa_type_for(r: _Reader, pool: GpuPoolSpec | None) -> str | None:
+    """The first candidate that EC2 says has EFA and an NVIDIA GPU and that the pool can launch."""
+    for name in EFA_CANDIDATES:
+        facts = r.facts("efaInstanceType", name)
+        if (
+            isinstance(facts, it.InstanceFacts)
+            and facts.efa_supported
+            and facts.has_nvidia_gpu
+            and (pool is None or it.pool_can_launch(pool, facts))
+        ):
+            return name
+    return None
+
+
+def _efa_type(r: _Reader, efa_type: str, pool: GpuPoolSpec | None) -> None:
+    key = "efaInstanceType"
+    # Removing the key runs the check without EFA (it reports EFA unavailable): always valid.
+    fix = r.rm_fix(key)
+    facts = r.facts(key, efa_type) if it.INSTANCE_TYPE_RE.fullmatch(efa_type) else None
+    if facts == "error":
+        return
+    if facts is None:
+        r.problem(key, f"EC2 does not know instance type {_short(efa_type)!r}", fix)
+    elif not (facts.efa_supported and facts.has_nvidia_gpu):
+        r.problem(key, f"{efa_type} is not an EFA-capable NVIDIA GPU type", fix)
+    elif pool is not None and not it.pool_can_launch(pool, facts):
+        # Its pod could never be scheduled: the Job would only fail at its deadline.
+        r.problem(
+            key,
+            f"the GPU pool cannot launch {efa_type} ({facts.gpu_count} GPUs, {facts.vcpus} "
+            f"vCPUs, {facts.memory_mib // 1024} GiB): it must be in gpuInstanceCategories/"
+            f"gpuInstanceFamilies and fit gpuMaxGpus {pool.max_gpus}, gpuMaxCpu "
+            f"{pool.max_cpu}, gpuMaxMemoryGi {pool.max_memory_gi}",
+            fix,
+        )

@@ -1,0 +1,95 @@
+"""Rules for the GPU NodePool's keys: categories, families, capacity types, limits, durations."""
+
+from __future__ import annotations
+
+from core.config.model import (
+    CATEGORY_RE,
+    DURATION_RE,
+    FAMILY_RE,
+    INT32_MAX,
+    K8S_NAME_RE,
+    KARPENTER_CAPACITY_TYPES,
+    GpuPoolSpec,
+)
+from core.config.values import _Reader, _short
+
+
+def _gpu_pool(r: _Reader) -> GpuPoolSpec | None:
+    before = len(r.problems)
+    categories = r.strings("gpuInstanceCategories", ["g", "p"])
+    if categories is not None:
+        if not categories:
+            r.problem(
+                "gpuInstanceCategories",
+                "must name at least one instance category",
+                r.rm_fix("gpuInstanceCategories"),
+            )
+        for c in categories:
+            if not CATEGORY_RE.fullmatch(c):
+                r.problem(
+                    "gpuInstanceCategories",
+                    f"{_short(repr(c))} is not an instance category",
+                    r.rm_fix("gpuInstanceCategories"),
+                )
+    families = r.strings("gpuInstanceFamilies", ["g6", "g5"])
+    for f in families or []:
+        if not FAMILY_RE.fullmatch(f):
+            r.problem(
+                "gpuInstanceFamilies",
+                f"{_short(repr(f))} is not an instance family",
+                r.rm_fix("gpuInstanceFamilies"),
+            )
+    capacity = r.strings("gpuCapacityTypes", ["on-demand"])
+    if capacity is not None:
+        if not capacity:
+            r.problem(
+                "gpuCapacityTypes",
+                "must name at least one capacity type",
+                r.rm_fix("gpuCapacityTypes"),
+            )
+        for c in capacity:
+            if c not in KARPENTER_CAPACITY_TYPES:
+                r.problem(
+                    "gpuCapacityTypes",
+                    f"{_short(repr(c))} is not a capacity type "
+                    f"({', '.join(KARPENTER_CAPACITY_TYPES)})",
+                    r.set_fix(
+                        "gpuCapacityTypes",
+                        [x for x in capacity if x in KARPENTER_CAPACITY_TYPES] or ["on-demand"],
+                    ),
+                )
+    limits = {
+        key: r.integer(key, example, 1, INT32_MAX)
+        for key, example in (("gpuMaxGpus", 4), ("gpuMaxCpu", 96), ("gpuMaxMemoryGi", 768))
+    }
+    durations = {}
+    for key, example in (("gpuConsolidateAfter", "5m"), ("gpuExpireAfter", "24h")):
+        value = r.string(key, example)
+        if value is not None and not DURATION_RE.fullmatch(value):
+            r.problem(
+                key,
+                f"{_short(value)!r} is not a duration like 30s, 5m, 1h30m or Never",
+                r.rm_fix(key),
+            )
+            value = None
+        durations[key] = value
+    name = r.string("gpuNodePoolName", "gpu-pool")
+    if name is not None and not K8S_NAME_RE.fullmatch(name):
+        r.problem(
+            "gpuNodePoolName",
+            f"{_short(name)!r} is not a Kubernetes object name",
+            r.rm_fix("gpuNodePoolName"),
+        )
+    if len(r.problems) > before:
+        return None
+    return GpuPoolSpec(
+        name=name,
+        instance_categories=tuple(categories),
+        instance_families=tuple(families),
+        capacity_types=tuple(capacity),
+        max_gpus=limits["gpuMaxGpus"],
+        max_cpu=limits["gpuMaxCpu"],
+        max_memory_gi=limits["gpuMaxMemoryGi"],
+        consolidate_after=durations["gpuConsolidateAfter"],
+        expire_after=durations["gpuExpireAfter"],
+    )

@@ -1,0 +1,352 @@
+"""Rules for the stack-level keys: unknown keys, region and AWS access, cluster name, Kubernetes
+version, subnet patterns, public-access CIDRs and admin ARNs.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from functools import cache
+from pathlib import Path
+
+from core.config.model import (
+    ARN_RE,
+    CLUSTER_NAME_RE,
+    VERSION_RE,
+    YAML_ATE_A_ZERO_RE,
+    AwsAccess,
+    derive_cluster_name,
+)
+from core.config.values import _closest, _json_or_none, _Reader, _short, valid_regions
+from core.eks_versions import load_eks_table, version_key
+from core.problems import chain, rm_command, set_command
+from core.wellknown import PROJECT
+
+
+@cache
+def aws_provider_keys() -> frozenset[str]:
+    """The `aws:*` settings the aws provider reads: every key its SDK's config module asks for
+    (pulumi_aws/config/vars.py, generated from the provider's schema)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("pulumi_aws.config.vars")
+    text = Path(spec.origin).read_text(encoding="utf-8")
+    return frozenset(re.findall(r"__config__\.get(?:_[a-z]+)?\('([A-Za-z0-9]+)'", text))
+
+
+def _unknown_keys(r: _Reader) -> None:
+    """Keys this project does not declare, aws:* keys the aws provider does not read, and keys in
+    a namespace that is nearly this project's, are mistakes. (A stack file's key without a
+    namespace is the project's: toe.stackfiles qualifies it as the CLI does.)"""
+    declared = set(r.decls)
+    for key, raw in r.values.items():
+        namespace, sep, name = key.partition(":")
+        value = _json_or_none(raw) if str(raw).startswith(("[", "{")) else raw
+        if namespace == "aws" and name not in aws_provider_keys():
+            # The aws provider refuses a key it does not know, at preview.
+            meant = _closest(name, aws_provider_keys())
+            r.problem(
+                key,
+                "is not a setting of the aws provider (pulumi_aws.config)"
+                + (f"; did you mean aws:{meant}?" if meant else ""),
+                chain(r.rm_fix(key), set_command(f"aws:{meant}", value, stack=r.stack))
+                if meant and f"aws:{meant}" not in r.values
+                else r.rm_fix(key),
+            )
+        elif sep and namespace not in (PROJECT, "aws") and _closest(namespace, [PROJECT], 0.8):
+            # Pulumi hands `training_on_eks:x` to no one: the setting silently does nothing.
+            meant = name if name in declared else _closest(name, declared)
+            r.problem(
+                key,
+                f"is in the namespace {namespace!r}, which is not this project's ({PROJECT}), so "
+                "it sets nothing" + (f"; did you mean {PROJECT}:{meant}?" if meant else ""),
+                chain(r.rm_fix(key), r.set_fix(meant, value)) if meant else r.rm_fix(key),
+            )
+        elif namespace == PROJECT and name not in declared:
+            suggestion = _closest(name, declared)
+            if suggestion is None:
+                r.problem(
+                    key,
+                    "is not a setting of this project (see Pulumi.yaml)",
+                    r.rm_fix(key),
+                )
+                continue
+            r.problem(
+                key,
+                f"is not a setting of this project; did you mean {suggestion}?",
+                chain(r.rm_fix(key), r.set_fix(suggestion, value)),
+            )
+
+
+def _region(r: _Reader) -> str | None:
+    region = r.values.get("aws:region")
+    example = "ap-northeast-2"
+    if not region:
+        r.problem(
+            "aws:region",
+            "is required and not set",
+            set_command("aws:region", example, stack=r.stack),
+        )
+        return None
+    regions = valid_regions()
+    if region not in regions:
+        nearest = _closest(region, regions) or example
+        # One message: every look-up (instance types, offerings) would fail on a bad region.
+        r.problem(
+            "aws:region",
+            f"{region!r} is not an AWS region (botocore's endpoint data); did you mean {nearest}?",
+            set_command("aws:region", nearest, stack=r.stack),
+        )
+        return None
+    return region
+
+
+def _aws_access(r: _Reader, region: str | None) -> AwsAccess | None:
+    """The aws provider's profile and first assume-role entry (pulumi-aws 7: `aws:assumeRoles`,
+    a list of {roleArn, sessionName, externalId}; `aws:assumeRole` before it)."""
+    if region is None:
+        return None
+    profile = r.values.get("aws:profile") or None
+    role: dict = {}
+    for key in ("aws:assumeRoles", "aws:assumeRole"):
+        raw = r.values.get(key)
+        if not raw:
+            continue
+        parsed = _json_or_none(raw)
+        if isinstance(parsed, list):
+            parsed = parsed[0] if parsed else {}
+        if not isinstance(parsed, dict) or not isinstance(parsed.get("roleArn", ""), str):
+            r.problem(
+                key,
+                "must be an object with roleArn (a list of them for assumeRoles)",
+                rm_command(key, stack=r.stack),
+            )
+            return None
+        role = parsed
+        break
+    return AwsAccess(
+        region=region,
+        profile=profile,
+        assume_role_arn=role.get("roleArn") or None,
+        assume_role_session_name=role.get("sessionName") or None,
+        assume_role_external_id=role.get("externalId") or None,
+    )
+
+
+def _cluster_name(r: _Reader) -> str | None:
+    explicit = r.string("clusterName", "toe-attendee-01")
+    if explicit:
+        if not CLUSTER_NAME_RE.fullmatch(explicit):
+            r.problem(
+                "clusterName",
+                f"{explicit!r} is not a valid EKS cluster name (1-100 letters, digits, '-' or "
+                "'_', starting with a letter or digit)",
+                r.set_fix("clusterName", _cluster_name_from(explicit)),
+            )
+            return None
+        return explicit
+    derived = derive_cluster_name(r.stack)
+    if not CLUSTER_NAME_RE.fullmatch(derived):
+        r.problem(
+            "clusterName",
+            f"the cluster name derives from the stack name as {derived!r}, which EKS refuses "
+            "(1-100 letters, digits, '-' or '_'); rename the stack, or set clusterName",
+            r.set_fix("clusterName", _cluster_name_from(derived)),
+        )
+        return None
+    return derived
+
+
+def _cluster_name_from(text: str) -> str:
+    """A valid EKS name close to `text` (for fixes only: the program never renames silently)."""
+    cleaned = re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-_")[:100]
+    return cleaned if CLUSTER_NAME_RE.fullmatch(cleaned) else "toe-attendee-01"
+
+
+def _kubernetes_version(r: _Reader) -> str | None:
+    """A version EKS has a calendar entry for and still runs (standard or extended support)."""
+    text = r.required("kubernetesVersion", "1.33")
+    if text is None:
+        return None
+    table = load_eks_table()
+    fix = r.set_fix("kubernetesVersion", table.newest(r.today))
+    if YAML_ATE_A_ZERO_RE.fullmatch(text) and f"{text}0" in table.versions:
+        meant = f"{text}0"
+        gone = table.versions[meant].phase(r.today) == "ended"
+        r.problem(
+            "kubernetesVersion",
+            f"is {text}: YAML read an unquoted {meant} as the number {text}; quote it "
+            f'(kubernetesVersion: "{meant}")'
+            + (
+                f", though {meant} left EKS extended support on "
+                f"{table.versions[meant].end_of_extended}"
+                if gone
+                else ""
+            ),
+            fix if gone else r.set_fix("kubernetesVersion", meant),
+        )
+        return None
+    if not VERSION_RE.fullmatch(text):
+        r.problem(
+            "kubernetesVersion",
+            f"{_short(text)!r} is not a Kubernetes MAJOR.MINOR version (e.g. 1.33)",
+            fix,
+        )
+        return None
+    dates = table.versions.get(text)
+    if dates is None:
+        known = ", ".join(sorted(table.versions, key=version_key))
+        r.problem(
+            "kubernetesVersion",
+            f"EKS has no Kubernetes {text} in its calendar (core/data/eks_versions.yaml "
+            f"lists {known})",
+            fix,
+        )
+        return None
+    if dates.phase(r.today) == "ended":
+        r.problem(
+            "kubernetesVersion",
+            f"Kubernetes {text} left EKS extended support on {dates.end_of_extended}: EKS "
+            "creates no new cluster of it",
+            fix,
+        )
+        return None
+    return text
+
+
+def _pattern(r: _Reader, key: str, example: str) -> str | None:
+    text = r.string(key, example)
+    if text is None:
+        return None
+    if not text.strip():
+        r.problem(
+            key,
+            "is empty; it must match subnet Name tags (wildcards * and ?)",
+            r.set_fix(key, example),
+        )
+        return None
+    if text.lower() in ("true", "false", "null", "~"):
+        r.problem(
+            key,
+            f"is {text!r}, a YAML literal rather than a subnet Name pattern; give the Name tag "
+            "pattern (wildcards * and ?)",
+            r.set_fix(key, example),
+        )
+        return None
+    return text
+
+
+# Advice when no CIDR near what was written can be told: the venue's own address, never the
+# open default (0.0.0.0/0 is what the key guards against).
+_CIDR_ADVICE = (
+    "set publicAccessCidrs to the venue's egress range, e.g. pulumi config set --stack {stack} "
+    "--path 'publicAccessCidrs[0]' <address>/32 with the address that "
+    "`curl -s https://checkip.amazonaws.com` prints there"
+)
+
+
+def _cidrs(r: _Reader) -> tuple[str, ...]:
+    key = "publicAccessCidrs"
+    text = r.required(key, ["203.0.113.0/24"])
+    if text is None:
+        return ()
+    parsed = _json_or_none(text)
+    if not isinstance(parsed, list):
+        # A block (or several) written as text rather than a list: the fix is the list of it.
+        written = [w for w in re.split(r"[\s,]+", text.strip("[]() ")) if w]
+        meant = [_nearest_cidr(w) for w in written]
+        if written and None not in meant:
+            r.problem(
+                key,
+                f"must be a list of CIDR blocks, got the text {_short(text)!r}",
+                r.set_fix(key, meant),
+            )
+        else:
+            r.problem(
+                key,
+                f"must be a list of CIDR blocks, got {_short(text)!r}",
+                _CIDR_ADVICE.format(stack=r.stack),
+            )
+        return ()
+    if not all(isinstance(c, str) for c in parsed):
+        r.problem(
+            key,
+            f"must be a list of CIDR blocks (text), got {_short(text)}",
+            r.set_fix(key, [str(c) for c in parsed])
+            if all(_nearest_cidr(str(c)) == str(c) for c in parsed) and parsed
+            else _CIDR_ADVICE.format(stack=r.stack),
+        )
+        return ()
+    good = [c for c in parsed if _is_cidr(c)]
+    for cidr in parsed:
+        if _is_cidr(cidr):
+            continue
+        nearest = _nearest_cidr(cidr)
+        if nearest is not None:
+            fixed = [nearest if c == cidr else c for c in parsed]
+            r.problem(
+                key,
+                f"{_short(cidr)!r} is not a CIDR block; did you mean {nearest}?",
+                r.set_fix(key, fixed),
+            )
+        elif good:
+            r.problem(
+                key,
+                f"{_short(cidr)!r} is not a CIDR block (the fix keeps the others)",
+                r.set_fix(key, [c for c in parsed if c != cidr]),
+            )
+        else:
+            r.problem(
+                key, f"{_short(cidr)!r} is not a CIDR block", _CIDR_ADVICE.format(stack=r.stack)
+            )
+    return tuple(good)
+
+
+def _is_cidr(text: str) -> bool:
+    """A network in CIDR notation with no host bits set, as EKS takes it (publicAccessCidrs)."""
+    try:
+        ipaddress.ip_network(text)
+    except ValueError:
+        return False
+    return "/" in text
+
+
+def _nearest_cidr(text: str) -> str | None:
+    """The block a person most likely meant: host bits cleared (10.0.0.1/24 -> 10.0.0.0/24), a
+    prefix past the address's length cut to it (/33 -> /32), a bare address as /32 (or /128)."""
+    text = text.strip()
+    address, slash, prefix = text.partition("/")
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    if not slash:
+        return f"{ip}/{ip.max_prefixlen}"
+    if not prefix.isdigit():
+        return None
+    length = min(int(prefix), ip.max_prefixlen)
+    return str(ipaddress.ip_network(f"{ip}/{length}", strict=False))
+
+
+def _admins(r: _Reader) -> tuple[str, ...]:
+    arns = r.strings("clusterAdminArns", ["arn:aws:iam::123456789012:role/Instructor"]) or []
+    seen: list[str] = []
+    for arn in arns:
+        others = [a for a in arns if a != arn]
+        if not ARN_RE.fullmatch(arn):
+            r.problem(
+                "clusterAdminArns",
+                f"{_short(arn)!r} is not an IAM principal ARN",
+                r.set_fix("clusterAdminArns", others) if others else r.rm_fix("clusterAdminArns"),
+            )
+        elif arn in seen:
+            # EKS refuses a second access entry for one principal (CreateAccessEntry:
+            # ResourceInUseException).
+            r.problem(
+                "clusterAdminArns",
+                f"{arn} is listed twice; EKS takes one access entry per principal",
+                r.set_fix("clusterAdminArns", list(dict.fromkeys(arns))),
+            )
+        else:
+            seen.append(arn)
+    return tuple(seen)

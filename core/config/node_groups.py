@@ -1,0 +1,387 @@
+"""Rules for `nodeGroups`: names, sizes, capacity type, labels, taints and AMI types."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from core import instance_types as it
+from core.config.model import (
+    DNS_SUBDOMAIN_RE,
+    INT32_MAX,
+    INTEGER_RE,
+    LABEL_NAME_RE,
+    LABEL_VALUE_RE,
+    NODE_GROUP_EXAMPLE,
+    NODE_GROUP_FIELDS,
+    NODE_GROUP_NAME_RE,
+    TAINT_EFFECTS,
+    TAINT_KEY_MAX,
+    TAINT_VALUE_MAX,
+    NodeGroupSpec,
+    Taint,
+)
+from core.config.values import _closest, _json_or_none, _Reader, _short
+from core.problems import chain
+
+
+def _node_groups(r: _Reader, minor: int | None, *, lookups: bool) -> tuple[NodeGroupSpec, ...]:
+    text = r.required("nodeGroups", NODE_GROUP_EXAMPLE)
+    if text is None:
+        return ()
+    items = _json_or_none(text)
+    if not isinstance(items, list) or not items:
+        r.problem(
+            "nodeGroups",
+            f"must be a non-empty list of node groups, got {_short(text)}",
+            r.set_fix("nodeGroups", NODE_GROUP_EXAMPLE),
+        )
+        return ()
+    seen: set[str] = set()
+    groups = []
+    for index, item in enumerate(items):
+        group = _node_group(r, f"nodeGroups[{index}]", item, minor, seen, lookups)
+        if group is not None:
+            groups.append(group)
+    return tuple(groups)
+
+
+def _int_field(r: _Reader, key: str, item: Mapping, name: str, default: int | None) -> int | None:
+    value = item.get(name, default)
+    if isinstance(value, float) and value.is_integer() and abs(value) <= INT32_MAX:
+        value = int(value)
+    if isinstance(value, str) and INTEGER_RE.fullmatch(value):
+        value = int(value)
+    path = f"{key}.{name}"
+    if not isinstance(value, int) or isinstance(value, bool):
+        r.problem(path, f"must be a whole number, got {_short(repr(value))}", r.set_fix(path, 2))
+        return None
+    if not 0 <= value <= INT32_MAX:
+        r.problem(
+            path,
+            f"must be between 0 and {INT32_MAX} (EKS takes 32-bit sizes), got {_short(str(value))}",
+            r.set_fix(path, 2),
+        )
+        return None
+    return value
+
+
+def _size_problems(r: _Reader, key: str, lo: int, want: int, hi: int) -> None:
+    """minSize <= desiredSize <= maxSize, maxSize >= 1; the fix changes the fewest values."""
+    if hi >= 1 and lo <= want <= hi:
+        return
+    fixed_hi = max(hi, 1)
+    fixed_lo = min(lo, fixed_hi)
+    fixed_want = min(max(want, fixed_lo), fixed_hi)
+    changes = [
+        (name, new)
+        for name, old, new in (
+            ("maxSize", hi, fixed_hi),
+            ("minSize", lo, fixed_lo),
+            ("desiredSize", want, fixed_want),
+        )
+        if old != new
+    ]
+    fix = chain(*(r.set_fix(f"{key}.{name}", new) for name, new in changes))
+    # Raising maxSize keeps the size that was asked for (`--path 'nodeGroups[0].desiredSize' 3`).
+    raise_max = r.set_fix(f"{key}.maxSize", max(lo, want))
+    if hi < 1:
+        r.problem(f"{key}.maxSize", f"must be at least 1, got {hi}", fix)
+    elif lo > hi:
+        r.problem(
+            f"{key}.minSize",
+            f"minSize {lo} is above maxSize {hi}; to keep at least {lo} nodes, raise maxSize "
+            f"instead: {raise_max}",
+            fix,
+        )
+    elif want > hi:
+        r.problem(
+            f"{key}.desiredSize",
+            f"desiredSize {want} is above maxSize {hi}; the fix raises maxSize to {want} (or keep "
+            f"{hi} nodes: {r.set_fix(f'{key}.desiredSize', hi)})",
+            raise_max,
+        )
+    else:
+        r.problem(
+            f"{key}.desiredSize",
+            f"sizes must satisfy minSize <= desiredSize <= maxSize, got {lo} / {want} / {hi}",
+            fix,
+        )
+
+
+def _node_group(r, key, item, minor, seen, lookups) -> NodeGroupSpec | None:
+    if not isinstance(item, Mapping):
+        r.problem(
+            key,
+            f"must be an object with name and instanceType, got {_short(repr(item))}",
+            r.set_fix("nodeGroups", NODE_GROUP_EXAMPLE),
+        )
+        return None
+    before = len(r.problems)
+    moved = _unknown_fields(r, key, item)
+    name = item.get("name", "")
+    if not isinstance(name, str) or not NODE_GROUP_NAME_RE.fullmatch(name):
+        if "name" not in moved:
+            r.problem(
+                f"{key}.name",
+                f"{_short(repr(name))} is not a valid node group name (1-63 letters, digits, "
+                "'-' or '_')",
+                r.set_fix(f"{key}.name", f"ng-{key[len('nodeGroups[') : -1]}"),
+            )
+    elif name in seen:
+        r.problem(
+            f"{key}.name",
+            f"duplicate node group name {name!r}; names must be unique",
+            r.set_fix(f"{key}.name", f"{name}-2"),
+        )
+    seen.add(name if isinstance(name, str) else "")
+
+    sizes = {
+        f: (None if f in moved else _int_field(r, key, item, f, None))
+        for f in ("minSize", "desiredSize", "maxSize")
+    }
+    if None not in sizes.values():
+        _size_problems(r, key, sizes["minSize"], sizes["desiredSize"], sizes["maxSize"])
+    disk = _int_field(r, key, item, "diskSize", 50)
+    if disk is not None and disk < 20:
+        r.problem(
+            f"{key}.diskSize",
+            f"must be at least 20 GiB, got {disk}",
+            r.set_fix(f"{key}.diskSize", 50),
+        )
+
+    capacity = item.get("capacityType", "ON_DEMAND")
+    kinds = it.eks_enum("CapacityTypes")
+    if capacity not in kinds:
+        # `spot` or `on-demand` (Karpenter's spelling) mean SPOT and ON_DEMAND: keep the choice.
+        folded = {k.replace("_", "").lower(): k for k in kinds}
+        meant = folded.get(re.sub(r"[-_\s]", "", str(capacity)).lower())
+        r.problem(
+            f"{key}.capacityType",
+            f"{_short(repr(capacity))} is not one of {', '.join(kinds)}"
+            + (f"; did you mean {meant}?" if meant else ""),
+            r.set_fix(f"{key}.capacityType", meant) if meant else r.rm_fix(f"{key}.capacityType"),
+        )
+
+    labels = _labels(r, key, item.get("labels"))
+    taints = _taints(r, key, item.get("taints"))
+    if "instanceType" in moved:
+        ami_type, arch = None, None
+    else:
+        ami_type, arch = _resolve_ami(r, key, item, minor, lookups)
+    if len(r.problems) > before:
+        return None
+    return NodeGroupSpec(
+        name=name,
+        instance_type=str(item["instanceType"]),
+        min_size=sizes["minSize"],
+        desired_size=sizes["desiredSize"],
+        max_size=sizes["maxSize"],
+        ami_type=ami_type,
+        arch=arch,
+        labels=labels,
+        taints=taints,
+        capacity_type=capacity,
+        disk_size=disk,
+    )
+
+
+def _unknown_fields(r: _Reader, key: str, item: Mapping) -> set[str]:
+    """Fields a node group does not have; returns the known fields they were meant to be."""
+    meant: set[str] = set()
+    for name, value in item.items():
+        if name in NODE_GROUP_FIELDS:
+            continue
+        suggestion = _closest(str(name), NODE_GROUP_FIELDS)
+        path = f"{key}.{name}"
+        if suggestion is None or suggestion in item:
+            r.problem(path, "is not a node group field", r.rm_fix(path))
+            continue
+        meant.add(suggestion)
+        r.problem(
+            path,
+            f"is not a node group field; did you mean {suggestion}?",
+            chain(r.rm_fix(path), r.set_fix(f"{key}.{suggestion}", value)),
+        )
+    return meant
+
+
+def _labels(r: _Reader, key: str, raw: Any) -> tuple[tuple[str, str], ...]:
+    labels = raw or {}
+    if not isinstance(labels, Mapping):
+        r.problem(
+            f"{key}.labels",
+            f"must be a map of label key to value, got {_short(repr(labels))}",
+            r.rm_fix(f"{key}.labels"),
+        )
+        return ()
+    good = []
+    for lk, lv in labels.items():
+        path = f'{key}.labels["{lk}"]'
+        if not _is_label_key(str(lk)) or not isinstance(lv, str) or not _is_label_value(lv):
+            r.problem(
+                path,
+                f"{_short(str(lk))}={_short(str(lv))} is not a valid Kubernetes label",
+                r.rm_fix(path),
+            )
+        else:
+            good.append((str(lk), lv))
+    return tuple(sorted(good))
+
+
+def _is_label_key(text: str) -> bool:
+    prefix, slash, name = text.rpartition("/")
+    if slash and (len(prefix) > 253 or not DNS_SUBDOMAIN_RE.fullmatch(prefix)):
+        return False
+    return bool(LABEL_NAME_RE.fullmatch(name))
+
+
+def _is_label_value(text: str) -> bool:
+    return len(text) <= 63 and bool(LABEL_VALUE_RE.fullmatch(text))
+
+
+# kubectl's taint syntax, `key=value:Effect` or `key:Effect` (kubectl taint nodes --help).
+KUBECTL_TAINT_RE = re.compile(r"(?P<key>[^=:\s]+)(=(?P<value>[^:\s]*))?:(?P<effect>[A-Za-z]+)")
+
+
+def _kubectl_taint(text: Any) -> dict[str, str] | None:
+    """`dedicated=x86:NoSchedule` as {key, value, effect}, when that is what it reads as."""
+    match = KUBECTL_TAINT_RE.fullmatch(text.strip()) if isinstance(text, str) else None
+    if match is None:
+        return None
+    effect = _closest(match["effect"], TAINT_EFFECTS) or match["effect"]
+    taint = {"key": match["key"], "effect": effect}
+    if match["value"]:
+        taint["value"] = match["value"]
+    return taint
+
+
+def _taints(r: _Reader, key: str, raw: Any) -> tuple[Taint, ...]:
+    if raw is None:
+        return ()
+    if isinstance(raw, str) or (isinstance(raw, list) and any(isinstance(t, str) for t in raw)):
+        # kubectl's syntax: the fix writes the same taints as objects (the list whole, so that
+        # no element's index shifts under the next command).
+        items = [w for w in re.split(r"[\s,]+", raw) if w] if isinstance(raw, str) else raw
+        written = [t if isinstance(t, Mapping) else _kubectl_taint(t) for t in items]
+        r.problem(
+            f"{key}.taints",
+            f"must be a list of {{key, value, effect}} objects, got {_short(repr(raw))}"
+            + (
+                "; kubectl's key=value:Effect is written as an object here"
+                if None not in written
+                else ""
+            ),
+            r.set_fix(f"{key}.taints", written)
+            if written and None not in written
+            else r.rm_fix(f"{key}.taints"),
+        )
+        return ()
+    if not isinstance(raw, list):
+        r.problem(
+            f"{key}.taints",
+            f"must be a list of {{key, value, effect}}, got {_short(repr(raw))}",
+            r.rm_fix(f"{key}.taints"),
+        )
+        return ()
+    taints = []
+    for index, taint in enumerate(raw):
+        tkey = f"{key}.taints[{index}]"
+        if not isinstance(taint, Mapping):
+            r.problem(
+                tkey,
+                f"must be an object with key, value and effect, got {_short(repr(taint))}",
+                r.rm_fix(tkey),
+            )
+            continue
+        tk, tv, effect = taint.get("key"), taint.get("value", ""), taint.get("effect")
+        ok = True
+        if not isinstance(tk, str) or not 1 <= len(tk) <= TAINT_KEY_MAX or not _is_label_key(tk):
+            # EKS: 1-63 characters (botocore model, Taint.key); Kubernetes: a qualified name.
+            r.problem(
+                f"{tkey}.key",
+                f"{_short(repr(tk))} is not a taint key (a Kubernetes label key of "
+                f"1-{TAINT_KEY_MAX} characters)",
+                r.rm_fix(tkey),
+            )
+            ok = False
+        if not isinstance(tv, str) or len(tv) > TAINT_VALUE_MAX or not _is_label_value(tv):
+            r.problem(
+                f"{tkey}.value",
+                f"{_short(repr(tv))} is not a taint value (a Kubernetes label value of "
+                f"0-{TAINT_VALUE_MAX} characters)",
+                r.rm_fix(f"{tkey}.value"),
+            )
+            ok = False
+        if effect not in TAINT_EFFECTS:
+            r.problem(
+                f"{tkey}.effect",
+                f"{_short(repr(effect))} is not a taint effect ({', '.join(TAINT_EFFECTS)})",
+                r.set_fix(f"{tkey}.effect", "NoSchedule"),
+            )
+            ok = False
+        if ok:
+            taints.append(Taint(tk, tv, effect))
+    return tuple(taints)
+
+
+def _resolve_ami(r, key, item, minor, lookups) -> tuple[str | None, str | None]:
+    instance_type = item.get("instanceType", "")
+    path = f"{key}.instanceType"
+    explicit = item.get("amiType")
+    hinted_arch = it.ami_arch(explicit) if isinstance(explicit, str) else None
+    if not isinstance(instance_type, str) or not it.INSTANCE_TYPE_RE.fullmatch(instance_type):
+        suggestion = r.suggest_type(str(instance_type), hinted_arch) if lookups else None
+        r.problem(
+            path,
+            f"{_short(repr(instance_type))} is not an EC2 instance type (family.size, e.g. "
+            "c7g.2xlarge)" + (f"; did you mean {suggestion}?" if suggestion else ""),
+            r.set_fix(path, suggestion)
+            if suggestion
+            else f"set {path} to an instance type EC2 offers in the region",
+        )
+        return None, None
+    if not lookups:
+        return None, None  # the region is wrong: every look-up would fail (reported there)
+    facts = r.facts(path, instance_type)
+    if facts == "error":
+        return None, None
+    if facts is None:
+        suggestion = r.suggest_type(instance_type, hinted_arch)
+        r.problem(
+            path,
+            f"EC2 does not know instance type {instance_type!r} in this region"
+            + (f"; did you mean {suggestion}?" if suggestion else ""),
+            r.set_fix(path, suggestion)
+            if suggestion
+            else "choose a type from `aws ec2 describe-instance-type-offerings "
+            "--location-type region --query 'InstanceTypeOfferings[].InstanceType'`",
+        )
+        return None, None
+    derived = it.derive_ami_type(facts)
+    if explicit is None:
+        return derived, facts.kubernetes_arch
+    explicit = str(explicit)
+    ami_key = f"{key}.amiType"
+    if explicit not in it.eks_enum("AMITypes"):
+        r.problem(
+            ami_key,
+            f"{_short(repr(explicit))} is not an EKS AMI type; leave it unset to derive {derived}",
+            r.rm_fix(ami_key),
+        )
+    elif minor is not None and minor >= it.FIRST_MINOR_WITHOUT_AL2 and it.is_al2(explicit):
+        r.problem(
+            ami_key,
+            f"{explicit} is an Amazon Linux 2 AMI; EKS publishes none for "
+            f"Kubernetes 1.{it.FIRST_MINOR_WITHOUT_AL2}+ (use {derived})",
+            r.set_fix(ami_key, derived),
+        )
+    elif it.ami_arch(explicit) not in (None, facts.kubernetes_arch):
+        r.problem(
+            ami_key,
+            f"{explicit} is for {it.ami_arch(explicit)} but "
+            f"{instance_type} is {facts.kubernetes_arch} (use {derived})",
+            r.set_fix(ami_key, derived),
+        )
+    return explicit, facts.kubernetes_arch

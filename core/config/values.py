@@ -1,0 +1,251 @@
+"""The typed value reader: raw config text in, values or problems (with fixes) out."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from functools import cache
+from typing import Any
+
+from core import instance_types as it
+from core.config.model import INTEGER_RE, Declaration
+from core.problems import Problem, rm_command, set_command
+from core.wellknown import PROJECT
+
+
+@cache
+def valid_regions() -> frozenset[str]:
+    """Every region botocore knows, in every partition (its endpoints data; read once)."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    return frozenset(
+        region
+        for partition in session.get_available_partitions()
+        for region in session.get_available_regions("eks", partition_name=partition)
+    )
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
+
+
+def _closest(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str | None:
+    choices = list(choices)
+    folded = {c.lower(): c for c in choices}
+    if word.lower() in folded:
+        return folded[word.lower()]
+    found = difflib.get_close_matches(word, choices, n=1, cutoff=cutoff)
+    return found[0] if found else None
+
+
+# An instance-type catalog: every type name EC2 offers in the region (None when it cannot say).
+Catalog = Callable[[], "Sequence[str] | None"]
+
+
+@dataclass
+class _Reader:
+    """Reads raw values by the schema's types, collecting problems instead of raising."""
+
+    values: Mapping[str, str]
+    decls: Mapping[str, Declaration]
+    stack: str
+    lookup: it.InstanceLookup
+    catalog: Catalog | None
+    today: date
+    problems: list[Problem] = field(default_factory=list)
+    _lookups: dict[str, Any] = field(default_factory=dict)
+    _lookup_errors: set[str] = field(default_factory=set)
+
+    # -------------------------------------------------------------------- problems and fixes
+
+    def problem(self, key: str, message: str, fix: str, *, unchecked: bool = False) -> None:
+        self.problems.append(Problem(key, message, fix, unchecked))
+
+    def set_fix(self, key: str, value: object) -> str:
+        return set_command(key, value, stack=self.stack)
+
+    def rm_fix(self, key: str) -> str:
+        return rm_command(key, stack=self.stack)
+
+    def default_fix(self, key: str, example: object) -> str:
+        """Back to the schema's default when there is one, else the example value."""
+        return self.rm_fix(key) if self.decls[key].has_default else self.set_fix(key, example)
+
+    # -------------------------------------------------------------------- raw values
+
+    def raw(self, key: str) -> str | None:
+        value = self.values.get(f"{PROJECT}:{key}")
+        return None if value is None else str(value)
+
+    def present(self, key: str) -> str | None:
+        """The raw text, the default's text, or None with a problem when required and unset."""
+        decl = self.decls[key]
+        raw = self.raw(key)
+        if raw is not None and (raw != "" or decl.type == "string"):
+            return raw
+        if decl.has_default:
+            default = decl.default
+            if isinstance(default, bool):
+                return str(default).lower()
+            return json.dumps(default) if isinstance(default, list | dict) else str(default)
+        return None
+
+    def required(self, key: str, example: object) -> str | None:
+        text = self.present(key)
+        if text is None:
+            self.problem(key, "is required and not set", self.set_fix(key, example))
+        return text
+
+    def string(self, key: str, example: str) -> str | None:
+        text = self.required(key, example)
+        if text is None:
+            return None
+        parsed = _json_or_none(text)
+        if isinstance(parsed, list | dict):
+            kind = "a list" if isinstance(parsed, list) else "a map"
+            # The CLI refuses a list or map for a string-typed key (pulumi/pkg workspace
+            # validateStackConfigValue); our tools receive it as JSON text.
+            self.problem(key, f"must be text, got {kind} ({text})", self.default_fix(key, example))
+            return None
+        return text
+
+    def boolean(self, key: str) -> bool | None:
+        text = self.present(key)
+        # The CLI takes only the text true/false for a boolean key (sdk go/common/workspace
+        # ValidateConfigValue): `pulumi config set endpointPublicAccess False` stores "False",
+        # and `pulumi preview` refuses it ("must be of type 'boolean'", tests/data/stackfiles).
+        # YAML 1.2, which the CLI reads stack files with, has no yes/no/on/off booleans either.
+        if text in ("true", "false"):
+            return text == "true"
+        meant = _meant_boolean(text)
+        if meant is None:
+            # No telling what was meant: false opens, launches and skips nothing (a public
+            # endpoint, extra GPU nodes, skipped checks all need an explicit true).
+            self.problem(
+                key,
+                f"must be true or false, got {_short(str(text))!r} (the fix sets false, which "
+                "turns nothing on; set true if that is what you meant)",
+                self.set_fix(key, False),
+            )
+        else:
+            self.problem(
+                key,
+                f"must be true or false, got {_short(str(text))!r}; did you mean "
+                f"{str(meant).lower()}?",
+                self.set_fix(key, meant),
+            )
+        return None
+
+    def integer(self, key: str, example: int, low: int, high: int, unit: str = "") -> int | None:
+        text = self.required(key, example)
+        if text is None:
+            return None
+        if not INTEGER_RE.fullmatch(text):
+            self.problem(
+                key, f"must be a whole number, got {text!r}", self.default_fix(key, example)
+            )
+            return None
+        value = int(text)
+        if not low <= value <= high:
+            self.problem(
+                key,
+                f"must be between {low} and {high}{unit}, got {_short(text)}",
+                self.default_fix(key, example),
+            )
+            return None
+        return value
+
+    def strings(self, key: str, example: list[str]) -> list[str] | None:
+        text = self.required(key, example)
+        if text is None:
+            return None
+        value = _json_or_none(text)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.problem(
+                key,
+                f"must be a list of strings, got {_short(text)}",
+                self.default_fix(key, example),
+            )
+            return None
+        return value
+
+    # -------------------------------------------------------------------- instance types
+
+    def facts(self, key: str, instance_type: str) -> it.InstanceFacts | str | None:
+        """Facts of a type; None when EC2 does not know it; "error" when the look-up failed."""
+        if instance_type not in self._lookups:
+            try:
+                self._lookups[instance_type] = self.lookup(instance_type)
+            except it.LookupFailed as err:
+                self._lookups[instance_type] = "error"
+                if str(err) not in self._lookup_errors:
+                    self._lookup_errors.add(str(err))
+                    self.problem(
+                        key,
+                        f"could not be checked: {err}",
+                        "check that the credentials reach EC2 in this region and may call "
+                        "ec2:DescribeInstanceTypes (aws sts get-caller-identity), then run again",
+                        unchecked=True,
+                    )
+        return self._lookups[instance_type]
+
+    def suggest_type(self, typed: str, arch: str | None) -> str | None:
+        """The nearest type EC2 offers here of the intended architecture, or None.
+
+        The intent is the architecture of the typed family when EC2 has that family (`c6i` in
+        `c6i.2xlage` is x86), else of the explicit amiType; without either, the close names must
+        all agree on one architecture, or nothing is suggested.
+        """
+        names = self.catalog() if self.catalog else None
+        if not names:
+            return None
+        family = it.family(typed)
+        if arch is None:
+            sibling = next((n for n in names if it.family(n) == family), None)
+            facts = self.facts("", sibling) if sibling else None
+            arch = facts.kubernetes_arch if isinstance(facts, it.InstanceFacts) else None
+        close = []
+        for name in difflib.get_close_matches(typed, names, n=6, cutoff=0.75):
+            facts = self.facts("", name)
+            if isinstance(facts, it.InstanceFacts):
+                close.append((name, facts.kubernetes_arch))
+        if arch is None:
+            archs = {a for _, a in close}
+            return close[0][0] if len(archs) == 1 else None
+        return next((name for name, a in close if a == arch), None)
+
+
+_TRUE_WORDS = frozenset({"true", "yes", "y", "on", "1", "enable", "enabled"})
+
+
+_FALSE_WORDS = frozenset({"false", "no", "n", "off", "0", "disable", "disabled", "none"})
+
+
+def _meant_boolean(text: str | None) -> bool | None:
+    """The boolean a person meant by `yes`, `off`, `0`, `["true"]` or `TRUE `, else None."""
+    if text is None:
+        return None
+    parsed = _json_or_none(text)
+    if isinstance(parsed, list) and len(parsed) == 1:
+        return _meant_boolean(str(parsed[0]).lower() if isinstance(parsed[0], bool) else parsed[0])
+    word = str(text).strip().strip("'\"").lower()
+    if word in _TRUE_WORDS:
+        return True
+    if word in _FALSE_WORDS:
+        return False
+    return None
+
+
+def _json_or_none(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        return None
+
+
+def _short(text: str, width: int = 40) -> str:
+    return text if len(text) <= width else f"{text[: width - 3]}..."
