@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Protocol
 
-from core.aws_errors import aws_error
+from core.aws_errors import asking, aws_error, call_failed, response_body
 from core.config import GpuPoolSpec, NodeGroupSpec, StackConfig
 from core.instance_types import (
     NOT_FOUND_CODE,
@@ -225,12 +225,14 @@ def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
 
 
 class Boto3AccountApi:
-    """AccountApi over boto3 EC2 and Service Quotas clients; `errors` keeps why a quota failed."""
+    """AccountApi over boto3 EC2 and Service Quotas clients; `errors` keeps why a quota failed
+    (one line), `bodies` the whole answer when it was not AWS's error document."""
 
     def __init__(self, ec2_client, quotas_client) -> None:
         self._ec2 = ec2_client
         self._quotas = quotas_client
         self.errors: dict[str, str] = {}
+        self.bodies: dict[str, str] = {}
         self.sources: dict[str, str] = {}
 
     def offerings(self, azs: Sequence[str]) -> dict[str, frozenset[str]]:
@@ -254,9 +256,7 @@ class Boto3AccountApi:
                 items = self._ec2.describe_instance_types(InstanceTypes=list(chunk))
             except self._ec2.exceptions.ClientError as err:
                 if err.response.get("Error", {}).get("Code") != NOT_FOUND_CODE:
-                    raise LookupFailed(
-                        f"EC2 DescribeInstanceTypes failed: {aws_error(err)}"
-                    ) from None
+                    raise LookupFailed(call_failed(err, "EC2")) from None
                 items = {"InstanceTypes": []}
                 for name in chunk:  # one unknown name fails the batch: ask one by one
                     try:
@@ -276,6 +276,9 @@ class Boto3AccountApi:
             value, self.sources[code] = service_quota(self._quotas, SERVICE_CODE, code)
         except ClientError as err:
             self.errors[code] = aws_error(err)
+            body = response_body(err)
+            if body is not None:
+                self.bodies[code] = body
             return None
         except BotoCoreError as err:
             self.errors[code] = str(err)
@@ -287,12 +290,13 @@ def service_quota(quotas_client, service: str, code: str) -> tuple[float, str]:
     """A quota's applied value, else AWS's default when none was ever applied
     (NoSuchResourceException), with which it is ("applied", "AWS default"); raises the client's
     error when neither can be read."""
-    try:
-        value = quotas_client.get_service_quota(ServiceCode=service, QuotaCode=code)
-        source = "applied"
-    except quotas_client.exceptions.NoSuchResourceException:
-        value = quotas_client.get_aws_default_service_quota(ServiceCode=service, QuotaCode=code)
-        source = "AWS default"
+    with asking("Service Quotas"):
+        try:
+            value = quotas_client.get_service_quota(ServiceCode=service, QuotaCode=code)
+            source = "applied"
+        except quotas_client.exceptions.NoSuchResourceException:
+            value = quotas_client.get_aws_default_service_quota(ServiceCode=service, QuotaCode=code)
+            source = "AWS default"
     return float(value["Quota"]["Value"]), source
 
 

@@ -141,7 +141,7 @@ def cluster_api_client(cluster_name: str, region: str, session: Any = None) -> A
         token = get_token(cluster_name, region, session)
     except (BotoCoreError, ClientError) as exc:
         raise ClusterUnreachable(
-            f"cannot reach EKS cluster {cluster_name} in {region}: {aws_error(exc)}"
+            f"cannot reach EKS cluster {cluster_name} in {region}: {aws_error(exc, 'EKS')}"
         ) from None
     info = described["cluster"]
     endpoint, ca = info.get("endpoint"), (info.get("certificateAuthority") or {}).get("data")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import botocore.session
 
-from core.aws_errors import aws_error
+from core.aws_errors import aws_error, call_failed, unparsable
 
 if TYPE_CHECKING:
     from core.config import GpuPoolSpec
@@ -220,9 +220,11 @@ def boto3_lookup(ec2_client) -> InstanceLookup:
         except ClientError as err:
             if err.response.get("Error", {}).get("Code") == NOT_FOUND_CODE:
                 return None
-            raise LookupFailed(f"EC2 DescribeInstanceTypes failed: {aws_error(err)}") from None
+            raise LookupFailed(call_failed(err, "EC2")) from None
         except BotoCoreError as err:
             raise LookupFailed(f"EC2 DescribeInstanceTypes failed: {err}") from None
+        except unparsable() as err:
+            raise LookupFailed(f"EC2 DescribeInstanceTypes failed: {aws_error(err)}") from None
         items = found.get("InstanceTypes", [])
         return facts_from_describe(items[0]) if items else None
 

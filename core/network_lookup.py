@@ -7,6 +7,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from core.aws_errors import aws_error, call_failed, unparsable
 from core.problems import ConfigError, Problem, set_command
 
 MIN_PRIVATE_AZS = 2  # EKS needs subnets in at least two availability zones
@@ -332,12 +333,11 @@ def _aws_errors(operation: str) -> Iterator[None]:
     try:
         yield
     except ClientError as err:
-        error = err.response.get("Error", {})
-        raise NetworkLookupFailed(
-            f"EC2 {operation} failed: {error.get('Code', 'Error')}: {error.get('Message', '')}"
-        ) from None
+        raise NetworkLookupFailed(call_failed(err, "EC2")) from None
     except BotoCoreError as err:
         raise NetworkLookupFailed(f"EC2 {operation} failed: {err}") from None
+    except unparsable() as err:
+        raise NetworkLookupFailed(f"EC2 {operation} failed: {aws_error(err)}") from None
 
 
 @contextlib.contextmanager

@@ -13,6 +13,7 @@ import pytest
 from botocore.stub import Stubber
 
 from tests.conftest import ROOT, WORKSHOP_STACK, workshop_copy
+from tests.fakes.error_page import FIRST_TEXT, PAGE, error_page_server
 from toe import cost
 from toe.cli import main
 from toe.offline.account import load_account
@@ -296,3 +297,36 @@ def test_config_problems_are_reported_as_synth_reports_them(tmp_path, capsys):
         "cost: Stack 'bad' has 3 configuration problems; nothing was priced:",
         *problems,
     ]
+
+
+def test_a_price_list_answering_an_html_page_is_one_line_and_verbose_prints_it(
+    ec2, capsys, monkeypatch
+):
+    from botocore.config import Config
+
+    with error_page_server() as url:
+        pricing = boto3.client(
+            "pricing",
+            endpoint_url=url,
+            region_name="us-east-1",
+            aws_access_key_id="x",
+            aws_secret_access_key="y",
+            config=Config(retries={"max_attempts": 1}),
+        )
+        report = cost.run(["dev"], on=ON, clients=ec2, pricing_client=pricing)
+    assert report.notes == (
+        f"Price List API not used (HTTP 500 from Price List GetProducts: {FIRST_TEXT}): "
+        "bundled table",
+    )
+    assert report.response_bodies == (PAGE,)
+
+    monkeypatch.setattr(cost, "run", lambda *_args, **_kwargs: report)
+    assert main(["cost", "--date", "2026-12-01"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("HTTP 500 from Price List") == 1 and "<" not in out
+    assert "[bold]could not[/bold]" in out and "--verbose prints the whole response" in out
+    assert main(["cost", "--date", "2026-12-01", "--verbose"]) == 0
+    out = capsys.readouterr().out
+    assert "<!DOCTYPE html>" in out and "Diagnostic line 19" in out
+    assert main(["cost", "--date", "2026-12-01", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["responseBodies"] == [PAGE]

@@ -10,15 +10,19 @@ from __future__ import annotations
 import json
 import shutil
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 
 import boto3
 import pytest
+from botocore.config import Config
 from botocore.stub import Stubber
 from moto.server import ThreadedMotoServer
 
+from core import account_checks as ac
 from core.account_checks import QUOTA_G_VT, QUOTA_P, QUOTA_STANDARD
 from tests.conftest import workshop_copy
+from tests.fakes.error_page import FIRST_TEXT, PAGE, error_page_server
 from toe import fleet_preflight as fp
 from toe import preflight
 from toe.cli import main
@@ -340,3 +344,68 @@ def test_cli_fleet_json_and_exit_codes(server, project, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert code == 2 and "Fleet preflight: 1 stacks" in out and "COULD NOT CHECK" in out
     assert main(["preflight", "--stacks", "attendee01"]) == 2  # --stacks needs --fleet
+
+
+def html_client(service: str, url: str):
+    return boto3.client(
+        service,
+        endpoint_url=url,
+        region_name=REGION,
+        config=Config(retries={"max_attempts": 1}),
+    )
+
+
+def test_quotas_answering_an_html_page_say_the_error_once(server, project):
+    directory, stacks = project
+    session = session_at(server, load_account())
+    with error_page_server() as url:
+        broken = replace(clients(session), quotas=html_client("service-quotas", url))
+        report = fp.run(stacks, clients=broken, project_dir=directory)
+
+    error = f"could not check: HTTP 500 from Service Quotas GetServiceQuota: {FIRST_TEXT}"
+    quotas = report.check("fleet-quotas")
+    assert quotas.status == "unchecked" and report.exit_code == 2
+    names = ", ".join(ac.QUOTA_NAMES[code] for code in fp.QUOTA_CODES)
+    assert quotas.summary == f"{names}: {error}"
+    assert not any("<" in line or "HTTP 500" in line for line in quotas.evidence)
+    assert quotas.data["responseBodies"] == [PAGE]
+    eks = report.check("fleet-eks-clusters")  # its own check: the same line, once
+    assert eks.summary == error and eks.data["responseBodies"] == [PAGE]
+
+
+def test_ec2_answering_an_html_page_is_one_line_for_the_whole_fleet(server, project):
+    directory, stacks = project
+    session = session_at(server, load_account())
+    with error_page_server() as url:
+        broken = replace(clients(session), ec2=html_client("ec2", url))
+        report = fp.run(stacks, clients=broken, project_dir=directory)
+
+    config = report.check("fleet-config")
+    assert config.status == "unchecked"
+    assert config.summary == f"0 of {STACKS} stacks counted: {STACKS} could not be read"
+    (line,) = config.evidence[1:]
+    assert line.startswith("could not check attendee01, attendee02, attendee03 and 27 more: ")
+    assert "EC2 DescribeInstanceTypes failed: ResponseParserError" in line
+    assert line.endswith(FIRST_TEXT)
+    (why,) = config.data["couldNotCheck"]
+    assert config.data["couldNotCheck"][why] == stacks
+
+
+def test_cli_fleet_quotes_an_html_page_once_and_verbose_prints_it(
+    server, project, monkeypatch, capsys
+):
+    directory, _ = project
+    session_at(server, load_account())
+    monkeypatch.setattr("botocore.endpoint.time.sleep", lambda _seconds: None)  # its retries
+    monkeypatch.setenv("AWS_ENDPOINT_URL", server)
+    command = ["preflight", "--fleet", "--dir", str(directory), "--stacks", "attendee01"]
+    with error_page_server() as url:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_SERVICE_QUOTAS", url)
+        assert main(command) == 2
+        out = capsys.readouterr().out
+        # once for the EC2 quotas, once for the EKS clusters quota: each check says it once
+        assert out.count("HTTP 500 from Service") == 2
+        assert "[bold]could not[/bold]" in out and "<" not in out
+        assert main([*command, "--verbose"]) == 2
+        out = capsys.readouterr().out
+        assert "<!DOCTYPE html>" in out and "Diagnostic line 19" in out

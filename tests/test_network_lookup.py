@@ -8,6 +8,7 @@ from moto import mock_aws
 
 from core.network_lookup import Boto3NetworkApi, resolve_network
 from core.problems import ConfigError
+from tests.fakes.error_page import PAGE, error_page_server
 from toe.offline.account import Account, SubnetSpec, VpcSpec, create_in_moto, load_account
 
 REGION = "ap-northeast-2"
@@ -166,3 +167,49 @@ def test_a_vpc_with_subnets_in_one_zone_gets_a_fix_that_is_no_pattern():
     (p,) = err.value.problems
     assert "subnets in the VPC: only-a" in p.message
     assert p.fix.startswith("create private subnets in 2 availability zones of vpc-")
+
+
+@pytest.mark.parametrize(
+    ("page", "status", "line"),
+    [
+        (
+            # well-formed: botocore's query parser reads the page into the response
+            "<!DOCTYPE html><html><head><title>403 Forbidden</title></head>"
+            "<body><p>blocked by the proxy</p></body></html>",
+            403,
+            "EC2 could not be asked in ap-northeast-2: HTTP 403 from EC2 DescribeVpcs: "
+            "403 Forbidden - blocked by the proxy",
+        ),
+        (
+            PAGE,  # not XML: ResponseParserError, which is neither ClientError nor BotoCoreError
+            500,
+            "EC2 could not be asked in ap-northeast-2: EC2 DescribeVpcs failed: "
+            "ResponseParserError: Unable to parse response",
+        ),
+    ],
+)
+def test_an_html_error_page_is_one_unchecked_problem(page, status, line):
+    from botocore.config import Config
+
+    from core.network_lookup import find_network
+
+    with error_page_server(page, status) as url:
+        ec2 = boto3.client(
+            "ec2",
+            endpoint_url=url,
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=Config(retries={"max_attempts": 1}),
+        )
+        facts, problems = find_network(
+            Boto3NetworkApi(ec2),
+            stack="dev",
+            region=REGION,
+            vpc_name="training-on-eks",
+            private_pattern="TOE-priv-subnet-*",
+            public_pattern="TOE-pub-subnet-*",
+        )
+    assert facts is None and len(problems) == 1 and problems[0].unchecked
+    assert problems[0].message.startswith(line)
+    assert "\n" not in problems[0].message and "<" not in problems[0].message

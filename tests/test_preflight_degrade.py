@@ -1,10 +1,12 @@
 """Preflight degrades, never crashes: a check AWS will not answer says "could not check" in AWS's
 words, and the others still run. Failures come from botocore itself: Stubber errors on moto's EC2
-client, and a loopback HTTP server that answers IAM with a truncated 500 (ResponseParserError)."""
+client, and loopback HTTP servers that answer with a truncated 500 (ResponseParserError) or with
+an HTML error page, as a proxy in front of AWS does."""
 
 from __future__ import annotations
 
 import http.server
+import json
 import threading
 from dataclasses import replace
 
@@ -13,6 +15,8 @@ import pytest
 from botocore.config import Config
 from test_preflight import TODAY, account, clients  # noqa: F401 - the module fixture
 
+from tests.conftest import ROOT
+from tests.fakes.error_page import FIRST_TEXT, PAGE, error_page_server
 from toe import preflight
 from toe.cli import main
 
@@ -157,3 +161,94 @@ def test_a_vpc_name_that_looks_like_markup_prints_as_it_is(account, capsys):  # 
     )
     render(report)  # the console the command uses
     assert "no VPC carries Name='[/x]'" in capsys.readouterr().out
+
+
+# --- an HTML error page instead of AWS's answer (a proxy, a load balancer) ---------------------
+
+
+def at(url: str, service: str):
+    """A boto3 client of `service` whose endpoint is `url` (one attempt: the page never changes)."""
+    return boto3.client(
+        service,
+        endpoint_url=url,
+        region_name="ap-northeast-2",
+        config=Config(retries={"max_attempts": 1}),
+    )
+
+
+def html_quotas_report(account, url):  # noqa: F811
+    return preflight.run(
+        "dev", clients=replace(clients(account), quotas=at(url, "service-quotas")), today=TODAY
+    )
+
+
+def test_quotas_answering_an_html_page_say_the_error_once_on_one_line(account):  # noqa: F811
+    with error_page_server() as url:
+        report = html_quotas_report(account, url)
+    check = report.check("quotas")
+    assert check.status == "unchecked" and report.exit_code == 2
+    error = f"HTTP 500 from Service Quotas GetServiceQuota: {FIRST_TEXT}"
+    assert check.summary == f"G/VT, P, Standard: could not check: {error}"
+    assert not any("<" in line or error in line for line in check.evidence)
+    assert check.evidence[0].startswith("UNCHECKED Running On-Demand G and VT instances (")
+    assert check.evidence[0].endswith(": not read") and len(check.evidence) == 2
+    assert check.data["responseBodies"] == [PAGE]  # whole, once: --json and --verbose
+    assert {r["verdict"] for r in check.data["quotas"]} == {f"could not check: {error}"}
+
+
+def test_the_table_quotes_an_html_page_once_and_verbose_prints_it(account, capsys, monkeypatch):  # noqa: F811
+    with error_page_server() as url:
+        report = html_quotas_report(account, url)
+    monkeypatch.setattr(preflight, "run", lambda stack, region=None, project_dir=ROOT: report)
+    assert main(["preflight", "--stack", "dev"]) == 2
+    out = capsys.readouterr().out
+    assert out.count("HTTP 500 from Service") == 1
+    assert "[bold]could not[/bold]" in out  # text, not markup
+    assert "<" not in out and "Diagnostic line" not in out and "never shown" not in out
+    assert "--verbose prints the whole response" in out
+
+    assert main(["preflight", "--stack", "dev", "--verbose"]) == 2
+    out = capsys.readouterr().out
+    assert "<!DOCTYPE html>" in out and "Diagnostic line 19" in out
+
+    assert main(["preflight", "--stack", "dev", "--json"]) == 2
+    quotas = next(c for c in json.loads(capsys.readouterr().out)["checks"] if c["id"] == "quotas")
+    assert quotas["data"]["responseBodies"] == [PAGE]
+    assert "\n" not in quotas["summary"]
+
+
+def test_ec2_answering_an_html_page_is_could_not_check_not_a_traceback(account):  # noqa: F811
+    with error_page_server() as url:
+        report = preflight.run(
+            "dev", clients=replace(clients(account), ec2=at(url, "ec2")), today=TODAY
+        )
+    config = report.check("config")
+    assert config.status == "unchecked" and report.exit_code == 2
+    assert "EC2 DescribeInstanceTypes failed: ResponseParserError: Unable to parse" in (
+        config.summary
+    )
+    assert config.summary.endswith(FIRST_TEXT) and "\n" not in config.summary
+
+
+def test_sts_answering_an_html_page_is_one_line_and_json_keeps_the_page(
+    account,  # noqa: F811
+    capsys,
+    monkeypatch,
+):
+    with error_page_server(status=502) as url:
+        sts = at(url, "sts")
+        real = preflight.run
+        monkeypatch.setattr(
+            preflight,
+            "run",
+            lambda stack, region=None, project_dir=ROOT: real(
+                stack, clients=replace(clients(account), sts=sts), today=TODAY
+            ),
+        )
+        assert main(["preflight", "--stack", "dev"]) == 2
+        out = capsys.readouterr().out.splitlines()
+        assert out[0].startswith("preflight: COULD NOT CHECK stack dev: the credentials do not")
+        assert out[0].endswith(FIRST_TEXT) and len(out) == 2  # and the --verbose hint
+        assert main(["preflight", "--stack", "dev", "--json"]) == 2
+        document = json.loads(capsys.readouterr().out)
+        assert document["responseBodies"] == [PAGE] and "\n" not in document["reason"]

@@ -14,6 +14,7 @@ import jsonschema
 import pytest
 from moto import mock_aws
 
+from tests.fakes.error_page import PAGE, error_page_server
 from toe import prices as price_table
 from toe import sweep
 from toe.cli import main
@@ -781,3 +782,35 @@ def test_identifiers_stay_whole_at_200_columns_and_names_are_not_markup(
     for arn in arns:
         assert any(arn in line for line in lines), f"{arn} is split over lines"
     assert max(len(line) for line in lines) <= 200
+
+
+@pytest.mark.parametrize(
+    ("page", "status", "why"),
+    [
+        (PAGE, 500, "ResponseParserError: Unable to parse response ("),  # not XML
+        (
+            "<!DOCTYPE html><html><head><title>403 Forbidden</title></head>"
+            "<body><p>blocked by the proxy</p></body></html>",
+            403,
+            "HTTP 403 from STS GetCallerIdentity: 403 Forbidden - blocked by the proxy",
+        ),
+    ],
+)
+def test_an_html_error_page_is_one_line_and_exit_2(
+    aws_env: None,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    page: str,
+    status: int,
+    why: str,
+) -> None:
+    monkeypatch.setattr("botocore.endpoint.time.sleep", lambda _seconds: None)  # its retries
+    with error_page_server(page, status) as url:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+        code, out, err = _cli(capsys, "--json")
+
+    assert code == 2
+    (line,) = err.splitlines()
+    assert line.startswith(f"sweep: could not check cluster {CLUSTER} in {REGION}: {why}")
+    assert "<" not in line
+    assert json.loads(out)["error"] == line.split(f"{REGION}: ", 1)[1]

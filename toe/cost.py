@@ -84,7 +84,8 @@ class PriceBook:
             f"bundled table {PRICES_PATH.name}, recorded {recorded} "
             f"({(self.today - recorded).days} days old)"
         )
-        self.api_errors: list[str] = []
+        self.api_errors: list[str] = []  # one line each
+        self.api_bodies: list[str] = []  # the whole answers that were not AWS's error document
         self._instances: dict[str, Price | None] = {}
 
     # ------------------------------------------------------------------ instances, volumes
@@ -164,12 +165,15 @@ class PriceBook:
                 ServiceCode=service, Filters=filters, FormatVersion="aws_v1", MaxResults=10
             )
         except Exception as err:  # no credentials, no access: the bundled table answers
+            from core.aws_errors import response_body, shorten
             from toe.guidance import aws_error
 
-            text = " ".join(aws_error(err).split())  # one line, even for an HTML error page
-            text = text if len(text) <= 200 else text[:197] + "..."
+            text = shorten(aws_error(err, "Price List"), 300)  # one line, even for an HTML page
             if text not in self.api_errors:
                 self.api_errors.append(text)
+            body = response_body(err)
+            if body is not None and body not in self.api_bodies:
+                self.api_bodies.append(body)
             return None
         for item in answer.get("PriceList", []):
             product = json.loads(item) if isinstance(item, str) else item
@@ -227,6 +231,8 @@ class CostReport:
     on: date
     notes: tuple[str, ...] = ()
     sources: Mapping[str, str] = field(default_factory=dict)
+    # Whole answers behind the notes' one-line errors (an HTML page): --verbose and --json.
+    response_bodies: tuple[str, ...] = ()
 
     @property
     def per_hour(self) -> float:
@@ -267,6 +273,7 @@ class CostReport:
                 for s in self.stacks
             },
             "notes": list(self.notes),
+            "responseBodies": list(self.response_bodies),
         }
 
 
@@ -456,4 +463,6 @@ def run(
         costs = tuple(stack_cost(d, book, on, check_runs, facts) for d in demands)
     if book.api_errors:
         notes.append(f"Price List API not used ({'; '.join(book.api_errors)}): bundled table")
-    return CostReport(costs, region, hours, on, tuple(notes))
+    return CostReport(
+        costs, region, hours, on, tuple(notes), response_bodies=tuple(book.api_bodies)
+    )

@@ -21,6 +21,7 @@ import yaml
 
 from core import account_checks as ac
 from core import instance_types as it
+from core.aws_errors import asking
 from core.problems import Problem
 from toe.preflight import (
     _RANK,
@@ -32,8 +33,11 @@ from toe.preflight import (
     Clients,
     CouldNotCheck,
     Verdicts,
+    bodies_data,
     connect,
     guarded,
+    quota_lines,
+    said_once,
 )
 
 FLEET_DATA = Path(__file__).parent / "data" / "fleet.yaml"
@@ -230,21 +234,25 @@ class _FleetChecker:
         from core.problems import ConfigError
         from toe.stackfiles import StackFileError, read_config
 
-        demands, refused, unchecked = [], [], []
+        demands = []
+        # why -> the stacks it is about: one error that every stack meets (EC2 answering an
+        # error page) is one line, not one per stack
+        refused: dict[str, list[str]] = {}
+        unchecked: dict[str, list[str]] = {}
         networks: dict[tuple, Any] = {}
         for stack in self.stacks:
             try:
                 cfg = read_config(stack, self.lookup, self.project_dir)
             except StackFileError as err:
-                refused.append(f"{stack}: {err}")
+                refused.setdefault(str(err), []).append(stack)
                 continue
             except ConfigError as err:
                 self.problems[stack] = err.problems
                 first = err.problems[0]
                 more = f" (and {len(err.problems) - 1} more)" if len(err.problems) > 1 else ""
-                (unchecked if first.unchecked else refused).append(
-                    f"{stack}: {first.key}: {first.message}{more}"
-                )
+                (unchecked if first.unchecked else refused).setdefault(
+                    f"{first.key}: {first.message}{more}", []
+                ).append(stack)
                 continue
             key = (cfg.vpc_name, cfg.private_subnet_pattern, cfg.public_subnet_pattern)
             if key not in networks:
@@ -259,20 +267,28 @@ class _FleetChecker:
             network, problems = networks[key]
             if network is None:
                 self.problems[stack] = tuple(problems)
-                refused.append(f"{stack}: {problems[0].key}: {problems[0].message}")
+                first = problems[0]
+                (unchecked if first.unchecked else refused).setdefault(
+                    f"{first.key}: {first.message}", []
+                ).append(stack)
                 continue
             demands.append(self.demand(cfg, network))
         lines = [f"read {len(self.stacks)} stack files in {self.project_dir}"]
-        lines += [f"refused {line}" for line in refused]
-        lines += [f"could not check {line}" for line in unchecked]
+        lines += [f"refused {_some(names)}: {why}" for why, names in refused.items()]
+        lines += [f"could not check {_some(names)}: {why}" for why, names in unchecked.items()]
         counted = f"{len(demands)} of {len(self.stacks)} stacks counted"
+        n_refused = sum(len(names) for names in refused.values())
+        n_unchecked = sum(len(names) for names in unchecked.values())
         if refused:
-            status, summary = FAIL, f"{counted}: {len(refused)} refused by the program's rules"
+            status, summary = FAIL, f"{counted}: {n_refused} refused by the program's rules"
         elif unchecked:
-            status, summary = UNCHECKED, f"{counted}: {len(unchecked)} could not be read"
+            status, summary = UNCHECKED, f"{counted}: {n_unchecked} could not be read"
         else:
             status, summary = PASS, f"{counted}, each read with the program's rules"
-        return demands, Check("fleet-config", "Stack configurations", status, summary, tuple(lines))
+        data = {"refused": refused, "couldNotCheck": unchecked}  # why -> every stack it is about
+        return demands, Check(
+            "fleet-config", "Stack configurations", status, summary, tuple(lines), data
+        )
 
     def demand(self, cfg, network) -> StackDemand:
         f = self.facts
@@ -354,7 +370,7 @@ class _FleetChecker:
 
     def quotas(self, demands: Sequence[StackDemand]) -> Check:
         used = running_vcpus(self.clients.ec2, self.lookup)
-        rows, lines, status = [], [], PASS
+        rows, status = [], PASS
         for code in QUOTA_CODES:
             need = sum(d.vcpus(code) for d in demands)
             value = self.api.quota(code)
@@ -393,20 +409,19 @@ class _FleetChecker:
                     )
             status = max(status, row["status"], key=_RANK.__getitem__)
             rows.append(row)
-            lines.append(f"{row['status'].upper()} {row['name']} ({code}): {row['verdict']}")
-            if "fix" in row:
-                lines.append(f"fix: {row['fix']}")
+        lines = quota_lines(rows)
         lines.append(
             "counted at once per stack: node groups at desired size, the Auto Mode system node, "
             "the checks' GPU nodes (toe/data/fleet.yaml)"
         )
         failing = [r for r in rows if r["status"] != PASS]
         summary = (
-            "; ".join(f"{r['name']}: {r['verdict']}" for r in failing)
+            said_once(failing, lambda r: r["name"])
             if failing
             else "; ".join(f"{r['name']} {r['fleetNeeds']}/{r['quota']:g}" for r in rows)
         )
-        return Check("fleet-quotas", QUOTAS_TITLE, status, summary, tuple(lines), {"quotas": rows})
+        data = {"quotas": rows, **bodies_data(*(self.api.bodies.get(c) for c in QUOTA_CODES))}
+        return Check("fleet-quotas", QUOTAS_TITLE, status, summary, tuple(lines), data)
 
     def addresses(self, demands: Sequence[StackDemand]) -> Check:
         control = self.facts.control_plane_enis
@@ -501,8 +516,9 @@ class _FleetChecker:
 
     def eks_clusters(self, demands: Sequence[StackDemand]) -> Check:
         existing = set()
-        for page in self.clients.eks.get_paginator("list_clusters").paginate():
-            existing.update(page["clusters"])
+        with asking("EKS"):
+            for page in self.clients.eks.get_paginator("list_clusters").paginate():
+                existing.update(page["clusters"])
         quota, source = ac.service_quota(self.clients.quotas, "eks", EKS_CLUSTERS_QUOTA)
         names = [d.cluster_name for d in demands]
         new = [n for n in names if n not in existing]
@@ -527,7 +543,8 @@ class _FleetChecker:
         return Check("fleet-eks-clusters", EKS_TITLE, PASS, summary, tuple(lines), data)
 
     def iam_roles(self, demands: Sequence[StackDemand]) -> Check:
-        summary_map = self.clients.iam.get_account_summary()["SummaryMap"]
+        with asking("IAM"):
+            summary_map = self.clients.iam.get_account_summary()["SummaryMap"]
         roles, quota = summary_map.get("Roles"), summary_map.get("RolesQuota")
         if roles is None or quota is None:
             return Check(
@@ -572,6 +589,13 @@ def stack_demands(
     return demands, check, checker.problems
 
 
+def _some(names: Sequence[str]) -> str:
+    """`a, b, c`; past four names the first three and how many more (--json has them all)."""
+    return (
+        ", ".join(names) if len(names) <= 4 else f"{', '.join(names[:3])} and {len(names) - 3} more"
+    )
+
+
 def fitting(needs: Sequence[float], available: float) -> int:
     """How many of the stacks, in order, fit into `available`."""
     total, count = 0.0, 0
@@ -589,6 +613,8 @@ def running_vcpus(ec2_client, lookup) -> dict[str, int]:
     pages = ec2_client.get_paginator("describe_instances").paginate(
         Filters=[{"Name": "instance-state-name", "Values": ["pending", "running"]}]
     )
+    with asking("EC2"):
+        pages = list(pages)
     for page in pages:
         for reservation in page["Reservations"]:
             for instance in reservation["Instances"]:

@@ -226,18 +226,34 @@ def connect(region: str, clients: Clients | None = None) -> tuple[Clients, Mappi
     try:
         identity = clients.sts.get_caller_identity()
     except Exception as err:
-        raise CouldNotCheck(f"the credentials do not work: {guidance.aws_error(err)}") from err
+        why = guidance.aws_error(err, "STS")
+        raise CouldNotCheck(f"the credentials do not work: {why}") from err
     return clients, identity
 
 
 def guarded(check_id: str, title: str, run, *args, **kwargs) -> Any:
-    """Run one check; a failure to ask AWS becomes "could not check: <AWS's words>"."""
+    """Run one check; a failure to ask AWS becomes "could not check: <AWS's words>" (one line;
+    an answer that was not AWS's error document is kept whole in the data, for --verbose)."""
     from toe.guidance import aws_error
 
     try:
         return run(*args, **kwargs)
     except Exception as err:  # degrade, never crash: the other checks still run
-        return Check(check_id, title, UNCHECKED, f"could not check: {aws_error(err)}")
+        summary = f"could not check: {aws_error(err)}"
+        return Check(check_id, title, UNCHECKED, summary, (), bodies_data(err))
+
+
+def bodies_data(*errors: BaseException | str | None) -> dict[str, Any]:
+    """`{"responseBodies": [...]}` with each distinct whole answer of `errors` (exceptions, or
+    bodies already taken from them) that was not AWS's error document; {} when there is none."""
+    from core.aws_errors import response_body
+
+    bodies: list[str] = []
+    for err in errors:
+        body = response_body(err) if isinstance(err, BaseException) else err
+        if body is not None and body not in bodies:
+            bodies.append(body)
+    return {"responseBodies": bodies} if bodies else {}
 
 
 class Checker:
@@ -288,9 +304,11 @@ class Checker:
             except Exception as err:
                 from toe.guidance import aws_error
 
-                why = f"could not check: {aws_error(err)}"
-                checks.append(Check("node-groups", "Node-group instance types", UNCHECKED, why))
-                checks.append(Check("gpu-types", GPU_TITLE, UNCHECKED, why))
+                why, data = f"could not check: {aws_error(err, 'EC2')}", bodies_data(err)
+                checks.append(
+                    Check("node-groups", "Node-group instance types", UNCHECKED, why, (), data)
+                )
+                checks.append(Check("gpu-types", GPU_TITLE, UNCHECKED, why, (), data))
                 checks.append(
                     self.guard("quotas", QUOTAS_TITLE, self.quotas, cfg, [], [], gpu_known=False)
                 )
@@ -506,7 +524,7 @@ class Checker:
             for code in codes
         ]
         status = max((r["status"] for r in rows), key=_RANK.__getitem__)
-        lines = [f"{r['status'].upper()} {r['name']} ({r['code']}): {r['verdict']}" for r in rows]
+        lines = quota_lines(rows)
         lines.append(
             "quotas limit running vCPUs in the region: instances already running count against them"
         )
@@ -517,8 +535,9 @@ class Checker:
         )
         failing = [r for r in rows if r["status"] != PASS]
         if failing:
-            summary = "; ".join(f"{_short(r['code'])}: {r['verdict']}" for r in failing)
-        return Check("quotas", QUOTAS_TITLE, status, summary, tuple(lines), {"quotas": rows})
+            summary = said_once(failing, lambda r: _short(r["code"]))
+        data = {"quotas": rows, **bodies_data(*(self.api.bodies.get(code) for code in codes))}
+        return Check("quotas", QUOTAS_TITLE, status, summary, tuple(lines), data)
 
     # 5 ------------------------------------------------------------------------------------
     def eks_version(self, version: str) -> Check:
@@ -625,6 +644,31 @@ def quota_row(
             f"gpuMaxCpu {pool.max_cpu}: the pool stops at the quota before its own limit",
         )
     return verdict(PASS, f"{value:g} vCPUs ≥ gpuMaxCpu {pool.max_cpu}")
+
+
+def said_once(rows: Sequence[Mapping[str, Any]], name) -> str:
+    """The rows' verdicts, each distinct one once with the quotas it is about: three quotas that
+    one error kept from being read make one sentence."""
+    groups: dict[str, list[str]] = {}
+    for row in rows:
+        groups.setdefault(row["verdict"], []).append(name(row))
+    return "; ".join(f"{', '.join(names)}: {verdict}" for verdict, names in groups.items())
+
+
+def quota_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One evidence line per quota (and its fix); one for all the quotas an error kept from
+    being read (the summary quotes the error)."""
+    lines: list[str] = []
+    unread: dict[str, list[str]] = {}
+    for row in rows:
+        if row["status"] == UNCHECKED:
+            unread.setdefault(row["verdict"], []).append(f"{row['name']} ({row['code']})")
+            continue
+        lines.append(f"{row['status'].upper()} {row['name']} ({row['code']}): {row['verdict']}")
+        if "fix" in row:
+            lines.append(f"fix: {row['fix']}")
+    lines += [f"UNCHECKED {', '.join(names)}: not read" for names in unread.values()]
+    return lines
 
 
 def _node_group_vcpus(groups, lookup) -> dict[str, tuple[int, int]]:
@@ -817,10 +861,10 @@ def simulate_caller(iam_client, caller_arn: str, actions: Sequence[str] = IAM_AC
             "iam",
             title,
             UNCHECKED,
-            f"could not check: {aws_error(err)} (simulating {arn} needs "
+            f"could not check: {aws_error(err, 'IAM')} (simulating {arn} needs "
             "iam:SimulatePrincipalPolicy)",
             (),
-            {"caller": caller_arn, "principal": arn},
+            {"caller": caller_arn, "principal": arn, **bodies_data(err)},
         )
     denied = [a for a in actions if decisions.get(a) != "allowed"]
     grouped: dict[str, list[str]] = {}

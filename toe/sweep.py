@@ -18,7 +18,13 @@ from botocore.exceptions import (
 )
 
 from core import wellknown as wk
+from core.aws_errors import asking, aws_error, call_failed, unparsable
 from toe.prices import PriceTable, load_prices
+
+# What a call can raise when AWS (or whatever answers in its place) refuses it: botocore's own
+# errors, an error response, and an answer no parser could read (an HTML page from a proxy).
+ResponseParserError = unparsable()
+AWS_FAILURES = (BotoCoreError, ClientError, ResponseParserError)
 
 if TYPE_CHECKING:
     import boto3
@@ -513,18 +519,17 @@ def _describe_failure(err: Exception) -> str:
     if isinstance(err, EndpointConnectionError):
         return guidance.unreachable("the AWS API", err)
     if isinstance(err, ClientError):
-        error = err.response.get("Error", {})
-        operation = getattr(err, "operation_name", "call")
-        return f"{operation} failed: {error.get('Code', '?')}: {error.get('Message', '')}".strip()
-    return f"{type(err).__name__}: {err}"
+        return call_failed(err)
+    return aws_error(err)  # one line, whatever the body was
 
 
 def caller_identity(session: boto3.Session, config: Config | None = None) -> str:
     """The ARN the session acts as; `SweepCheckError` when AWS cannot be asked."""
     try:
         sts = session.client("sts", config=config or client_config())
-        return sts.get_caller_identity()["Arn"]
-    except (BotoCoreError, ClientError) as err:
+        with asking("STS"):
+            return sts.get_caller_identity()["Arn"]
+    except AWS_FAILURES as err:
         raise SweepCheckError(_describe_failure(err)) from err
 
 
@@ -542,7 +547,7 @@ def cluster_status(
         if err.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
             return None
         return "UNKNOWN"
-    except BotoCoreError:
+    except (BotoCoreError, ResponseParserError):
         return "UNKNOWN"
 
 
@@ -579,7 +584,7 @@ def find_leftovers(
             *_find_security_groups(ec2, cluster, vpc_filters, page_size, region),
             *_find_subnet_tags(ec2, cluster, vpc_filters, page_size, region),
         ]
-    except (BotoCoreError, ClientError) as err:
+    except AWS_FAILURES as err:
         raise SweepCheckError(_describe_failure(err)) from err
     return sorted(found, key=lambda item: (DELETE_ORDER.index(item.kind), item.id))
 
@@ -603,7 +608,7 @@ def _with_retries(call: Callable[[], Any], retry: RetryPolicy) -> str | None:
                 suffix = f" (after {attempt + 1} attempts)" if code in RETRYABLE_CODES else ""
                 return _describe_failure(err) + suffix
             retry.wait(attempt)
-        except BotoCoreError as err:
+        except (BotoCoreError, ResponseParserError) as err:
             return _describe_failure(err)
     return f"not attempted: {retry.attempts} attempts allowed"
 

@@ -56,6 +56,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="project directory (default: this checkout)",
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="print whole answers that were not AWS's error document (an HTML error page); "
+        "the notes quote one line of each",
+    )
 
 
 def run(args) -> int:
@@ -95,7 +101,7 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:
-        render(report)
+        render(report, verbose=args.verbose)
     return 0
 
 
@@ -105,7 +111,7 @@ def money(value: float | None) -> str:
     return f"${value:,.2f}" if value >= 1 else f"${value:.4f}"
 
 
-def render(report, console=None) -> None:
+def render(report, console=None, verbose: bool = False) -> None:
     from rich.table import Table
 
     from toe.terminal import console as make_console
@@ -146,3 +152,7 @@ def render(report, console=None) -> None:
             )
     for note in report.notes:
         console.print(f"note: {note}", highlight=False, soft_wrap=True)
+    for body in report.response_bodies if verbose else ():
+        console.print(f"response body:\n{body.rstrip()}", highlight=False, soft_wrap=True)
+    if report.response_bodies and not verbose:
+        console.print("note: --verbose prints the whole response", highlight=False)

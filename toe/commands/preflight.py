@@ -35,6 +35,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="project directory (default: this checkout)",
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="print whole answers that were not AWS's error document (an HTML error page); "
+        "the table quotes one line of each",
+    )
 
 
 def run(args) -> int:
@@ -51,14 +57,15 @@ def run(args) -> int:
     except preflight.CouldNotCheck as err:
         if args.json:
             reason = {"stack": args.stack, "status": "could-not-check", "reason": str(err)}
-            print(json.dumps(reason))
+            print(json.dumps({**reason, **preflight.bodies_data(err)}))
         else:
             print(f"preflight: COULD NOT CHECK stack {args.stack}: {err}")
+            _print_bodies(err, args.verbose)
         return 2
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:
-        render(report)
+        render(report, verbose=args.verbose)
     return report.exit_code
 
 
@@ -71,11 +78,13 @@ def run_fleet(args) -> int:
         report = fleet_preflight.run(stacks, project_dir=args.dir)
     except preflight.CouldNotCheck as err:
         if args.json:
-            print(json.dumps({"fleet": stacks, "status": "could-not-check", "reason": str(err)}))
+            reason = {"fleet": stacks, "status": "could-not-check", "reason": str(err)}
+            print(json.dumps({**reason, **preflight.bodies_data(err)}))
         else:
             from toe.terminal import console
 
             console().print(f"preflight --fleet: COULD NOT CHECK: {err}", highlight=False)
+            _print_bodies(err, args.verbose)
         return 2
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
@@ -84,11 +93,37 @@ def run_fleet(args) -> int:
             report,
             f"Fleet preflight: {len(report.stacks)} stacks, {report.region}, "
             f"account {report.account}",
+            verbose=args.verbose,
         )
     return report.exit_code
 
 
-def render_checks(report, title: str, console=None) -> None:
+def _print_bodies(err: BaseException, verbose: bool) -> None:
+    """With --verbose, the whole answer behind a one-line error (as text: never markup)."""
+    from toe.preflight import bodies_data
+
+    bodies = bodies_data(err).get("responseBodies", [])
+    if bodies and verbose:
+        for body in bodies:
+            print(f"response body:\n{body.rstrip()}")
+    elif bodies:
+        print("(--verbose prints the whole response)")
+
+
+def evidence(check, verbose: bool = False) -> str:
+    """A check's summary, its evidence lines and, with --verbose, the whole answers behind it."""
+    lines = [check.summary, *(f"  {line}" for line in check.evidence)]
+    bodies = check.data.get("responseBodies", [])
+    if verbose:
+        for body in bodies:
+            lines.append("  response body:")
+            lines += [f"    {line}" for line in body.rstrip().splitlines()]
+    elif bodies:
+        lines.append("  (--verbose prints the whole response)")
+    return "\n".join(lines)
+
+
+def render_checks(report, title: str, console=None, verbose: bool = False) -> None:
     """One row per check (status, summary, evidence), then the verdict line."""
     from rich.table import Table
 
@@ -101,8 +136,9 @@ def render_checks(report, title: str, console=None) -> None:
     table.add_column("Status")
     table.add_column("Evidence", overflow="fold")
     for check in report.checks:
-        evidence = "\n".join([check.summary, *(f"  {line}" for line in check.evidence)])
-        table.add_row(check.title, styled(LABEL[check.status], STYLE[check.status]), evidence)
+        table.add_row(
+            check.title, styled(LABEL[check.status], STYLE[check.status]), evidence(check, verbose)
+        )
     console.print(table)
     _verdict(report, console)
 
@@ -131,7 +167,7 @@ def _verdict(report, console) -> None:
         console.print(Text.assemble(styled("preflight: PASS", "green"), f"{note}{which}"))
 
 
-def render(report, console=None) -> None:
+def render(report, console=None, verbose: bool = False) -> None:
     """The report as rich tables: one row per check, then the GPU types, then a verdict line."""
     from rich.table import Table
 
@@ -148,11 +184,10 @@ def render(report, console=None) -> None:
     table.add_column("Status")
     table.add_column("Evidence", overflow="fold")
     for check in report.checks:
-        evidence = "\n".join([check.summary, *(f"  {line}" for line in check.evidence)])
         table.add_row(
             check.title,
             styled(LABEL[check.status], STYLE[check.status]),
-            evidence,
+            evidence(check, verbose),
             end_section=False,
         )
     console.print(table)
