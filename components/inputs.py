@@ -23,7 +23,7 @@ class StackInputs:
 def resolve(reading: Reading, stack: str, network_api: NetworkApi, account_api=None) -> StackInputs:
     """The validated config and network, or one ConfigError with every problem found.
 
-    `account_api` (components.account_checks.AccountApi) runs the account rules once the config
+    `account_api` (core.account_checks.AccountApi) runs the account rules once the config
     and the network are known; with `skipAccountChecks` they only warn.
     """
     problems = list(reading.problems)

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 # The CLI runs this file with policies/ as the program directory: make `rules` importable, and the
-# repository root too, for the `components` modules the rules share with the stack.
+# repository root too, for the kernel (`core`) the rules share with the stack.
 HERE = Path(__file__).resolve().parent
 for path in (HERE, HERE.parent):
     if str(path) not in sys.path:

@@ -268,7 +268,7 @@ def read_config(
 ):
     """The validated StackConfig of a stack, read from its files (no Pulumi engine involved).
 
-    `lookup` answers instance-type questions (see components.instance_types); `catalog` lists the
+    `lookup` answers instance-type questions (see core.instance_types); `catalog` lists the
     types the region offers, for "did you mean" (optional).
     """
     from core import config

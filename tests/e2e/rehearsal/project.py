@@ -15,6 +15,7 @@ PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
 # pyproject.toml and uv.lock: Pulumi.yaml's uv toolchain syncs .venv from them, as `pulumi up` does.
 LINKED = (
     "__main__.py",
+    "core",
     "components",
     "checks",
     "toe",
@@ -39,8 +40,11 @@ def make_project(directory: Path, tools: Tools) -> Path:
             shutil.copy(path, policies / path.name)
     if not (policies / "venv").exists():
         (policies / "venv").symlink_to(ROOT / ".venv")
-    for stack_file in ROOT.glob("Pulumi.*.yaml"):
-        shutil.copy(stack_file, directory / stack_file.name)
+    # The workshop's stack file as the project ships it, never the checkout's own stack files
+    # (an instructor's `pulumi stack init` and `pulumi config set` rewrite those).
+    shutil.copy(
+        ROOT / "tests" / "data" / "workshop" / "Pulumi.dev.yaml", directory / "Pulumi.dev.yaml"
+    )
     project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
     project["plugins"] = {
         "providers": [
