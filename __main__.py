@@ -53,16 +53,4 @@ validation = Validation(
     ),
 )
 
-pulumi.export(outputs.KUBECONFIG, cluster.kubeconfig)
-pulumi.export(outputs.CLUSTER_NAME, cluster.name)
-pulumi.export(outputs.CLUSTER_ENDPOINT, cluster.endpoint)
-pulumi.export(outputs.REGION, cfg.region)
-pulumi.export(outputs.VPC_ID, network.vpc_id)
-pulumi.export(outputs.PRIVATE_SUBNET_IDS, network.private_subnet_ids)
-pulumi.export(outputs.PUBLIC_SUBNET_IDS, network.public_subnet_ids)
-pulumi.export(outputs.NETWORK_NOTES, network.notes)
-pulumi.export(outputs.NODE_GROUPS, node_groups.summary)
-pulumi.export(outputs.GPU_NODE_POOL, gpu_pool.summary)
-pulumi.export(outputs.UPDATE_KUBECONFIG_COMMAND, cluster.update_kubeconfig_command)
-pulumi.export(outputs.VALIDATION, validation.results)
-pulumi.export(outputs.VALIDATION_SUMMARY, validation.summary)
+outputs.export(cfg.region, cluster, network, node_groups, gpu_pool, validation)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pulumi
+
 KUBECONFIG = "kubeconfig"
 CLUSTER_NAME = "clusterName"
 CLUSTER_ENDPOINT = "clusterEndpoint"
@@ -31,3 +33,24 @@ ALL = (
     VALIDATION,
     VALIDATION_SUMMARY,
 )
+
+
+def export(region: str, cluster, network, node_groups, gpu_pool, validation) -> None:
+    """Export every stack output, in the order of ALL, from the components that make them."""
+    values = {
+        KUBECONFIG: cluster.kubeconfig,
+        CLUSTER_NAME: cluster.name,
+        CLUSTER_ENDPOINT: cluster.endpoint,
+        REGION: region,
+        VPC_ID: network.vpc_id,
+        PRIVATE_SUBNET_IDS: network.private_subnet_ids,
+        PUBLIC_SUBNET_IDS: network.public_subnet_ids,
+        NETWORK_NOTES: network.notes,
+        NODE_GROUPS: node_groups.summary,
+        GPU_NODE_POOL: gpu_pool.summary,
+        UPDATE_KUBECONFIG_COMMAND: cluster.update_kubeconfig_command,
+        VALIDATION: validation.results,
+        VALIDATION_SUMMARY: validation.summary,
+    }
+    for name in ALL:
+        pulumi.export(name, values[name])

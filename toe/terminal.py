@@ -72,3 +72,14 @@ def quiet_broken_pipe() -> None:
     (Python docs, signal module, "Note on SIGPIPE")."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
+
+
+# A command whose program (or its configuration) failed, as synth and cost report it.
+EXIT_PROGRAM_ERROR = 1
+
+
+def money(value: float | None) -> str:
+    """US dollars as the cost and synth commands print them; `?` for a price nobody knows."""
+    if value is None:
+        return "?"
+    return f"${value:,.2f}" if value >= 1 else f"${value:.4f}"

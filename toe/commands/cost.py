@@ -6,7 +6,7 @@ import argparse
 import json
 from datetime import date
 
-from toe.terminal import positive_int, project_folder
+from toe.terminal import EXIT_PROGRAM_ERROR, money, positive_int, project_folder
 
 NAME = "cost"
 HELP = (
@@ -66,7 +66,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     from toe import cost
-    from toe.commands.synth import EXIT_PROGRAM_ERROR
     from toe.preflight import CouldNotCheck
     from toe.stackfiles import stack_names
     from toe.terminal import console as make_console
@@ -103,12 +102,6 @@ def run(args) -> int:
     else:
         render(report, verbose=args.verbose)
     return 0
-
-
-def money(value: float | None) -> str:
-    if value is None:
-        return "?"
-    return f"${value:,.2f}" if value >= 1 else f"${value:.4f}"
 
 
 def render(report, console=None, verbose: bool = False) -> None:

@@ -7,14 +7,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from toe.terminal import project_folder
+from toe.terminal import EXIT_PROGRAM_ERROR, money, project_folder
 
 NAME = "synth"
 HELP = (
     "Render the stack offline, without AWS credentials or the Pulumi CLI: plan.json, Kubernetes "
     "manifests, a Mermaid diagram and the policy verdicts."
 )
-EXIT_PROGRAM_ERROR = 1
 EXIT_MANDATORY_VIOLATION = 2
 _VALUE_WIDTH = 90
 
@@ -143,8 +142,6 @@ def print_summary(console, result) -> None:
     if isinstance(priced, str):
         console.print(f"Cost: {priced}", markup=False)
     elif priced is not None:
-        from toe.commands.cost import money
-
         bill = priced.stacks[0]
         console.print(
             f"Cost per attendee: {money(bill.per_hour)} an hour, plus {money(bill.once)} per run "

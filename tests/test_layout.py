@@ -1,0 +1,143 @@
+"""The house's layers: which package may import which, no import cycles, a composing __main__.py.
+
+core/        the kernel: pure rules and facts; imports no other layer
+components/  what `pulumi up` registers; imports core
+policies/    the CrossGuard pack; imports core
+toe/         the operator CLI; toe/offline/ (the simulation synth runs) imports no command
+tests/e2e/rehearsal/  the stand-ins judge the program: from the kernel they take facts only
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+LAYERS = ("core", "components", "policies", "toe")
+# Which layers each may import (itself always).
+ALLOWED = {
+    "core": set(),
+    "components": {"core"},
+    "policies": {"core"},
+    "toe": {"core", "components", "policies"},
+}
+# The kernel's facts the rehearsal may read (what pulumi-eks generates, AWS's error text); its
+# rules (config, account checks, instance types, results) never: the rehearsal is an oracle.
+REHEARSAL_MAY_IMPORT = {"core.pulumi_eks", "core.aws_errors", "core.wellknown"}
+REHEARSAL_MAY_IMPORT_TOE = {"toe.offline.account", "toe.offline.harness"}
+
+
+def _module(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module `path` imports at run time (TYPE_CHECKING blocks left out)."""
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING":
+            node.body = []
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{a.name}" for a in node.names)
+    return found
+
+
+def _sources() -> dict[str, Path]:
+    return {
+        _module(p): p
+        for layer in LAYERS
+        for p in (ROOT / layer).rglob("*.py")
+        if "__pycache__" not in p.parts
+    }
+
+
+def test_every_layer_imports_only_the_layers_below_it():
+    wrong = []
+    for name, path in _sources().items():
+        layer = name.split(".")[0]
+        for target in _imports(path):
+            top = target.split(".")[0]
+            if top in LAYERS and top != layer and top not in ALLOWED[layer]:
+                wrong.append(f"{name} imports {target}")
+    assert wrong == []
+
+
+def test_the_offline_simulation_imports_no_command():
+    wrong = [
+        f"{name} imports {target}"
+        for name, path in _sources().items()
+        if name.startswith("toe.offline")
+        for target in _imports(path)
+        if target.startswith(("toe.commands", "toe.cli"))
+    ]
+    assert wrong == []
+
+
+def test_the_rehearsal_takes_facts_from_the_kernel_never_its_rules():
+    wrong = []
+    for path in (ROOT / "tests" / "e2e").rglob("*.py"):
+        for target in _imports(path):
+            top = target.split(".")[0]
+            if (
+                top == "core"
+                and target != "core"
+                and not any(target == m or target.startswith(m + ".") for m in REHEARSAL_MAY_IMPORT)
+            ):
+                wrong.append(f"{path.relative_to(ROOT)} imports {target}")
+            if top in ("components", "policies"):
+                wrong.append(f"{path.relative_to(ROOT)} imports {target}")
+            if top == "toe" and not any(
+                target == m or target.startswith(m + ".") for m in REHEARSAL_MAY_IMPORT_TOE
+            ):
+                wrong.append(f"{path.relative_to(ROOT)} imports {target}")
+    assert wrong == []
+
+
+def test_there_is_no_import_cycle():
+    sources = _sources()
+    graph = {
+        name: {t for t in _imports(path) if t in sources and t != name}
+        for name, path in sources.items()
+    }
+    cycles = []
+    state: dict[str, int] = {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                cycles.append(" -> ".join([*trail[trail.index(nxt) :], nxt]))
+            elif nxt not in state:
+                visit(nxt, [*trail, nxt])
+        state[node] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+    assert cycles == []
+
+
+def test_main_only_composes():
+    text = (ROOT / "__main__.py").read_text()
+    assert len(text.splitlines()) <= 60
+    tree = ast.parse(text)
+    defined = [n for n in tree.body if isinstance(n, ast.FunctionDef | ast.ClassDef)]
+    assert defined == [], "__main__.py composes components; functions and classes live in them"
+
+
+@pytest.mark.parametrize("layer", ["core", "components"])
+def test_the_kernel_and_the_components_have_a_one_line_docstring_per_module(layer):
+    missing = [
+        str(p.relative_to(ROOT))
+        for p in (ROOT / layer).rglob("*.py")
+        if "__pycache__" not in p.parts and not ast.get_docstring(ast.parse(p.read_text()))
+    ]
+    assert missing == []
