@@ -134,8 +134,8 @@ def run(args: argparse.Namespace) -> int:
 def _print_cost(console, stacks, work_dir) -> None:
     """What the fleet costs per attendee and in all, per hour (`python -m toe cost` itemises)."""
     from toe import cost
-    from toe.terminal import money
     from toe.preflight import CouldNotCheck
+    from toe.terminal import money
 
     try:
         report = cost.run(stacks, project_dir=work_dir)
