@@ -23,10 +23,10 @@ from core import account_checks as ac
 from core.account_checks import QUOTA_G_VT, QUOTA_P, QUOTA_STANDARD
 from tests.conftest import workshop_copy
 from tests.fakes.error_page import FIRST_TEXT, PAGE, error_page_server
-from toe import fleet_preflight as fp
 from toe import preflight
 from toe.cli import main
 from toe.offline.account import Account, SubnetSpec, VpcSpec, create_in_moto, load_account
+from toe.preflight import fleet as fp
 
 REGION = "ap-northeast-2"
 STACKS = 30

@@ -13,6 +13,7 @@ from moto import mock_aws
 from rich.console import Console
 
 from core.account_checks import QUOTA_G_VT, QUOTA_P, QUOTA_STANDARD
+from core.eks_versions import load_eks_table
 from tests.conftest import workshop_copy
 from toe import preflight
 from toe.cli import main
@@ -254,7 +255,7 @@ def test_principal_arn_of_callers():
 
 
 def test_eks_support_phases_from_the_table():
-    table = preflight.load_eks_table()
+    table = load_eks_table()
     assert table.versions["1.33"].end_of_standard == date(2026, 7, 29)
     assert table.versions["1.33"].end_of_extended == date(2027, 7, 29)
     assert preflight.eks_support("1.33", date(2026, 1, 10), table).status == "pass"
@@ -287,7 +288,7 @@ def test_eks_support_prefers_the_api_when_it_answers():
     )
     with stub:
         answer, source = preflight._describe_cluster_version(eks, "1.33")
-    check = preflight.eks_support("1.33", TODAY, preflight.load_eks_table(), answer, source)
+    check = preflight.eks_support("1.33", TODAY, load_eks_table(), answer, source)
     assert check.data["source"] == "EKS DescribeClusterVersions"
     assert check.data["endOfExtendedSupport"] == "2027-07-29"
 

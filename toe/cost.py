@@ -396,9 +396,9 @@ def run(
     copy of EC2's data in the simulated workshop account and prices from the bundled table."""
     import contextlib
 
-    from toe import fleet_preflight as fp
     from toe import guidance
     from toe.preflight import Clients
+    from toe.preflight import fleet as fp
     from toe.stackfiles import StackFileError, read_stack_config, resolve_dir, stack_config
 
     project_dir = resolve_dir(project_dir)

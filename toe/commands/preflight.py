@@ -70,7 +70,8 @@ def run(args) -> int:
 
 
 def run_fleet(args) -> int:
-    from toe import fleet_preflight, preflight
+    from toe import preflight
+    from toe.preflight import fleet as fleet_preflight
     from toe.stackfiles import stack_names
 
     stacks = args.stacks or stack_names(args.dir)

@@ -1,0 +1,86 @@
+"""The AWS clients preflight asks, and how a check that cannot ask is reported."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from toe.preflight.verdicts import UNCHECKED, Check, CouldNotCheck
+
+
+@dataclass(frozen=True)
+class Clients:
+    """The boto3 clients the checks use; tests pass their own (moto, Stubber)."""
+
+    ec2: Any
+    quotas: Any
+    iam: Any
+    sts: Any
+    eks: Any = None
+
+    @classmethod
+    def from_session(cls, session, region: str) -> Clients:
+        from botocore.config import Config
+
+        # Bounded: a check that cannot get an answer says so instead of hanging.
+        config = Config(
+            connect_timeout=5, read_timeout=20, retries={"max_attempts": 3, "mode": "standard"}
+        )
+        return cls(
+            **{
+                name: session.client(service, region_name=region, config=config)
+                for name, service in (
+                    ("ec2", "ec2"),
+                    ("quotas", "service-quotas"),
+                    ("iam", "iam"),
+                    ("sts", "sts"),
+                    ("eks", "eks"),
+                )
+            }
+        )
+
+
+def connect(region: str, clients: Clients | None = None) -> tuple[Clients, Mapping[str, str]]:
+    """The clients (from the ambient credentials unless given) and who they are; CouldNotCheck
+    when there are no credentials or they do not work: then nothing else can be asked either."""
+    from toe import guidance
+
+    if clients is None:
+        import boto3
+
+        session = boto3.Session(region_name=region)
+        if session.get_credentials() is None:
+            raise CouldNotCheck(guidance.NO_CREDENTIALS)
+        clients = Clients.from_session(session, region)
+    try:
+        identity = clients.sts.get_caller_identity()
+    except Exception as err:
+        why = guidance.aws_error(err, "STS")
+        raise CouldNotCheck(f"the credentials do not work: {why}") from err
+    return clients, identity
+
+
+def guarded(check_id: str, title: str, run, *args, **kwargs) -> Any:
+    """Run one check; a failure to ask AWS becomes "could not check: <AWS's words>" (one line;
+    an answer that was not AWS's error document is kept whole in the data, for --verbose)."""
+    from toe.guidance import aws_error
+
+    try:
+        return run(*args, **kwargs)
+    except Exception as err:  # degrade, never crash: the other checks still run
+        summary = f"could not check: {aws_error(err)}"
+        return Check(check_id, title, UNCHECKED, summary, (), bodies_data(err))
+
+
+def bodies_data(*errors: BaseException | str | None) -> dict[str, Any]:
+    """`{"responseBodies": [...]}` with each distinct whole answer of `errors` (exceptions, or
+    bodies already taken from them) that was not AWS's error document; {} when there is none."""
+    from core.aws_errors import response_body
+
+    bodies: list[str] = []
+    for err in errors:
+        body = response_body(err) if isinstance(err, BaseException) else err
+        if body is not None and body not in bodies:
+            bodies.append(body)
+    return {"responseBodies": bodies} if bodies else {}
