@@ -4,487 +4,58 @@ The program (`__main__.py` with `Pulumi.yaml` and `Pulumi.<stack>.yaml`) runs un
 functions (`aws.ec2.get_vpcs`, `get_subnets`, `get_instance_type`, ...) are answered by moto's EC2
 implementation, so tag filters and instance data are real; `aws.ec2.Tag` resources are applied to
 moto, so a run leaves the subnet tags an `up` would. Everything the program registers is recorded
-with its parent, provider, dependencies, inputs and outputs.
-"""
+with its parent, provider, dependencies, inputs and outputs."""
 
 from __future__ import annotations
 
 import contextlib
-import functools
-import hashlib
-import json
 import os
 import runpy
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from core import pulumi_eks
-from core import wellknown as wk
 from toe.offline.account import (
-    DEFAULT_QUOTAS,
     WORKSHOP_ACCOUNT,
     Account,
-    SimulatedCluster,
     create_in_moto,
     load_account,
 )
+from toe.offline.answers import AwsAnswers, InvokeError, _session
+from toe.offline.mocks import HarnessMocks, _monitor_class
 from toe.offline.moto import shared_botocore_models
+from toe.offline.program import (
+    SECRET_SIG,
+    SECRET_VALUE_SIG,
+    UNKNOWN,
+    ProgramError,
+    ProgramRun,
+    Registration,
+    Unknown,
+    unwrap_secret,
+)
 from toe.stack_secrets import SecretText
 from toe.stackfiles import resolve_dir, stack_config
 
-ACCOUNT_ID = "123456789012"
-SECRET_SIG = "4dabf18193072939515e22adb298388d"
-SECRET_VALUE_SIG = "1b47061264138c4ac30d75fd1eb44270"
-
-
-class Unknown:
-    """A value the engine would only know after `up` (rendered as `<computed>`)."""
-
-    def __repr__(self) -> str:
-        return "<computed>"
-
-
-UNKNOWN = Unknown()
-
-
-@dataclass
-class Registration:
-    """One resource the program registered, as the engine would have seen it."""
-
-    urn: str
-    type: str
-    name: str
-    custom: bool
-    parent: str
-    provider: str
-    dependencies: list[str]
-    property_dependencies: dict[str, list[str]]
-    inputs: dict[str, Any]
-    outputs: dict[str, Any] = field(default_factory=dict)
-    id: str = ""
-    hooks: dict[str, list[str]] = field(default_factory=dict)  # e.g. after_delete: [hook names]
-
-
-@dataclass
-class ProgramRun:
-    """What one evaluation of the program did."""
-
-    stack: str
-    project: str
-    preview: bool
-    resources: list[Registration]
-    outputs: dict[str, Any]
-    secret_outputs: set[str]
-    config: dict[str, str]
-    subnet_tags: dict[str, dict[str, str]]
-    # What `after` (run_program) returned, asked inside the same simulated account.
-    after: Any = None
-
-    def of_type(self, type_: str) -> list[Registration]:
-        return [r for r in self.resources if r.type == type_]
-
-    def named(self, name: str) -> Registration:
-        matches = [r for r in self.resources if r.name == name]
-        if len(matches) != 1:
-            raise KeyError(f"{len(matches)} resources named {name!r}")
-        return matches[0]
-
-    def by_urn(self) -> dict[str, Registration]:
-        return {r.urn: r for r in self.resources}
-
-
-class ProgramError(Exception):
-    """The program failed; `message` is its own text (e.g. a configuration report)."""
-
-    def __init__(self, message: str, cause: BaseException) -> None:
-        super().__init__(message)
-        self.message = message
-        self.cause = cause
-
-
-def unwrap_secret(value: Any) -> Any:
-    """A secret input's plain value (inputs arrive wrapped; FACTS.md, mocks)."""
-    if isinstance(value, dict) and value.get(SECRET_SIG) == SECRET_VALUE_SIG:
-        return unwrap_secret(value.get("value"))
-    if isinstance(value, dict):
-        return {k: unwrap_secret(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [unwrap_secret(v) for v in value]
-    return value
-
-
-# ---------------------------------------------------------------------------- AWS answers
-
-
-class InvokeError(Exception):
-    """A failed provider function, shaped like the engine's gRPC error so programs can catch it."""
-
-    def __init__(self, details: str) -> None:
-        super().__init__(details)
-        self._details = details
-
-    def code(self):
-        import grpc
-
-        return grpc.StatusCode.UNKNOWN
-
-    def details(self) -> str:
-        return self._details
-
-
-def _make_invoke_error(details: str) -> Exception:
-    import grpc
-
-    class _RpcInvokeError(InvokeError, grpc.RpcError):
-        pass
-
-    return _RpcInvokeError(details)
-
-
-def _tags(tags: list[dict] | None) -> dict[str, str]:
-    return {t["Key"]: t["Value"] for t in tags or []}
-
-
-def _filters(args: Mapping[str, Any]) -> list[dict]:
-    return [{"Name": f["name"], "Values": list(f["values"])} for f in args.get("filters") or []]
-
-
-_CLIENT_LOCK = threading.Lock()
-
-
-@functools.cache
-def _session():
-    """One boto3 session for all runs: its loaded API models are reused (a new one costs ~0.3 s)."""
-    import boto3
-
-    return boto3.Session()
-
-
-class AwsAnswers:
-    """Provider functions answered by boto3 against the active moto mock."""
-
-    def __init__(self, region: str, quotas: Mapping[str, float] | None = None) -> None:
-        self.region = region
-        self._local = threading.local()
-        # Service Quotas is not simulated by moto: values come from the account file.
-        self.quotas = dict(DEFAULT_QUOTAS if quotas is None else quotas)
-
-    @property
-    def ec2(self):
-        if not hasattr(self._local, "ec2"):
-            with _CLIENT_LOCK:  # botocore sessions do not create clients thread-safely
-                self._local.ec2 = _session().client("ec2", region_name=self.region)
-        return self._local.ec2
-
-    def get_vpcs(self, args: Mapping) -> dict:
-        vpcs = self.ec2.describe_vpcs(Filters=_filters(args))["Vpcs"]
-        return {"id": self.region, "ids": sorted(v["VpcId"] for v in vpcs), "filters": []}
-
-    def get_vpc(self, args: Mapping) -> dict:
-        vpc = self.ec2.describe_vpcs(VpcIds=[args["id"]])["Vpcs"][0]
-        return {
-            "id": vpc["VpcId"],
-            "cidrBlock": vpc["CidrBlock"],
-            "tags": _tags(vpc.get("Tags")),
-            "arn": f"arn:aws:ec2:{self.region}:{ACCOUNT_ID}:vpc/{vpc['VpcId']}",
-            "state": vpc.get("State", "available"),
-        }
-
-    def get_subnets(self, args: Mapping) -> dict:
-        subnets = self.ec2.describe_subnets(Filters=_filters(args))["Subnets"]
-        return {"id": self.region, "ids": sorted(s["SubnetId"] for s in subnets)}
-
-    def get_subnet(self, args: Mapping) -> dict:
-        s = self.ec2.describe_subnets(SubnetIds=[args["id"]])["Subnets"][0]
-        return {
-            "id": s["SubnetId"],
-            "vpcId": s["VpcId"],
-            "availabilityZone": s["AvailabilityZone"],
-            "cidrBlock": s["CidrBlock"],
-            "tags": _tags(s.get("Tags")),
-        }
-
-    def get_instance_type(self, args: Mapping) -> dict:
-        name = args["instanceType"]
-        try:
-            item = self.ec2.describe_instance_types(InstanceTypes=[name])["InstanceTypes"][0]
-        except Exception as err:
-            raise _make_invoke_error(
-                f"invoking aws:ec2/getInstanceType:getInstanceType: reading EC2 Instance Type "
-                f"({name}): {err}"
-            ) from None
-        gpus = (item.get("GpuInfo") or {}).get("Gpus") or []
-        return {
-            "id": name,
-            "instanceType": name,
-            "supportedArchitectures": item["ProcessorInfo"]["SupportedArchitectures"],
-            "defaultVcpus": item["VCpuInfo"]["DefaultVCpus"],
-            "memorySize": item["MemoryInfo"]["SizeInMiB"],
-            "efaSupported": bool(item.get("NetworkInfo", {}).get("EfaSupported", False)),
-            "gpuses": [
-                {
-                    "count": g.get("Count", 0),
-                    "manufacturer": g.get("Manufacturer", ""),
-                    "name": g.get("Name", ""),
-                    "memorySize": (g.get("MemoryInfo") or {}).get("SizeInMiB", 0),
-                }
-                for g in gpus
-            ],
-        }
-
-    def get_instance_type_offerings(self, args: Mapping) -> dict:
-        location_type = args.get("locationType") or "region"
-        pages = self.ec2.get_paginator("describe_instance_type_offerings").paginate(
-            LocationType=location_type, Filters=_filters(args)
-        )
-        offers = [o for page in pages for o in page["InstanceTypeOfferings"]]
-        return {
-            "id": self.region,
-            "instanceTypes": [o["InstanceType"] for o in offers],
-            "locations": [o["Location"] for o in offers],
-            "locationTypes": [o["LocationType"] for o in offers],
-            "locationType": location_type,
-            "filters": [],
-        }
-
-    def get_service_quota(self, args: Mapping) -> dict:
-        code, service = args.get("quotaCode"), args.get("serviceCode")
-        if service != "ec2" or code not in self.quotas:
-            raise _make_invoke_error(
-                f"invoking aws:servicequotas/getServiceQuota:getServiceQuota: reading Service "
-                f"Quota ({service}/{code}): NoSuchResourceException: the offline account has "
-                "no such quota"
-            )
-        return {
-            "id": f"{service}/{code}",
-            "arn": f"arn:aws:servicequotas:{self.region}:{ACCOUNT_ID}:{service}/{code}",
-            "quotaCode": code,
-            "serviceCode": service,
-            "serviceName": "Amazon Elastic Compute Cloud (Amazon EC2)",
-            "quotaName": code,
-            "value": self.quotas[code],
-            "defaultValue": self.quotas[code],
-            "adjustable": True,
-            "globalQuota": False,
-            "usageMetrics": [],
-        }
-
-    def caller_identity(self, _args: Mapping) -> dict:
-        return {
-            "id": ACCOUNT_ID,
-            "accountId": ACCOUNT_ID,
-            "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/workshop-instructor",
-            "userId": "AIDAWORKSHOPINSTRUCTOR",
-        }
-
-    def apply_tag(self, inputs: Mapping) -> None:
-        self.ec2.create_tags(
-            Resources=[inputs["resourceId"]],
-            Tags=[{"Key": inputs["key"], "Value": inputs["value"]}],
-        )
-
-    def subnet_tags(self) -> dict[str, dict[str, str]]:
-        return {s["SubnetId"]: _tags(s.get("Tags")) for s in self.ec2.describe_subnets()["Subnets"]}
-
-
-def fake_kubeconfig(cluster_name: str, region: str) -> dict:
-    """pulumi-eks's kubeconfig for a cluster at the endpoint EKS would give it."""
-    digest = hashlib.sha256(f"{region}/{cluster_name}".encode()).hexdigest()[:32].upper()
-    server = f"https://{digest}.gr7.{region}.eks.amazonaws.com"
-    ca_data = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg=="
-    return pulumi_eks.kubeconfig(server, ca_data, region, cluster_name)
-
-
-# ---------------------------------------------------------------------------- mocks
-
-
-class HarnessMocks:
-    """Pulumi mocks: provider functions from moto, resource outputs shaped like the providers'."""
-
-    def __init__(self, aws: AwsAnswers, preview: bool, cluster: SimulatedCluster | None) -> None:
-        self.aws = aws
-        self.preview = preview
-        self.cluster = cluster
-        self.calls: list[str] = []
-        self._functions = {
-            "aws:ec2/getVpcs:getVpcs": aws.get_vpcs,
-            "aws:ec2/getVpc:getVpc": aws.get_vpc,
-            "aws:ec2/getSubnets:getSubnets": aws.get_subnets,
-            "aws:ec2/getSubnet:getSubnet": aws.get_subnet,
-            "aws:ec2/getInstanceType:getInstanceType": aws.get_instance_type,
-            "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings": (
-                aws.get_instance_type_offerings
-            ),
-            "aws:servicequotas/getServiceQuota:getServiceQuota": aws.get_service_quota,
-            "aws:index/getCallerIdentity:getCallerIdentity": aws.caller_identity,
-        }
-
-    # Pulumi calls these two from its thread pool.
-    def call(self, args) -> dict:
-        self.calls.append(args.token)
-        answer = self._functions.get(args.token)
-        if answer is None:
-            raise _make_invoke_error(f"{args.token} is not simulated by the offline harness")
-        return answer(args.args)
-
-    def new_resource(self, args) -> tuple[str, dict]:
-        inputs = dict(args.inputs)
-        rid = f"{args.name}-id"
-        state: dict[str, Any] = dict(inputs)
-        if args.typ == "aws:ec2/tag:Tag":
-            rid = f"{inputs['resourceId']},{inputs['key']}"
-            if not self.preview:
-                self.aws.apply_tag(unwrap_secret(inputs))
-        elif args.typ == "eks:index:Cluster" and not self.preview:
-            name = inputs.get("name") or args.name
-            kubeconfig = fake_kubeconfig(name, self.aws.region)
-            state.update(kubeconfig=kubeconfig, kubeconfigJson=json.dumps(kubeconfig))
-        elif args.typ == "aws:iam/role:Role" and not self.preview:
-            state.update(arn=f"arn:aws:iam::{ACCOUNT_ID}:role/{args.name}", name=args.name)
-        elif args.typ == READOUT_TYPE and not self.preview:
-            rid, state = self._readout(unwrap_secret(inputs))
-        elif args.typ.startswith("kubernetes:") and self.preview:
-            # At a fresh stack's preview the cluster does not exist, so the kubernetes provider is
-            # not configured and the engine reports no outputs for its objects (`pulumi preview
-            # --json` shows `outputs: {}`, seen in the rehearsal): their names are unknown.
-            rid, state = "", {}
-        elif args.typ.startswith("kubernetes:"):
-            metadata = dict(inputs.get("metadata") or {})
-            if not metadata.get("name"):
-                suffix = hashlib.sha256(args.name.encode()).hexdigest()[:8]
-                metadata["name"] = f"{args.name}-{suffix}"
-            state["metadata"] = metadata
-            namespace = metadata.get("namespace")
-            rid = f"{namespace}/{metadata['name']}" if namespace else metadata["name"]
-        return rid, state
-
-    def _readout(self, props: dict) -> tuple[str, dict]:
-        """Run the readout's real provider against the simulated cluster's finished Jobs."""
-        from components.readout import ReadoutProvider
-        from toe.offline.simulated_cluster import from_account
-
-        jobs = {
-            wk.GPU_CHECK: props.get("gpuJobName", ""),
-            wk.EFA_CHECK: props.get("efaJobName", ""),
-            wk.DISTRIBUTED_CHECK: props.get("distributedJobName", ""),
-        }
-        provider = ReadoutProvider(api_factory=lambda _props: from_account(self.cluster, jobs))
-        result = provider.create({k: v for k, v in props.items() if not k.startswith("__")})
-        return result.id, {**props, **(result.outs or {})}
-
-
-class CheckFailed(Exception):
-    """A dynamic provider's `check` refused the inputs, as the engine reports it."""
-
-
-def check_dynamic_inputs(request) -> None:
-    """Run the dynamic provider's `check` on a registration as the engine has it run, in preview
-    and in up: the inputs deserialized by `pulumi.dynamic`'s own call (`deserialize_properties(
-    news, keep_unknowns=True)`), so values unknown at preview arrive as `Unknown()` objects, and
-    the provider rebuilt from its `__provider` string (pulumi/dynamic/__main__.py, Check)."""
-    import base64
-
-    import dill
-    from pulumi.runtime import rpc
-    from pulumi.runtime._serialization import _deserialize
-
-    news = rpc.deserialize_properties(request.object, True)
-    provider = _deserialize(lambda: dill.loads(base64.b64decode(news["__provider"])))
-    failures = provider.check({}, news).failures
-    if failures:
-        reasons = "; ".join(f"{f.property}: {f.reason}" for f in failures)
-        raise CheckFailed(f"{request.name}: check failed: {reasons}")
-
-
-HOOK_KINDS = (
-    "before_create",
-    "after_create",
-    "before_update",
-    "after_update",
-    "before_delete",
-    "after_delete",
-)
-READOUT_TYPE = "pulumi-python:dynamic/training-on-eks:ValidationReadout"
-
-
-def _monitor_class():
-    from pulumi.runtime import mocks, rpc
-    from pulumi.runtime.proto import resource_pb2
-    from pulumi.runtime.sync_await import _sync_await
-
-    class HarnessMonitor(mocks.MockMonitor):
-        """MockMonitor that records registrations, forwards `Call`, and turns resource
-        references off (inputs then arrive as URN/ID strings; FACTS.md, mocks)."""
-
-        def __init__(self, harness_mocks: HarnessMocks) -> None:
-            super().__init__(harness_mocks)
-            self.registrations: list[Registration] = []
-            self._lock = threading.Lock()
-
-        def SupportsFeature(self, request):
-            supported = request.id not in ("outputValues", "resourceReferences")
-            return type("SupportsFeatureResponse", (object,), {"hasSupport": supported})
-
-        def GetDeploymentInfo(self, request):
-            info = super().GetDeploymentInfo(request)
-            features = [
-                f
-                for f in info.supportedFeatures
-                if f != resource_pb2.RESOURCE_MONITOR_FEATURE_RESOURCE_REFERENCES
-            ]
-            return resource_pb2.DeploymentInfo(supportedFeatures=features)
-
-        def RegisterResource(self, request):
-            if request.type == READOUT_TYPE:
-                check_dynamic_inputs(request)
-            response = super().RegisterResource(request)
-            if request.type == "pulumi:pulumi:Stack":
-                return response
-            from pulumi.runtime.mocks import MockMonitor
-
-            urn = response.urn
-            reg: MockMonitor.ResourceRegistration = self.resources[urn]
-            record = Registration(
-                urn=urn,
-                type=request.type,
-                name=request.name,
-                custom=bool(request.custom),
-                parent=request.parent,
-                provider=request.provider,
-                dependencies=sorted(request.dependencies),
-                property_dependencies={
-                    k: sorted(v.urns) for k, v in request.propertyDependencies.items()
-                },
-                inputs=rpc.deserialize_properties(request.object),
-                hooks={
-                    kind: list(getattr(request.hooks, kind))
-                    for kind in HOOK_KINDS
-                    if request.HasField("hooks") and getattr(request.hooks, kind)
-                },
-                outputs=dict(reg.state),
-                id=reg.id or "",
-            )
-            with self._lock:
-                self.registrations.append(record)
-            return response
-
-        def Call(self, request):
-            args = rpc.deserialize_properties(request.args)
-            call_args = mocks.MockCallArgs(token=request.tok, args=args, provider="")
-            ret = self.mocks.call(call_args)
-            ret_proto = _sync_await(rpc.serialize_properties(ret, {}))
-            return resource_pb2.CallResponse(**{"return": ret_proto})
-
-    return HarnessMonitor
-
-
-# ---------------------------------------------------------------------------- running
+# What callers read from the harness (one name each), defined in its parts.
+__all__ = [
+    "SECRET_SIG",
+    "SECRET_VALUE_SIG",
+    "UNKNOWN",
+    "AwsAnswers",
+    "InvokeError",
+    "ProgramError",
+    "ProgramRun",
+    "Registration",
+    "Unknown",
+    "run_program",
+    "simulated_aws",
+    "unwrap_secret",
+]
 
 
 @contextlib.contextmanager
@@ -524,6 +95,7 @@ _AWS_ENV = (
     "AWS_ENDPOINT_URL",
     "MOTO_EC2_LOAD_DEFAULT_AMIS",
 )
+
 
 _RUN_LOCK = threading.Lock()
 
