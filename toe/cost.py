@@ -12,23 +12,19 @@ The bill of one attendee stack, item by item:
   empty node; once per check run (`--check-runs`, one per `runId`).
 Instance and EBS prices come from the AWS Price List API (location from botocore's region names,
 e.g. "Asia Pacific (Seoul)") when it can be asked, else from toe/data/prices.yaml, which says how
-old it is. Every line names its price's source.
-"""
+old it is. Every line names its price's source."""
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-from core.eks_versions import load_eks_table
 from toe.preflight import CouldNotCheck
-from toe.prices import PRICES_PATH, load_prices
+from toe.prices import PriceBook
 
 HOURS_DEFAULT = 8.0
 
@@ -59,137 +55,6 @@ class ConfigProblems(CouldNotCheck):
         return "\n".join(
             describe(stack, found, "nothing was priced") for stack, found in self.problems.items()
         )
-
-
-@dataclass(frozen=True)
-class Price:
-    usd: float
-    source: str
-
-
-class PriceBook:
-    """Prices for one region: the Price List API first (when a client is given), then the table."""
-
-    def __init__(self, region: str, pricing_client: Any = None, today: date | None = None) -> None:
-        self.region = region
-        self.client = pricing_client
-        self.today = today or datetime.now(UTC).date()
-        table = load_prices(region)
-        self.table_instances: Mapping[str, float] = table.instance_hourly
-        self.table_volumes: Mapping[str, float] = table.volume_gb_month
-        self.hours_per_month = table.hours_per_month
-        self.fee_fraction = table.auto_mode_fee_fraction
-        recorded = date.fromisoformat(table.recorded)
-        self.table_source = (
-            f"bundled table {PRICES_PATH.name}, recorded {recorded} "
-            f"({(self.today - recorded).days} days old)"
-        )
-        self.api_errors: list[str] = []  # one line each
-        self.api_bodies: list[str] = []  # the whole answers that were not AWS's error document
-        self._instances: dict[str, Price | None] = {}
-
-    # ------------------------------------------------------------------ instances, volumes
-
-    def instance_hour(self, instance_type: str) -> Price | None:
-        if instance_type not in self._instances:
-            found = self._ask(
-                "AmazonEC2",
-                {
-                    "instanceType": instance_type,
-                    "operatingSystem": "Linux",
-                    "tenancy": "Shared",
-                    "preInstalledSw": "NA",
-                    "capacitystatus": "Used",
-                },
-                "Hrs",
-            )
-            if found is None and instance_type in self.table_instances:
-                found = Price(float(self.table_instances[instance_type]), self.table_source)
-            self._instances[instance_type] = found
-        return self._instances[instance_type]
-
-    @cache  # noqa: B019 - one book per command run
-    def volume_gb_month(self, volume_type: str) -> Price | None:
-        found = self._ask(
-            "AmazonEC2", {"productFamily": "Storage", "volumeApiName": volume_type}, "GB-Mo"
-        )
-        if found is None and volume_type in self.table_volumes:
-            found = Price(float(self.table_volumes[volume_type]), self.table_source)
-        return found
-
-    def auto_mode_fee_hour(self, instance_type: str) -> Price | None:
-        base = self.instance_hour(instance_type)
-        if base is None:
-            return None
-        return Price(
-            round(base.usd * self.fee_fraction, 6),
-            f"{self.fee_fraction:.0%} of the on-demand price (estimate, {PRICES_PATH.name}; "
-            "EKS pricing page lists the fee per type)",
-        )
-
-    def control_plane_hour(self, version: str, on: date) -> tuple[Price, str]:
-        from core.eks_versions import TABLE_NAME
-
-        table = load_eks_table()
-        dates = table.versions.get(version)
-        source = f"{TABLE_NAME} (EKS pricing page and version calendar)"
-        if dates is None or dates.phase(on) == "standard":
-            return Price(table.standard_price, source), "standard support"
-        return Price(
-            table.extended_price, source
-        ), f"extended support since {dates.end_of_standard}"
-
-    # ------------------------------------------------------------------ Price List API
-
-    @property
-    def location(self) -> str | None:
-        """The Price List's `location` for the region: botocore's own description of it."""
-        import botocore.session
-
-        data = botocore.session.get_session().get_data("endpoints")
-        for partition in data["partitions"]:
-            described = partition.get("regions", {}).get(self.region)
-            if described:
-                return described.get("description")
-        return None
-
-    def _ask(self, service: str, attributes: Mapping[str, str], unit: str) -> Price | None:
-        # After one refusal (no access, no endpoint) the table answers the rest: asking again
-        # would only wait out the same error for every item.
-        if self.client is None or self.location is None or self.api_errors:
-            return None
-        filters = [{"Type": "TERM_MATCH", "Field": "location", "Value": self.location}]
-        filters += [{"Type": "TERM_MATCH", "Field": k, "Value": v} for k, v in attributes.items()]
-        try:
-            answer = self.client.get_products(
-                ServiceCode=service, Filters=filters, FormatVersion="aws_v1", MaxResults=10
-            )
-        except Exception as err:  # no credentials, no access: the bundled table answers
-            from core.aws_errors import response_body, shorten
-            from toe.guidance import aws_error
-
-            text = shorten(aws_error(err, "Price List"), 300)  # one line, even for an HTML page
-            if text not in self.api_errors:
-                self.api_errors.append(text)
-            body = response_body(err)
-            if body is not None and body not in self.api_bodies:
-                self.api_bodies.append(body)
-            return None
-        for item in answer.get("PriceList", []):
-            product = json.loads(item) if isinstance(item, str) else item
-            for term in (product.get("terms", {}).get("OnDemand") or {}).values():
-                for dimension in term.get("priceDimensions", {}).values():
-                    usd = float(dimension.get("pricePerUnit", {}).get("USD", 0) or 0)
-                    if dimension.get("unit") == unit and usd > 0:
-                        published = product.get("publicationDate", "")[:10]
-                        return Price(
-                            usd,
-                            f"Price List API ({service}, {self.location}), published {published}",
-                        )
-        return None
-
-
-# ---------------------------------------------------------------------------- the model
 
 
 @dataclass(frozen=True)
@@ -376,9 +241,6 @@ def duration_seconds(text: str) -> float:
         return math.inf
     units = {"s": 1, "m": 60, "h": 3600}
     return float(sum(int(n) * units[u] for n, u in re.findall(r"([0-9]+)([smh])", text)))
-
-
-# ---------------------------------------------------------------------------- entry point
 
 
 def run(
