@@ -894,3 +894,20 @@ def test_the_readmes_config_example_is_valid(lookup, tmp_path):
     values = _project_copy(tmp_path)
     fixes.write_stack(tmp_path, "dev", fixes.apply(values, example, "dev"))
     assert read(lookup, project_dir=tmp_path).node_groups[0].max_size == 3
+
+
+def test_a_path_set_without_path_is_named_and_set_with_it(lookup, tmp_path):
+    key = "training-on-eks:nodeGroups[1].capacityType"
+    problem = _problems(lookup, **{key: "SPOT"})[key]
+    assert "set without --path" in problem.message
+    assert problem.fix == (
+        "pulumi config rm --stack dev 'training-on-eks:nodeGroups[1].capacityType' && "
+        "pulumi config set --stack dev --path 'nodeGroups[1].capacityType' SPOT"
+    )
+    values = _project_copy(tmp_path, "dev", {key: "SPOT"})
+    values.pop(key)  # what the literal `config rm` does
+    fixed = fixes.apply(
+        values, "pulumi config set --stack dev --path 'nodeGroups[1].capacityType' SPOT", "dev"
+    )
+    fixes.write_stack(tmp_path, "dev", fixed)
+    assert read(lookup, project_dir=tmp_path).node_groups[1].capacity_type == "SPOT"

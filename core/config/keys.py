@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import shlex
 from functools import cache
 from pathlib import Path
 
@@ -63,6 +64,17 @@ def _unknown_keys(r: _Reader) -> None:
                 chain(r.rm_fix(key), r.set_fix(meant, value)) if meant else r.rm_fix(key),
             )
         elif namespace == PROJECT and name not in declared:
+            base = re.match(r"[A-Za-z0-9_]+", name)
+            if base and base[0] in declared and name != base[0]:
+                # `pulumi config set 'nodeGroups[0].amiType' X` without --path stores a key of that
+                # literal name; the same command with --path sets the element.
+                literal_rm = f"pulumi config rm --stack {shlex.quote(r.stack)} {shlex.quote(key)}"
+                r.problem(
+                    key,
+                    f"is a path into {base[0]} that was set without --path, so it sets nothing",
+                    chain(literal_rm, r.set_fix(name, value)),
+                )
+                continue
             suggestion = _closest(name, declared)
             if suggestion is None:
                 r.problem(
