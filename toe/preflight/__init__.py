@@ -20,12 +20,12 @@ from toe.preflight.eks import _describe_cluster_version, eks_support  # noqa: F4
 from toe.preflight.iam import IAM_ACTIONS, principal_arn, simulate_caller  # noqa: F401  (re-exported)
 from toe.preflight.quotas import quota_lines, quota_row, said_once  # noqa: F401  (re-exported)
 from toe.preflight.verdicts import (  # noqa: F401  (re-exported)
-    _RANK,
     EXIT_FAIL,
     EXIT_PASS,
     EXIT_UNCHECKED,
     FAIL,
     PASS,
+    STATUS_RANK,
     UNCHECKED,
     WARN,
     Check,

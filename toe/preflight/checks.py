@@ -24,7 +24,7 @@ from toe.preflight.quotas import (
     quota_row,
     said_once,
 )
-from toe.preflight.verdicts import _RANK, FAIL, PASS, UNCHECKED, WARN, Check
+from toe.preflight.verdicts import FAIL, PASS, STATUS_RANK, UNCHECKED, WARN, Check
 
 # Registries that limit anonymous pulls: Docker Hub allows 10 an hour per IPv4 address (FACTS.md,
 # "Workshop-scale facts"); attendees behind one NAT share one address.
@@ -251,7 +251,7 @@ class Checker:
                 "the private subnets' zones: the EFA check's pod cannot be scheduled"
             )
         if not efa:
-            status = FAIL if checks.efa_required else max(status, WARN, key=_RANK.__getitem__)
+            status = FAIL if checks.efa_required else max(status, WARN, key=STATUS_RANK.__getitem__)
             notes.append(
                 "no EFA-capable GPU type: the EFA check will report EFA unavailable"
                 + (" and efaRequired fails `pulumi up`" if checks.efa_required else "")
@@ -301,7 +301,7 @@ class Checker:
             )
             for code in codes
         ]
-        status = max((r["status"] for r in rows), key=_RANK.__getitem__)
+        status = max((r["status"] for r in rows), key=STATUS_RANK.__getitem__)
         lines = quota_lines(rows)
         lines.append(
             "quotas limit running vCPUs in the region: instances already running count against them"

@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from core import account_checks as ac
 from core.aws_errors import asking
 from toe.preflight import (
-    _RANK,
     FAIL,
     PASS,
+    STATUS_RANK,
     UNCHECKED,
     WARN,
     Check,
@@ -75,7 +75,7 @@ class FleetChecks:
                         f"{need} vCPUs for the fleet fit the {free:g} free "
                         f"({value:g} quota - {row['running']} running)"
                     )
-            status = max(status, row["status"], key=_RANK.__getitem__)
+            status = max(status, row["status"], key=STATUS_RANK.__getitem__)
             rows.append(row)
         lines = quota_lines(rows)
         lines.append(

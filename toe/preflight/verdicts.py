@@ -12,7 +12,7 @@ from core import instance_types as it
 PASS, WARN, UNCHECKED, FAIL = "pass", "warn", "unchecked", "fail"
 
 
-_RANK = {PASS: 0, WARN: 1, UNCHECKED: 2, FAIL: 3}
+STATUS_RANK = {PASS: 0, WARN: 1, UNCHECKED: 2, FAIL: 3}
 
 
 EXIT_PASS, EXIT_FAIL, EXIT_UNCHECKED = 0, 1, 2
@@ -47,7 +47,7 @@ class Verdicts:
 
     @property
     def status(self) -> str:
-        return max((c.status for c in self.checks), key=_RANK.__getitem__, default=PASS)
+        return max((c.status for c in self.checks), key=STATUS_RANK.__getitem__, default=PASS)
 
     @property
     def exit_code(self) -> int:
