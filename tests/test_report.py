@@ -414,3 +414,25 @@ def test_timeout_must_be_a_positive_number_of_seconds(tmp_path, capsys, timeout)
     assert exited.value.code == 2
     err = capsys.readouterr().err
     assert "argument --timeout:" in err and "seconds" in err and "ValidationError" not in err
+
+
+def test_a_check_whose_pod_is_gone_takes_what_pulumi_up_recorded_for_that_job():
+    """The GPU node went and PodGC deleted its pods: the stack's output has the result."""
+    gone = {
+        "status": "error",
+        "reason": "job toe-validation/validation-gpu-check-1 has no pods (not created yet, or "
+        "deleted after it finished)",
+        "jobName": "validation-gpu-check-1",
+    }
+    recorded = {"status": "passed", "reason": "1 GPU", "jobName": "validation-gpu-check-1"}
+    efa = {"status": "unavailable", "reason": "not requested", "jobName": "validation-efa-check-1"}
+    merged, notes = report.with_recorded({"gpu": gone, "efa": efa}, {"gpu": recorded, "efa": {}})
+    assert merged == {"gpu": recorded, "efa": efa}
+    assert notes == [
+        "gpu: read from the stack's validation output, recorded by pulumi up: the pod of job "
+        "validation-gpu-check-1 is gone (its node was consolidated)"
+    ]
+    # Another run's record (an older Job) is never taken for this one.
+    older = {**recorded, "jobName": "validation-gpu-check-0"}
+    assert report.with_recorded({"gpu": gone}, {"gpu": older}) == ({"gpu": gone}, [])
+    assert report.with_recorded({"gpu": gone}, None) == ({"gpu": gone}, [])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 from collections.abc import Callable, Mapping
@@ -31,6 +32,8 @@ class Clients:
 
     core: Any
     batch: Any
+    # The stack's `validation` output when the report was given --stack: what `pulumi up` read.
+    recorded: Mapping[str, Any] | None = None
 
 
 def find_job(batch: Any, namespace: str, name: str) -> str | None:
@@ -157,6 +160,33 @@ def clients_for_kubeconfig(path: str, context: str | None = None) -> Clients:
 
 
 # What `pulumi stack output` prints for a secret output without --show-secrets.
+POD_GONE = "has no pods"
+
+
+def with_recorded(
+    live: Mapping[str, Any], recorded: Mapping[str, Any] | None
+) -> tuple[dict[str, Any], list[str]]:
+    """The live report, where a check's pod is gone taking the result `pulumi up` recorded for the
+    same Job (the stack's `validation` output), and a note for each one taken. An empty GPU node
+    is consolidated minutes after its checks end, and Kubernetes' pod garbage collector then
+    deletes the pods bound to it (PodGC, orphaned pods): their results live on in the output."""
+    merged, notes = dict(live), []
+    for key, check in live.items():
+        kept = (recorded or {}).get(key)
+        if (
+            isinstance(kept, Mapping)
+            and check.get("status") == ERROR
+            and POD_GONE in str(check.get("reason", ""))
+            and kept.get("jobName") == check.get("jobName")
+        ):
+            merged[key] = dict(kept)
+            notes.append(
+                f"{key}: read from the stack's validation output, recorded by pulumi up: the "
+                f"pod of job {check.get('jobName')} is gone (its node was consolidated)"
+            )
+    return merged, notes
+
+
 MASKED_SECRET = "[secret]"
 _KUBECONFIG_LISTS = ("clusters", "contexts", "users")
 
@@ -224,7 +254,8 @@ def connect(
         return clients_for_kubeconfig(kubeconfig, context)
     if stack:
         outputs = stack_outputs(stack, runner)
-        return clients_for_cluster(outputs["clusterName"], outputs["region"])
+        clients = clients_for_cluster(outputs["clusterName"], outputs["region"])
+        return dataclasses.replace(clients, recorded=outputs.get("validation"))
     if cluster:
         return clients_for_cluster(cluster, region or DEFAULT_REGION)
     raise ReportError("give --cluster NAME [--region R], --kubeconfig PATH or --stack NAME")

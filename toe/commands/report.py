@@ -61,5 +61,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"report: {exc}", file=sys.stderr)
         return report.EXIT_USAGE
     validation = report.build_report(clients, args.namespace, args.gpu_job, args.efa_job)
+    validation, notes = report.with_recorded(validation, clients.recorded)
     print(report.render(validation, as_json=args.json))
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     return report.exit_status(validation)
