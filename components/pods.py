@@ -89,8 +89,22 @@ def _node_facts(api: Any, node_name: str | None) -> dict[str, str | None]:
     }
 
 
+# Karpenter records why it cannot launch a node for a pod as a FailedScheduling event of its own
+# ("Failed to schedule pod, <why>": sigs.k8s.io/karpenter v1.15.0
+# pkg/controllers/provisioning/scheduling/events.go, PodFailedToScheduleEvent), from the component
+# named by its AppName, "karpenter" (pkg/operator/operator.go). Its words say why no node will
+# come; kube-scheduler's say only that no node fits now.
+KARPENTER_COMPONENT = "karpenter"
+
+
+def _component(event: Any) -> str:
+    source = getattr(event, "source", None)
+    return (getattr(source, "component", None) or event.reporting_component or "").strip()
+
+
 def _scheduling_failure(api: Any, namespace: str, pod: Any) -> str:
-    """The newest FailedScheduling event's message for the pod, else PodScheduled's message."""
+    """The newest FailedScheduling event's message for the pod (Karpenter's when it gave one),
+    else PodScheduled's message."""
     selector = f"involvedObject.kind=Pod,involvedObject.name={pod.metadata.name}"
     try:
         events = (
@@ -101,8 +115,10 @@ def _scheduling_failure(api: Any, namespace: str, pod: Any) -> str:
     failed = [e for e in events if e.reason == "FailedScheduling"]
     if failed:
         epoch = dt.datetime.min.replace(tzinfo=dt.UTC)
-        latest = max(failed, key=lambda e: e.last_timestamp or e.event_time or epoch)
-        return f'FailedScheduling: "{(latest.message or "").strip()}"'
+        karpenter = [e for e in failed if _component(e) == KARPENTER_COMPONENT]
+        latest = max(karpenter or failed, key=lambda e: e.last_timestamp or e.event_time or epoch)
+        who = f" ({KARPENTER_COMPONENT})" if karpenter else ""
+        return f'FailedScheduling{who}: "{(latest.message or "").strip()}"'
     for condition in pod.status.conditions or []:
         if condition.type == "PodScheduled" and condition.status != "True" and condition.message:
             return f'{condition.reason or "Unschedulable"}: "{condition.message.strip()}"'

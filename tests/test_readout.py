@@ -181,6 +181,24 @@ def test_pod_never_scheduled_quotes_the_failed_scheduling_event() -> None:
     assert readout.summary_lines({"gpu": result}) == [f"gpu: pending — {result['reason']}"]
 
 
+def test_karpenters_reason_wins_over_the_schedulers() -> None:
+    """Karpenter says why no node will come; the scheduler's newer event only says none fits."""
+    karpenter = (
+        'Failed to schedule pod, incompatible with nodepool "gpu-pool", daemonset overhead={}, '
+        "all available instance types exceed limits for nodepool"
+    )
+    api = FakeCoreV1(
+        pods=[pod("j", "j-1", phase="Pending")],
+        events=[
+            event("j-1", "FailedScheduling", karpenter, "2026-11-28T17:45:03Z", "karpenter"),
+            event("j-1", "FailedScheduling", "0/0 nodes are available", "2026-11-28T17:49:00Z"),
+        ],
+    )
+    result = readout.read_gpu(api, NS, "j")
+    assert result["status"] == PENDING
+    assert result["reason"] == f'not scheduled (FailedScheduling (karpenter): "{karpenter}")'
+
+
 def test_pod_never_scheduled_without_events_uses_the_condition() -> None:
     unschedulable = [
         {

@@ -1,5 +1,6 @@
-"""The whole workshop under the real engine: the pulumi CLI, the pulumi-kubernetes provider and a
-real kube-apiserver, with AWS in moto and Auto Mode simulated (see rehearsal/).
+"""The whole workshop under the real engine: the pulumi CLI, the pulumi-kubernetes provider, a
+real kube-apiserver and real Karpenter (Auto Mode's provisioning), with AWS in moto and a kubelet
+stand-in that replays the real captures (see rehearsal/).
 
 One world and one project copy serve the module; the tests run in order, as an instructor would:
 preview, up, look, up again, policies, destroy, then the fleet.
@@ -7,11 +8,15 @@ preview, up, look, up again, policies, destroy, then the fleet.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
+from rehearsal import judge
+from rehearsal.kubelet import pod_requests
 from rehearsal.session import ROOT, Rehearsal
 
 REGION = "ap-northeast-2"
@@ -23,7 +28,14 @@ H200_POOL = (
     ("gpuMaxCpu", "384"),
     ("gpuMaxMemoryGi", "4096"),
     ("checkTimeoutSeconds", "300"),
+    # Empty GPU nodes go 30 s after their last pod (the default is 5m): the rehearsal measures it.
+    ("gpuConsolidateAfter", "30s"),
 )
+CONSOLIDATE_AFTER = 30.0
+# Karpenter looks for disruption every 10 s (pollingPeriod, pkg/controllers/disruption/
+# controller.go) and re-validates a consolidation after 15 s (commandValidationDelay,
+# consolidation.go) before it deletes the NodeClaim; drain and termination take a few seconds.
+CONSOLIDATION_TOLERANCE = 10.0 + 15.0 + 20.0
 JOBS = ("validation-gpu-check", "validation-efa-check")
 READOUT = "validation-readout"
 
@@ -51,6 +63,19 @@ def kubernetes(r: Rehearsal, cluster: str):
     configuration.key_file = str(pki / "admin.key")
     api = client.ApiClient(configuration)
     return client.CoreV1Api(api), client.BatchV1Api(api), client.CustomObjectsApi(api)
+
+
+def _node_claim(custom, node: str) -> dict:
+    claims = custom.list_cluster_custom_object("karpenter.sh", "v1", "nodeclaims")["items"]
+    found = [c for c in claims if (c.get("status") or {}).get("nodeName") == node]
+    assert len(found) == 1, (node, [c["metadata"]["name"] for c in claims])
+    return found[0]
+
+
+def _job_requests(batch, job: str) -> dict[str, float]:
+    """What the Job's pod asks of a node: requests, and limits where no request is given."""
+    spec = batch.read_namespaced_job(job, "toe-validation").spec.template.spec
+    return pod_requests({"spec": batch.api_client.sanitize_for_serialization(spec)})
 
 
 def _bugged_project(r: Rehearsal, directory: Path) -> Path:
@@ -123,7 +148,7 @@ def test_8_a_broken_config_reaches_the_user_through_the_cli(rehearsal: Rehearsal
     r.pulumi("stack", "rm", "--yes", "--force", "--stack", "broken")
 
 
-def test_2_up_runs_the_checks_on_a_simulated_gpu_node(rehearsal: Rehearsal) -> None:
+def test_2_up_runs_the_checks_on_a_karpenter_gpu_node(rehearsal: Rehearsal) -> None:
     r = rehearsal
     configure(r, "dev")
     r.pulumi("up", "--stack", "dev", "--yes", "--skip-preview")
@@ -149,6 +174,27 @@ def test_2_up_runs_the_checks_on_a_simulated_gpu_node(rehearsal: Rehearsal) -> N
     ]
     assert all(j.status.succeeded == 1 for j in jobs)
 
+    # The GPU check's node is Karpenter's NodeClaim of gpu-pool, its type admitted by the pool's
+    # requirements and limits and the cheapest offered type that fits the check's requests.
+    claim = _node_claim(custom, gpu["nodeName"])
+    assert claim["metadata"]["labels"]["karpenter.sh/nodepool"] == "gpu-pool"
+    assert claim["status"]["providerID"].endswith("/" + gpu["nodeName"])
+    pool = custom.get_cluster_custom_object("karpenter.sh", "v1", "nodepools", "gpu-pool")
+    offered = r.world.status()["clusters"]["toe-dev"]["offered"]
+    requests = _job_requests(batch, gpu["jobName"])
+    assert requests.get("nvidia.com/gpu") == 1, requests
+    assert judge.choice_problems(pool, offered, requests, gpu["instanceType"]) == []
+    # The judge can fail: offered a cheaper type that fits, the same choice is wrong.
+    cheaper = copy.deepcopy(offered)
+    twin = copy.deepcopy(next(t for t in cheaper["types"] if t["name"] == gpu["instanceType"]))
+    twin["name"] = "p5en.cheaper"
+    for offering in twin["offerings"]:
+        offering["price"] = 1.0
+    cheaper["types"].append(twin)
+    assert judge.choice_problems(pool, cheaper, requests, gpu["instanceType"]) == [
+        f"{gpu['instanceType']} costs 63.3/h; p5en.cheaper fits at 1.0/h"
+    ]
+
     # EFA passes once the check asks for an EFA type (Auto Mode attaches EFA for such pods).
     r.pulumi("config", "set", "--stack", "dev", "efaInstanceType", "p5en.48xlarge")
     r.pulumi("up", "--stack", "dev", "--yes", "--skip-preview")
@@ -156,6 +202,112 @@ def test_2_up_runs_the_checks_on_a_simulated_gpu_node(rehearsal: Rehearsal) -> N
     assert (efa["status"], efa["requested"]) == ("passed", True), efa
     assert {p["provider"] for p in efa["providers"]} == {"efa"}
     assert efa["instanceType"] == "p5en.48xlarge"
+
+
+def test_10_karpenter_consolidates_the_empty_gpu_nodes_within_consolidate_after(
+    rehearsal: Rehearsal, figures
+) -> None:
+    """The workshop's crash-looping pod kept its GPU node forever; the checks end, so Karpenter
+    removes their nodes once empty for consolidateAfter (30 s here), and says why."""
+    r = rehearsal
+    deadline = time.monotonic() + CONSOLIDATE_AFTER + CONSOLIDATION_TOLERANCE + 60
+    while time.monotonic() < deadline:
+        cluster = r.world.status()["clusters"]["toe-dev"]
+        if not [n for n in cluster["nodes"].values() if n["pool"] == "gpu-pool"]:
+            break
+        time.sleep(2)
+    assert not [n for n in cluster["nodes"].values() if n["pool"] == "gpu-pool"], cluster["nodes"]
+    intervals = judge.empty_intervals(cluster["history"], "gpu-pool")
+    assert intervals, cluster["history"]
+    for interval in intervals:
+        # Not before consolidateAfter (the program's value reached Karpenter), nor much after.
+        assert interval["emptyForSeconds"] >= CONSOLIDATE_AFTER - 1, interval
+        assert interval["emptyForSeconds"] <= CONSOLIDATE_AFTER + CONSOLIDATION_TOLERANCE, interval
+    core, _batch, _custom = kubernetes(r, "toe-dev")
+    reasons = {
+        (e.involved_object.name, e.message)
+        for e in core.list_event_for_all_namespaces(field_selector="involvedObject.kind=Node").items
+        if e.source and e.source.component == "karpenter"
+    }
+    for interval in intervals:
+        assert (interval["node"], "Disrupting Node: Empty") in reasons, reasons
+    figures["consolidation"] = {
+        "consolidateAfterSeconds": CONSOLIDATE_AFTER,
+        "toleranceSeconds": CONSOLIDATION_TOLERANCE,
+        "emptyForSeconds": [i["emptyForSeconds"] for i in intervals],
+    }
+
+
+def test_11_a_pool_that_admits_no_gpu_type_leaves_the_check_pending_in_karpenters_words(
+    rehearsal: Rehearsal,
+) -> None:
+    """The GPU check's own pod spec, sent to a pool whose requirements admit no GPU type and to
+    one whose taint it does not tolerate: Karpenter launches nothing and says why, and the
+    readout (the function `pulumi up` runs) reports `pending` with those words."""
+    from components import pods
+
+    r = rehearsal
+    core, batch, custom = kubernetes(r, "toe-dev")
+    pool = custom.get_cluster_custom_object("karpenter.sh", "v1", "nodepools", "gpu-pool")
+    job = next(
+        j
+        for j in batch.list_namespaced_job("toe-validation").items
+        if j.metadata.labels["app.kubernetes.io/name"] == "gpu-check"
+    )
+    variants = {
+        "no-gpu-type": lambda spec: spec["requirements"].append(
+            {"key": "eks.amazonaws.com/instance-family", "operator": "In", "values": ["c7g"]}
+        ),
+        "untolerated": lambda spec: spec["taints"].append(
+            {"key": "rehearsal/untolerated", "effect": "NoSchedule"}
+        ),
+    }
+    for name, change in variants.items():
+        body = {
+            "apiVersion": "karpenter.sh/v1",
+            "kind": "NodePool",
+            "metadata": {"name": name},
+            "spec": copy.deepcopy(pool["spec"]),
+        }
+        body["spec"]["template"]["spec"].setdefault("taints", [])
+        change(body["spec"]["template"]["spec"])
+        custom.create_cluster_custom_object("karpenter.sh", "v1", "nodepools", body)
+        template = batch.api_client.sanitize_for_serialization(job.spec.template)
+        template["metadata"] = {"labels": {"rehearsal": name}}
+        template["spec"]["nodeSelector"] = {"karpenter.sh/nodepool": name}
+        batch.create_namespaced_job(
+            "toe-validation",
+            {
+                "apiVersion": "batch/v1",
+                "kind": "Job",
+                "metadata": {"name": f"pending-{name}"},
+                "spec": {"backoffLimit": 0, "template": template},
+            },
+        )
+    try:
+        for name in variants:
+            deadline = time.monotonic() + 60
+            while True:
+                result = pods.read_gpu(core, "toe-validation", f"pending-{name}")
+                if "(karpenter)" in result["reason"] or time.monotonic() > deadline:
+                    break
+                time.sleep(2)
+            assert result["status"] == "pending", result
+            assert result["reason"].startswith(
+                'not scheduled (FailedScheduling (karpenter): "Failed to schedule pod, '
+            ), result
+            assert f'incompatible with nodepool "{name}"' in result["reason"], result
+        assert not [
+            n
+            for n in r.world.status()["clusters"]["toe-dev"]["nodes"].values()
+            if n["pool"] in variants
+        ]
+    finally:
+        for name in variants:
+            batch.delete_namespaced_job(
+                f"pending-{name}", "toe-validation", propagation_policy="Background"
+            )
+            custom.delete_cluster_custom_object("karpenter.sh", "v1", "nodepools", name)
 
 
 def test_3_the_kubeconfig_is_ciphertext_in_state(rehearsal: Rehearsal) -> None:

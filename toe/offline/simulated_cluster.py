@@ -150,7 +150,9 @@ def terminated(message: str, exit_code: int = 0) -> dict[str, Any]:
     }
 
 
-def event(pod_name: str, reason: str, message: str, when: str) -> CoreV1Event:
+def event(
+    pod_name: str, reason: str, message: str, when: str, component: str = "default-scheduler"
+) -> CoreV1Event:
     return CoreV1Event.from_dict(
         {
             "metadata": {"name": f"{pod_name}.{when}", "namespace": NS},
@@ -159,6 +161,7 @@ def event(pod_name: str, reason: str, message: str, when: str) -> CoreV1Event:
             "message": message,
             "type": "Warning",
             "lastTimestamp": when,
+            "source": {"component": component},
         }
     )
 

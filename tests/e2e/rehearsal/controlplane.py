@@ -3,8 +3,10 @@ kube-scheduler, built from k8s.io/kubernetes, on one shared etcd (a key prefix p
 
 What EKS gives a new Auto Mode cluster is set up as EKS does: token authentication through a
 webhook (EKS's authenticator checks `k8s-aws-v1.` tokens with STS), the ExtendedResourceToleration
-admission plugin (FACTS.md, "EKS and node groups"), the Karpenter NodePool CRD and an EKS NodeClass
-CRD with its `default` object, and the built-in NodePools named in the cluster's compute config.
+admission plugin (FACTS.md, "EKS and node groups"), Karpenter's NodePool and NodeClaim CRDs (from
+the Karpenter module the rehearsal's controller is built from) and an EKS NodeClass CRD with its
+`default` object, Ready, with the cluster's node subnets in its status, and the built-in NodePools
+named in the cluster's compute config (EKS user guide, "Review built-in node pools").
 """
 
 from __future__ import annotations
@@ -57,7 +59,9 @@ NODECLASS_CRD = {
         ],
     },
 }
-BUILTIN_POOL_CATEGORIES = {"general-purpose": ["c", "m", "r"], "system": ["c", "m", "r"]}
+# The built-in pools' requirements (EKS user guide, "Review built-in node pools"): general-purpose
+# runs amd64 only; system takes both architectures and is tainted CriticalAddonsOnly.
+BUILTIN_POOL_ARCHES = {"general-purpose": ["amd64"], "system": ["amd64", "arm64"]}
 
 
 def free_port() -> int:
@@ -140,6 +144,7 @@ class ControlPlane:
     ca_pem: bytes
     admin: pki.Pair
     ca_path: Path
+    kubeconfigs: dict[str, Path]
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     @property
@@ -180,7 +185,8 @@ def start(
     name: str,
     webhook_url: str,
     node_pools: list[str],
-    nodepool_crd: dict,
+    crds: list[dict],
+    subnets: dict[str, str],
 ) -> ControlPlane:
     """Start and bootstrap a control plane for EKS cluster `name`; returns once it is ready."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -224,11 +230,15 @@ def start(
         )
     )
     kubeconfigs = {}
-    for who, pair in (("controller-manager", manager), ("scheduler", scheduler)):
+    for who, pair in (
+        ("controller-manager", manager),
+        ("scheduler", scheduler),
+        ("karpenter", admin),  # Auto Mode's Karpenter runs with EKS's own rights
+    ):
         path = directory / f"{who}.kubeconfig"
         path.write_text(yaml.safe_dump(_kubeconfig(server, ca.cert_path, pair.cert, pair.key, who)))
         kubeconfigs[who] = path
-    plane = ControlPlane(name, directory, port, ca.pem, admin, ca.cert_path)
+    plane = ControlPlane(name, directory, port, ca.pem, admin, ca.cert_path, kubeconfigs)
     logs = directory / "logs"
     logs.mkdir(exist_ok=True)
 
@@ -289,7 +299,7 @@ def start(
             "--leader-elect=false",
         ],
     )
-    _bootstrap(plane, node_pools, nodepool_crd)
+    _bootstrap(plane, node_pools, crds, subnets)
     return plane
 
 
@@ -317,16 +327,18 @@ def _wait_ready(plane: ControlPlane, timeout: float = 90.0) -> None:
     raise RuntimeError(f"kube-apiserver for {plane.name} was not ready in {timeout} s: {last}")
 
 
-def _bootstrap(plane: ControlPlane, node_pools: list[str], nodepool_crd: dict) -> None:
+def _bootstrap(
+    plane: ControlPlane, node_pools: list[str], crds: list[dict], subnets: dict[str, str]
+) -> None:
     """What an Auto Mode cluster has before the first `kubectl`: its CRDs and built-in objects."""
     from kubernetes import client
 
     api = plane.admin_client()
     extensions = client.ApiextensionsV1Api(api)
-    for crd in (nodepool_crd, NODECLASS_CRD):
+    for crd in (*crds, NODECLASS_CRD):
         extensions.create_custom_resource_definition(crd)
     deadline = time.monotonic() + 60
-    for crd in (nodepool_crd, NODECLASS_CRD):
+    for crd in (*crds, NODECLASS_CRD):
         while True:
             status = extensions.read_custom_resource_definition(crd["metadata"]["name"]).status
             if any(c.type == "Established" and c.status == "True" for c in status.conditions or []):
@@ -345,6 +357,28 @@ def _bootstrap(plane: ControlPlane, node_pools: list[str], nodepool_crd: dict) -
                 "kind": "NodeClass",
                 "metadata": {"name": "default"},
                 "spec": {"role": "rehearsal-auto-mode-node-role"},
+            },
+        )
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        custom.patch_cluster_custom_object_status(
+            "eks.amazonaws.com",
+            "v1",
+            "nodeclasses",
+            "default",
+            {
+                "status": {
+                    "subnets": [{"id": i, "zone": z} for z, i in sorted(subnets.items())],
+                    "conditions": [
+                        {
+                            "type": "Ready",
+                            "status": "True",
+                            "reason": "Ready",
+                            "message": "",
+                            "observedGeneration": 1,
+                            "lastTransitionTime": now,
+                        }
+                    ],
+                }
             },
         )
     for pool in node_pools:
@@ -368,7 +402,22 @@ def _bootstrap(plane: ControlPlane, node_pools: list[str], nodepool_crd: dict) -
                                 {
                                     "key": "eks.amazonaws.com/instance-category",
                                     "operator": "In",
-                                    "values": BUILTIN_POOL_CATEGORIES.get(pool, ["c", "m", "r"]),
+                                    "values": ["c", "m", "r"],
+                                },
+                                {
+                                    "key": "eks.amazonaws.com/instance-generation",
+                                    "operator": "Gt",
+                                    "values": ["4"],
+                                },
+                                {
+                                    "key": "kubernetes.io/arch",
+                                    "operator": "In",
+                                    "values": BUILTIN_POOL_ARCHES.get(pool, ["amd64"]),
+                                },
+                                {
+                                    "key": "kubernetes.io/os",
+                                    "operator": "In",
+                                    "values": ["linux"],
                                 },
                                 {
                                     "key": "karpenter.sh/capacity-type",

