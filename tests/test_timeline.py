@@ -127,6 +127,21 @@ def test_job_time_is_node_launch_plus_pull_of_its_image_plus_run(plan, table):
     assert efa.seconds > gpu.seconds
 
 
+def test_a_recorded_image_size_replaces_the_estimate(table):
+    gpu = table.image("nvcr.io/nvidia/cuda:12.8.1-base-ubuntu24.04")
+    assert (gpu.bytes, gpu.low, gpu.high, gpu.basis) == (100_999_123,) * 3 + ("registry",)
+    assert gpu.source.startswith("check_images.yaml: ")
+    # Recorded without a size (no published figure): the table's estimate stays.
+    dlc = (
+        "763104351884.dkr.ecr.ap-northeast-2.amazonaws.com/"
+        "pytorch-training:2.6.0-gpu-py312-cu126-ubuntu22.04-ec2"
+    )
+    assert table.image(dlc).basis == "estimate"
+    job = _job("gpu-check", gpu.pattern, "gpu-check", deps=[], provider="urn:k8s")
+    pull = next(p for p in timeline._phases(job, table) if p.name.startswith("image_pull"))
+    assert (pull.seconds, pull.basis) == (pytest.approx(100_999_123 / table.throughput), "registry")
+
+
 def test_critical_path_total_and_range(plan, table):
     model = timeline.build(plan, table)
     names = [model.steps[u].name for u in model.critical_path]
