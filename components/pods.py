@@ -24,6 +24,7 @@ from core.readings import (
     distributed_dict,
     efa_dict,
     gpu_dict,
+    image_pull_reading,
     newest,
 )
 from core.results import (
@@ -133,7 +134,21 @@ def _container_status(pod: Any, container: str | None) -> Any:
     return None
 
 
-def _observe(api: Any, namespace: str, job_name: str, container: str | None) -> _Observation:
+def _image_of(pod: Any, status: Any) -> str | None:
+    """The image the container runs or waits for: its status's, else the pod spec's."""
+    image = getattr(status, "image", None) if status is not None else None
+    if image:
+        return image
+    name = getattr(status, "name", None) if status is not None else None
+    for container in (pod.spec.containers or []) if pod.spec else []:
+        if name is None or container.name == name:
+            return container.image
+    return None
+
+
+def _observe(
+    api: Any, namespace: str, job_name: str, container: str | None, image_key: str
+) -> _Observation:
     facts = PodFacts(job_name=job_name)
     try:
         pods = api.list_namespaced_pod(
@@ -163,7 +178,10 @@ def _observe(api: Any, namespace: str, job_name: str, container: str | None) -> 
         waiting = state.waiting
         detail = f"{waiting.reason}: {(waiting.message or '').strip()}".rstrip(": ")
         if waiting.reason in IMAGE_PULL_REASONS:
-            return _Observation(facts, status=ERROR, reason=f"image pull failed ({detail})")
+            status_, reason = image_pull_reading(
+                waiting.reason, waiting.message, _image_of(pod, status), image_key
+            )
+            return _Observation(facts, status=status_, reason=reason)
         if waiting.reason in CONTAINER_ERROR_REASONS:
             return _Observation(facts, status=ERROR, reason=f"container not started ({detail})")
         return _Observation(facts, status=PENDING, reason=f"container waiting ({detail})")
@@ -182,7 +200,7 @@ def read_gpu(
     api: Any, namespace: str, job_name: str, container: str | None = None
 ) -> dict[str, Any]:
     """The GPU check's result read from its Job's newest pod; never raises."""
-    seen = _observe(api, namespace, job_name, container)
+    seen = _observe(api, namespace, job_name, container, "gpuCheckImage")
     if seen.status is not None:
         return gpu_dict(GpuResult(seen.status, seen.reason), seen.facts)
     parsed = results.parse_gpu_result(seen.message)
@@ -203,7 +221,7 @@ def read_efa(
     if not job_name:
         result = EfaResult(UNAVAILABLE, f"not requested ({NOT_REQUESTED_HINT})", requested=False)
         return efa_dict(result, PodFacts(job_name=""))
-    seen = _observe(api, namespace, job_name, container)
+    seen = _observe(api, namespace, job_name, container, "efaCheckImage")
     if seen.status is not None:
         return efa_dict(EfaResult(seen.status, seen.reason, requested=requested), seen.facts)
     parsed = results.parse_efa_result(seen.message)
@@ -278,9 +296,12 @@ def read_distributed(
             waiting = _container_status(pod, None)
             waiting = waiting.state.waiting if waiting and waiting.state else None
             if waiting and waiting.reason in IMAGE_PULL_REASONS:
-                detail = f"{waiting.reason}: {(waiting.message or '').strip()}".rstrip(": ")
-                reason = f"{pod.metadata.name}: image pull failed ({detail})"
-                return distributed_dict(results.DistributedResult(ERROR, reason), job_name, facts)
+                image = _image_of(pod, _container_status(pod, None))
+                status_, why = image_pull_reading(
+                    waiting.reason, waiting.message, image, "distributedCheckImage"
+                )
+                reason = f"{pod.metadata.name}: {why}"
+                return distributed_dict(results.DistributedResult(status_, reason), job_name, facts)
         if clock() >= deadline:
             return distributed_dict(_not_finished(api, namespace, pods), job_name, facts)
         sleep(min(DISTRIBUTED_POLL_SECONDS, max(0.0, deadline - clock())))

@@ -11,6 +11,7 @@ from typing import Any
 
 from core import results
 from core.results import (
+    ERROR,
     FAILED,
     PASSED,
     UNPARSEABLE,
@@ -18,7 +19,30 @@ from core.results import (
     GpuResult,
 )
 
-IMAGE_PULL_REASONS = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull")
+# The kubelet's waiting reasons for an image it could not pull (kubernetes
+# pkg/kubelet/images/types.go: ErrImagePull, ErrImagePullBackOff = "ImagePullBackOff",
+# ErrInvalidImageName = "InvalidImageName", ErrImageNeverPull; ErrRegistryUnavailable =
+# "RegistryUnavailable" and "SignatureValidationFailed" come from the runtime's error,
+# image_manager.go evalCRIPullErr).
+IMAGE_PULL_REASONS = (
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "ErrImageNeverPull",
+    "RegistryUnavailable",
+    "SignatureValidationFailed",
+)
+
+# Words of a runtime's pull error that mean the registry has no such image (containerd:
+# `...: not found`, gRPC `code = NotFound`; the distribution API's MANIFEST_UNKNOWN and
+# NAME_UNKNOWN, "manifest unknown"), as opposed to one it could not fetch for now.
+_NOT_FOUND = (
+    "code = NotFound",
+    ": not found",
+    "manifest unknown",
+    "MANIFEST_UNKNOWN",
+    "NAME_UNKNOWN",
+)
 
 
 CONTAINER_ERROR_REASONS = (
@@ -76,6 +100,28 @@ def describe_exception(exc: Exception) -> str:
         return f"HTTP {status} {reason or ''}".strip()
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def image_pull_reading(
+    reason: str | None, message: str | None, image: str | None, key: str
+) -> tuple[str, str]:
+    """Status and reason for a check container the kubelet could not start for its image, in
+    the kubelet's own words (`reason: message`). An image its registry does not have, or a
+    reference that cannot be parsed, is `failed` (`pulumi up` fails on it; waiting out the
+    deadline changes nothing) and names the config key; a pull that may still succeed (the
+    registry unavailable, a rate limit, credentials) is `error`."""
+    detail = f"{reason}: {(message or '').strip()}".rstrip(": ")
+    what = f"{key} {image}" if image else key
+    if reason == "InvalidImageName":
+        return FAILED, f"image reference not valid ({detail}): fix {what}"
+    if reason in ("ErrImagePull", "ImagePullBackOff") and any(
+        word in (message or "") for word in _NOT_FOUND
+    ):
+        return FAILED, (
+            f"image not found ({detail}): {what} does not exist in its registry; "
+            "`python -m toe preflight` names the nearest tags"
+        )
+    return ERROR, f"image pull failed ({detail})"
 
 
 def newest(items: list[Any]) -> Any:

@@ -136,51 +136,48 @@ class ClusterView:
     private_access: bool
     public_access: bool
     public_cidrs: tuple[str, ...]
-    private_subnets: frozenset[str] | None  # None when the view does not say (engine)
-    public_subnets: frozenset[str]
     auto_mode: bool
-    default_vpc_cni: bool | None  # mock view only
-    kube_proxy_addon: bool | None  # mock view only
+    # The mock view only: the engine's resource names no subnets by role and no add-on inputs.
+    private_subnets: frozenset[str] | None = None  # None when the view does not say
+    public_subnets: frozenset[str] = frozenset()
+    default_vpc_cni: bool | None = None
+    kube_proxy_addon: bool | None = None
 
 
 def cluster_view(resource_type: str, urn: str, props: Mapping) -> ClusterView | None:
     if resource_type == MOCK_CLUSTER and "vpcId" in props:
-        public_access = props.get("endpointPublicAccess")
         return ClusterView(
-            urn=urn,
+            **_cluster_fields(urn, props, access=props),
             mock=True,
-            name=props.get("name"),
-            version=_minor(props.get("version")),
-            # pulumi-eks defaults: private access off, public access on, open to 0.0.0.0/0.
-            private_access=props.get("endpointPrivateAccess") is True,
-            public_access=public_access is not False,
-            public_cidrs=tuple(_list(props.get("publicAccessCidrs")) or ["0.0.0.0/0"]),
+            auto_mode=_get(props, "autoMode", "enabled") is True,
             private_subnets=(
                 frozenset(_list(props["privateSubnetIds"])) if "privateSubnetIds" in props else None
             ),
             public_subnets=frozenset(_list(props.get("publicSubnetIds"))),
-            auto_mode=_get(props, "autoMode", "enabled") is True,
             default_vpc_cni=props.get("useDefaultVpcCni"),
             kube_proxy_addon=_get(props, "kubeProxyAddonOptions", "enabled"),
         )
     if resource_type == ENGINE_CLUSTER:
-        vpc = _map(props.get("vpcConfig"))
         return ClusterView(
-            urn=urn,
+            **_cluster_fields(urn, props, access=_map(props.get("vpcConfig"))),
             mock=False,
-            name=props.get("name"),
-            version=_minor(props.get("version")),
-            # AWS defaults: private access off, public access on, open to 0.0.0.0/0.
-            private_access=vpc.get("endpointPrivateAccess") is True,
-            public_access=vpc.get("endpointPublicAccess") is not False,
-            public_cidrs=tuple(_list(vpc.get("publicAccessCidrs")) or ["0.0.0.0/0"]),
-            private_subnets=None,
-            public_subnets=frozenset(),
             auto_mode=_get(props, "computeConfig", "enabled") is True,
-            default_vpc_cni=None,
-            kube_proxy_addon=None,
         )
     return None
+
+
+def _cluster_fields(urn: str, props: Mapping, *, access: Mapping) -> dict[str, Any]:
+    """What both views read alike; `access` holds the endpoint settings (the engine's resource
+    keeps them in vpcConfig). pulumi-eks and AWS have the same defaults: private access off,
+    public access on, open to 0.0.0.0/0."""
+    return {
+        "urn": urn,
+        "name": props.get("name"),
+        "version": _minor(props.get("version")),
+        "private_access": access.get("endpointPrivateAccess") is True,
+        "public_access": access.get("endpointPublicAccess") is not False,
+        "public_cidrs": tuple(_list(access.get("publicAccessCidrs")) or ["0.0.0.0/0"]),
+    }
 
 
 @dataclass(frozen=True)

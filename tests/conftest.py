@@ -91,6 +91,30 @@ def workshop_pool():
     )
 
 
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+@pytest.fixture(autouse=True)
+def _no_registry_on_the_internet(monkeypatch):
+    """`make test` never asks a real registry: preflight built from the ambient session gets no
+    registry client (its images check says "not asked"), and a registry request to anything but
+    loopback (the stand-in, tests/fakes/registry.py) fails the test."""
+    import urllib.parse
+
+    from toe.preflight import images, registry
+
+    monkeypatch.setattr(images.Registries, "from_session", classmethod(lambda *_: None))
+    real = registry.urllib.request.urlopen
+
+    def loopback_only(request, *args, **kwargs):
+        url = getattr(request, "full_url", request)
+        if urllib.parse.urlsplit(str(url)).hostname not in LOOPBACK:
+            raise AssertionError(f"a test asked a registry outside loopback: {url}")
+        return real(request, *args, **kwargs)
+
+    monkeypatch.setattr(registry.urllib.request, "urlopen", loopback_only)
+
+
 def pytest_unconfigure(config):
     # The process ends next: its last collection need not trace the whole heap once more.
     gc.freeze()

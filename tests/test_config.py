@@ -123,6 +123,18 @@ def base_group(**fields):
     return group
 
 
+def bad(key, value, text, case):
+    """`key` set alone to `value`, and the problem at `key` whose message says `text`."""
+    return pytest.param({key: value}, key, text, id=case)
+
+
+def bad_group(field, text, case, **fields):
+    """One node group of `fields`, and the problem at its `field` whose message says `text`."""
+    return pytest.param(
+        {"nodeGroups": [base_group(**fields)]}, f"nodeGroups[0].{field}", text, id=case
+    )
+
+
 BAD_INPUTS = [
     pytest.param(
         {"distributedCheck": True, "gpuMaxGpus": 2},
@@ -131,11 +143,11 @@ BAD_INPUTS = [
         "need at least 3 GPUs at once)",
         id="distributed-beyond-the-pool",
     ),
-    pytest.param(
-        {"distributedMinBusbwGBps": "fast"},
+    bad(
         "distributedMinBusbwGBps",
+        "fast",
         "must be a decimal number of GB/s from 0 to 10000, got 'fast'",
-        id="distributed-bound-not-a-number",
+        "distributed-bound-not-a-number",
     ),
     pytest.param(
         {
@@ -159,126 +171,105 @@ BAD_INPUTS = [
         "gpuInstanceFamilies ['p5en'] has no g family",
         id="distributed-pool-of-p-families",
     ),
-    pytest.param(
-        {"distributedCheck": "yes"},
-        "distributedCheck",
-        "must be true or false",
-        id="distributed-switch-not-a-boolean",
-    ),
-    pytest.param(
-        {"distributedCheckImage": "pytorch/pytorch:latest"},
+    bad("distributedCheck", "yes", "must be true or false", "distributed-switch-not-a-boolean"),
+    bad(
         "distributedCheckImage",
+        "pytorch/pytorch:latest",
         "must be pinned to a tag or digest",
-        id="distributed-image-latest",
+        "distributed-image-latest",
     ),
-    pytest.param(
-        {"nodeGroups": [base_group(instanceType="c7g2xlarge")]},
-        "nodeGroups[0].instanceType",
-        "is not an EC2 instance type",
-        id="malformed-type",
+    bad_group(
+        "instanceType", "is not an EC2 instance type", "malformed-type", instanceType="c7g2xlarge"
     ),
-    pytest.param(
-        {"nodeGroups": [base_group(instanceType="c7z.2xlarge")]},
-        "nodeGroups[0].instanceType",
-        "EC2 does not know",
-        id="unknown-type",
-    ),
-    pytest.param(
-        {"nodeGroups": [base_group(instanceType="c7g.2xlarge", amiType="AL2023_x86_64_STANDARD")]},
-        "nodeGroups[0].amiType",
+    bad_group("instanceType", "EC2 does not know", "unknown-type", instanceType="c7z.2xlarge"),
+    bad_group(
+        "amiType",
         "is for amd64 but c7g.2xlarge is arm64",
-        id="arch-ami-mismatch",
+        "arch-ami-mismatch",
+        instanceType="c7g.2xlarge",
+        amiType="AL2023_x86_64_STANDARD",
     ),
-    pytest.param(
-        {"nodeGroups": [base_group(instanceType="c7g.2xlarge", amiType="AL2_ARM_64")]},
-        "nodeGroups[0].amiType",
+    bad_group(
+        "amiType",
         "Amazon Linux 2 AMI",
-        id="al2-on-1.33",
+        "al2-on-1.33",
+        instanceType="c7g.2xlarge",
+        amiType="AL2_ARM_64",
     ),
-    pytest.param(
-        {"nodeGroups": [base_group(amiType="AmazonLinux2_ARM_64")]},
-        "nodeGroups[0].amiType",
-        "is not an EKS AMI type",
-        id="workshop-ami-name",
+    bad_group(
+        "amiType", "is not an EKS AMI type", "workshop-ami-name", amiType="AmazonLinux2_ARM_64"
     ),
-    pytest.param(
-        {"nodeGroups": [base_group(minSize=3, desiredSize=2, maxSize=1)]},
-        "nodeGroups[0].minSize",
+    bad_group(
+        "minSize",
         "minSize 3 is above maxSize 1",
-        id="min-gt-desired-gt-max",
+        "min-gt-desired-gt-max",
+        minSize=3,
+        desiredSize=2,
+        maxSize=1,
     ),
-    pytest.param(
-        {"nodeGroups": [base_group(minSize=1, desiredSize=3, maxSize=2)]},
-        "nodeGroups[0].desiredSize",
+    bad_group(
+        "desiredSize",
         "desiredSize 3 is above maxSize 2",
-        id="desired-above-max",
+        "desired-above-max",
+        minSize=1,
+        desiredSize=3,
+        maxSize=2,
     ),
-    pytest.param(
-        {"nodeGroups": [base_group(minSize=-1)]},
-        "nodeGroups[0].minSize",
-        "must be between 0 and 2147483647",
-        id="negative-size",
-    ),
-    pytest.param({"nodeGroups": []}, "nodeGroups", "non-empty list", id="empty-node-groups"),
+    bad_group("minSize", "must be between 0 and 2147483647", "negative-size", minSize=-1),
+    bad("nodeGroups", [], "non-empty list", "empty-node-groups"),
     pytest.param(
         {"nodeGroups": [base_group(taints=[{"key": "a", "effect": "NO_SCHEDULE"}])]},
         "nodeGroups[0].taints[0].effect",
         "is not a taint effect",
         id="bad-taint-effect",
     ),
-    pytest.param(
-        {"nodeGroups": [base_group(capacityType="SPOTTY")]},
-        "nodeGroups[0].capacityType",
+    bad_group(
+        "capacityType",
         "is not one of ON_DEMAND, SPOT",
-        id="bad-node-capacity-type",
+        "bad-node-capacity-type",
+        capacityType="SPOTTY",
     ),
-    pytest.param(
-        {"gpuCapacityTypes": ["on-demand", "preemptible"]},
+    bad(
         "gpuCapacityTypes",
+        ["on-demand", "preemptible"],
         "'preemptible' is not a capacity type",
-        id="bad-gpu-capacity-type",
+        "bad-gpu-capacity-type",
     ),
-    pytest.param(
-        {"kubernetesVersion": "1.33.2"},
+    bad(
         "kubernetesVersion",
+        "1.33.2",
         "is not a Kubernetes MAJOR.MINOR version",
-        id="malformed-version",
+        "malformed-version",
     ),
-    pytest.param(
-        {"kubernetesVersion": 1.30},  # unquoted in YAML: the number 1.3
+    # unquoted in YAML: the number 1.3
+    bad("kubernetesVersion", 1.30, 'quote it (kubernetesVersion: "1.30")', "yaml-ate-the-zero"),
+    bad(
         "kubernetesVersion",
-        'quote it (kubernetesVersion: "1.30")',
-        id="yaml-ate-the-zero",
-    ),
-    pytest.param(
-        {"kubernetesVersion": "1.033"},
-        "kubernetesVersion",
+        "1.033",
         "is not a Kubernetes MAJOR.MINOR version",
-        id="leading-zero-version",
+        "leading-zero-version",
     ),
-    pytest.param(
-        {"kubernetesVersion": "1.\u0663\u0663"},  # Arabic-Indic digits: `\d` matched them
+    # Arabic-Indic digits: `\d` matched them
+    bad(
         "kubernetesVersion",
+        "1.\u0663\u0663",
         "is not a Kubernetes MAJOR.MINOR version",
-        id="non-ascii-digits",
+        "non-ascii-digits",
     ),
-    pytest.param(
-        {"kubernetesVersion": "1.20"},
+    bad(
         "kubernetesVersion",
+        "1.20",
         "EKS has no Kubernetes 1.20 in its calendar",
-        id="version-not-in-calendar",
+        "version-not-in-calendar",
     ),
-    pytest.param(
-        {"kubernetesVersion": "1.99"},
-        "kubernetesVersion",
-        "EKS has no Kubernetes 1.99 in its calendar",
-        id="future-version",
+    bad(
+        "kubernetesVersion", "1.99", "EKS has no Kubernetes 1.99 in its calendar", "future-version"
     ),
-    pytest.param(
-        {"kubernetesVersion": "1.31"},
+    bad(
         "kubernetesVersion",
+        "1.31",
         "left EKS extended support on 2026-11-26",
-        id="past-extended-support",
+        "past-extended-support",
     ),
     pytest.param(
         {"nodeGroups": [base_group(), base_group()]},
@@ -286,46 +277,19 @@ BAD_INPUTS = [
         "duplicate node group name",
         id="duplicate-names",
     ),
-    pytest.param(
-        {"privateSubnetPattern": " "}, "privateSubnetPattern", "is empty", id="empty-subnet-pattern"
+    bad("privateSubnetPattern", " ", "is empty", "empty-subnet-pattern"),
+    bad("vpcName", None, "is required and not set", "missing-vpc-name"),
+    bad("aws:region", None, "is required", "missing-region"),
+    bad("gpuConsolidateAfter", "5 minutes", "is not a duration", "bad-duration"),
+    bad("gpuMaxGpus", 0, "between 1 and", "zero-gpu-limit"),
+    bad("gpuCheckImage", "nvidia/cuda:latest", "pinned to a tag or digest", "latest-image"),
+    bad(
+        "efaInstanceType", "g5.xlarge", "not an EFA-capable NVIDIA GPU type", "efa-type-without-efa"
     ),
-    pytest.param({"vpcName": None}, "vpcName", "is required and not set", id="missing-vpc-name"),
-    pytest.param({"aws:region": None}, "aws:region", "is required", id="missing-region"),
-    pytest.param(
-        {"gpuConsolidateAfter": "5 minutes"},
-        "gpuConsolidateAfter",
-        "is not a duration",
-        id="bad-duration",
-    ),
-    pytest.param({"gpuMaxGpus": 0}, "gpuMaxGpus", "between 1 and", id="zero-gpu-limit"),
-    pytest.param(
-        {"gpuCheckImage": "nvidia/cuda:latest"},
-        "gpuCheckImage",
-        "pinned to a tag or digest",
-        id="latest-image",
-    ),
-    pytest.param(
-        {"efaInstanceType": "g5.xlarge"},
-        "efaInstanceType",
-        "not an EFA-capable NVIDIA GPU type",
-        id="efa-type-without-efa",
-    ),
-    pytest.param(
-        {"clusterName": "toe.dev"},
-        "clusterName",
-        "not a valid EKS cluster name",
-        id="bad-cluster-name",
-    ),
-    pytest.param(
-        {"publicAccessCidrs": ["10.0.0.0/33"]},
-        "publicAccessCidrs",
-        "is not a CIDR block",
-        id="bad-cidr",
-    ),
-    pytest.param({"runId": "run 2"}, "runId", "letters, digits", id="bad-run-id"),
-    pytest.param(
-        {"checkTimeoutSeconds": 60}, "checkTimeoutSeconds", "between 300 and", id="short-timeout"
-    ),
+    bad("clusterName", "toe.dev", "not a valid EKS cluster name", "bad-cluster-name"),
+    bad("publicAccessCidrs", ["10.0.0.0/33"], "is not a CIDR block", "bad-cidr"),
+    bad("runId", "run 2", "letters, digits", "bad-run-id"),
+    bad("checkTimeoutSeconds", 60, "between 300 and", "short-timeout"),
 ]
 
 

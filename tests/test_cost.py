@@ -212,8 +212,8 @@ def test_an_efa_type_adds_its_own_node_for_its_pull(ec2, tmp_path):
     minutes = (90 + 10_500_000_000 / (1_766_399_024 / 59) + 5 + 300) / 60
     assert efa.quantity == f"1 x g5.8xlarge, {minutes:.0f} min each"
     assert efa.usd_once == pytest.approx(2.936 * minutes / 60, rel=1e-3)
-    # The GPU check's node now only pulls the small CUDA base image.
-    gpu_minutes = (90 + 150_000_000 / (1_766_399_024 / 59) + 5 + 300) / 60
+    # The GPU check's node now only pulls the small CUDA base image, at its recorded size.
+    gpu_minutes = (90 + 100_999_123 / (1_766_399_024 / 59) + 5 + 300) / 60
     assert lines["GPU check"].quantity == f"1 x g4dn.xlarge, {gpu_minutes:.0f} min each"
 
 

@@ -23,9 +23,15 @@ ALLOWED = {
     "policies": {"core"},
     "toe": {"core", "components", "policies"},
 }
-# The kernel's facts the rehearsal may read (what pulumi-eks generates, AWS's error text); its
-# rules (config, account checks, instance types, results) never: the rehearsal is an oracle.
-REHEARSAL_MAY_IMPORT = {"core.pulumi_eks", "core.aws_errors", "core.wellknown"}
+# The kernel's facts the rehearsal may read (what pulumi-eks generates, AWS's error text, the
+# recorded check images); its rules (config, account checks, instance types, results) never: the
+# rehearsal is an oracle.
+REHEARSAL_MAY_IMPORT = {
+    "core.pulumi_eks",
+    "core.aws_errors",
+    "core.wellknown",
+    "core.image_catalogue",  # the recorded check images the kubelet stand-in can pull
+}
 REHEARSAL_MAY_IMPORT_TOE = {"toe.offline.account", "toe.offline.harness"}
 
 

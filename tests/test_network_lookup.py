@@ -14,20 +14,22 @@ from toe.offline.account import Account, SubnetSpec, VpcSpec, create_in_moto, lo
 REGION = "ap-northeast-2"
 
 
+# What the dev stack looks up.
+DEV_LOOKUP = {
+    "stack": "dev",
+    "region": REGION,
+    "vpc_name": "training-on-eks",
+    "private_pattern": "TOE-priv-subnet-*",
+    "public_pattern": "TOE-pub-subnet-*",
+}
+
+
 def resolve(account: Account, **kw):
     with mock_aws():
         session = boto3.Session(region_name=REGION)
         create_in_moto(account, session)
         api = Boto3NetworkApi(session.client("ec2"))
-        args = {
-            "stack": "dev",
-            "region": REGION,
-            "vpc_name": "training-on-eks",
-            "private_pattern": "TOE-priv-subnet-*",
-            "public_pattern": "TOE-pub-subnet-*",
-        }
-        args.update(kw)
-        return resolve_network(api, **args)
+        return resolve_network(api, **{**DEV_LOOKUP, **kw})
 
 
 def account(*vpcs: VpcSpec) -> Account:
@@ -36,6 +38,11 @@ def account(*vpcs: VpcSpec) -> Account:
 
 def vpc(name: str, cidr: str, *subnets: tuple[str, str, str]) -> VpcSpec:
     return VpcSpec(name, cidr, tuple(SubnetSpec(n, f"{REGION}{az}", c) for n, az, c in subnets))
+
+
+def workshop_vpc(*subnets: tuple[str, str, str]) -> Account:
+    """An account whose one VPC is the workshop's (10.0.0.0/16), holding `subnets`."""
+    return account(vpc("training-on-eks", "10.0.0.0/16", *subnets))
 
 
 def test_workshop_account_resolves_inside_the_workshop_vpc_only():
@@ -66,13 +73,8 @@ def test_several_vpcs_with_the_name_are_refused():
 
 
 def test_private_subnets_in_one_zone_name_the_zone():
-    one_az = account(
-        vpc(
-            "training-on-eks",
-            "10.0.0.0/16",
-            ("TOE-priv-subnet-a", "a", "10.0.1.0/24"),
-            ("TOE-priv-subnet-a2", "a", "10.0.2.0/24"),
-        )
+    one_az = workshop_vpc(
+        ("TOE-priv-subnet-a", "a", "10.0.1.0/24"), ("TOE-priv-subnet-a2", "a", "10.0.2.0/24")
     )
     with pytest.raises(ConfigError) as err:
         resolve(one_az)
@@ -83,13 +85,8 @@ def test_private_subnets_in_one_zone_name_the_zone():
 
 
 def test_no_public_subnets_is_allowed():
-    internal = account(
-        vpc(
-            "training-on-eks",
-            "10.0.0.0/16",
-            ("TOE-priv-subnet-a", "a", "10.0.1.0/24"),
-            ("TOE-priv-subnet-b", "b", "10.0.2.0/24"),
-        )
+    internal = workshop_vpc(
+        ("TOE-priv-subnet-a", "a", "10.0.1.0/24"), ("TOE-priv-subnet-b", "b", "10.0.2.0/24")
     )
     facts = resolve(internal)
     assert facts.public == ()
@@ -120,16 +117,12 @@ def test_a_private_pattern_that_matches_nothing_lists_the_names_and_offers_one_t
 
 
 def test_the_offered_private_pattern_spans_two_zones_and_leaves_the_public_subnets_out():
-    named = account(
-        vpc(
-            "training-on-eks",
-            "10.0.0.0/16",
-            ("app-private-a", "a", "10.0.1.0/24"),
-            ("app-private-a-spare", "a", "10.0.2.0/24"),
-            ("app-private-b", "b", "10.0.3.0/24"),
-            ("app-public-a", "a", "10.0.4.0/24"),
-            ("app-public-b", "b", "10.0.5.0/24"),
-        )
+    named = workshop_vpc(
+        ("app-private-a", "a", "10.0.1.0/24"),
+        ("app-private-a-spare", "a", "10.0.2.0/24"),
+        ("app-private-b", "b", "10.0.3.0/24"),
+        ("app-public-a", "a", "10.0.4.0/24"),
+        ("app-public-b", "b", "10.0.5.0/24"),
     )
     with pytest.raises(ConfigError) as err:
         resolve(named, private_pattern="app-private-a*", public_pattern="app-public-*")
@@ -161,7 +154,7 @@ def test_many_subnet_names_are_shortened_and_unnamed_ones_counted():
 
 
 def test_a_vpc_with_subnets_in_one_zone_gets_a_fix_that_is_no_pattern():
-    one_zone = account(vpc("training-on-eks", "10.0.0.0/16", ("only-a", "a", "10.0.1.0/24")))
+    one_zone = workshop_vpc(("only-a", "a", "10.0.1.0/24"))
     with pytest.raises(ConfigError) as err:
         resolve(one_zone, private_pattern="nothing-*")
     (p,) = err.value.problems
@@ -202,14 +195,7 @@ def test_an_html_error_page_is_one_unchecked_problem(page, status, line):
             aws_secret_access_key="testing",
             config=Config(retries={"max_attempts": 1}),
         )
-        facts, problems = find_network(
-            Boto3NetworkApi(ec2),
-            stack="dev",
-            region=REGION,
-            vpc_name="training-on-eks",
-            private_pattern="TOE-priv-subnet-*",
-            public_pattern="TOE-pub-subnet-*",
-        )
+        facts, problems = find_network(Boto3NetworkApi(ec2), **DEV_LOOKUP)
     assert facts is None and len(problems) == 1 and problems[0].unchecked
     assert problems[0].message.startswith(line)
     assert "\n" not in problems[0].message and "<" not in problems[0].message

@@ -16,6 +16,7 @@ from kubernetes.client.exceptions import ApiException
 from test_checks import EFA_FROM_SHM, _fake_fi_info, _fake_nvidia_smi, _run
 
 from components import readout
+from core import image_catalogue
 from core.results import ERROR, FAILED, PASSED, PENDING, UNAVAILABLE
 from toe.offline.simulated_cluster import (
     FINISHED,
@@ -224,6 +225,62 @@ def test_image_pull_failure(reason: str) -> None:
     assert result["status"] == ERROR
     assert result["reason"] == f"image pull failed ({reason}: {message})"
     assert (result["instanceType"], result["scheduledAt"]) == ("g5.xlarge", SCHEDULED)
+
+
+WRONG_TAG = "nvcr.io/nvidia/cuda:12.8.1-base-ubuntu24.04-no-such-tag"
+
+
+@pytest.mark.parametrize("attempt", [1, 2])
+def test_an_image_its_registry_lacks_fails_with_the_kubelets_words(attempt: int) -> None:
+    # The waiting state a kubelet writes for a missing tag (first the pull, then the back-off).
+    waiting = image_catalogue.pull(WRONG_TAG, attempt).waiting()
+    assert waiting["reason"] == ("ErrImagePull" if attempt == 1 else "ImagePullBackOff")
+    api = FakeCoreV1(
+        pods=[
+            pod(
+                "j",
+                "j-1",
+                node_name="n",
+                phase="Pending",
+                state={"waiting": waiting},
+                image=WRONG_TAG,
+            )
+        ],
+        nodes=[node("n", "g5.xlarge")],
+    )
+    result = readout.read_gpu(api, NS, "j")
+    assert result["status"] == FAILED
+    assert result["reason"].startswith(f"image not found ({waiting['reason']}: ")
+    assert waiting["message"] in result["reason"]  # the kubelet's own words, whole
+    assert f"gpuCheckImage {WRONG_TAG} does not exist in its registry" in result["reason"]
+    (line,) = readout.summary_lines({"gpu": result})
+    assert line.startswith(f"gpu: failed — {result['reason']} on g5.xlarge")
+
+
+@pytest.mark.parametrize(
+    ("reason", "message", "status"),
+    [
+        ("InvalidImageName", 'Failed to apply default image tag "x::y": invalid', FAILED),
+        (
+            "RegistryUnavailable",
+            "image pull failed for x because the registry is unavailable",
+            ERROR,
+        ),
+        (
+            "ImagePullBackOff",
+            'Back-off pulling image "x": ErrImagePull: 429 Too Many Requests',
+            ERROR,
+        ),
+    ],
+)
+def test_image_pull_reasons_that_are_not_a_missing_tag(reason, message, status) -> None:
+    waiting = {"waiting": {"reason": reason, "message": message}}
+    api = FakeCoreV1(pods=[pod("e", "e-1", node_name="n", phase="Pending", state=waiting)])
+    result = readout.read_efa(api, NS, "e", requested=False)
+    assert result["status"] == status
+    assert f"{reason}: {message}" in result["reason"]
+    if status == FAILED:
+        assert "efaCheckImage nvidia/cuda" in result["reason"]
 
 
 def test_container_creating_is_pending() -> None:

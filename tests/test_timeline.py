@@ -23,12 +23,13 @@ def _resource(name, type_, *, custom=True, parent=STACK, deps=(), provider="", i
     }
 
 
-def _job(name, image, check, *, deps, provider):
+def _job(check, image, *, deps, provider):
+    """The Job of a check: named and labelled as the check, running `image`."""
     inputs = {
         "metadata": {"labels": {"app.kubernetes.io/name": check}},
         "spec": {"template": {"spec": {"containers": [{"name": "c", "image": image}]}}},
     }
-    return _resource(name, "kubernetes:batch/v1:Job", deps=deps, provider=provider, inputs=inputs)
+    return _resource(check, "kubernetes:batch/v1:Job", deps=deps, provider=provider, inputs=inputs)
 
 
 @pytest.fixture(scope="module")
@@ -54,19 +55,13 @@ def plan() -> dict:
         for g in ("ng-arm", "ng-x86")
     ]
     pool = _resource("gpu-nodepool", "kubernetes:karpenter.sh/v1:NodePool", provider=k8s["urn"])
-    gpu = _job(
-        "gpu-check",
-        "nvidia/cuda:12.8.1-base-ubuntu24.04",
-        "gpu-check",
-        deps=[pool["urn"]],
-        provider=k8s["urn"],
-    )
-    efa = _job(
-        "efa-check",
-        "763104351884.dkr.ecr.ap-northeast-2.amazonaws.com/pytorch-training:2.6.0-gpu",
-        "efa-check",
-        deps=[pool["urn"]],
-        provider=k8s["urn"],
+    images = {
+        "gpu-check": "nvidia/cuda:12.8.1-base-ubuntu24.04",
+        "efa-check": "763104351884.dkr.ecr.ap-northeast-2.amazonaws.com/pytorch-training:2.6.0-gpu",
+    }
+    gpu, efa = (
+        _job(check, image, deps=[pool["urn"]], provider=k8s["urn"])
+        for check, image in images.items()
     )
     # Something that waits for the whole node-groups component.
     after = _resource("after-nodes", "kubernetes:core/v1:ConfigMap", deps=[nodes["urn"]])
@@ -130,6 +125,21 @@ def test_job_time_is_node_launch_plus_pull_of_its_image_plus_run(plan, table):
     pull = next(p for p in efa.phases if p.name.startswith("image_pull"))
     assert pull.seconds == pytest.approx(10.5e9 / table.throughput)
     assert efa.seconds > gpu.seconds
+
+
+def test_a_recorded_image_size_replaces_the_estimate(table):
+    gpu = table.image("nvcr.io/nvidia/cuda:12.8.1-base-ubuntu24.04")
+    assert (gpu.bytes, gpu.low, gpu.high, gpu.basis) == (100_999_123,) * 3 + ("registry",)
+    assert gpu.source.startswith("check_images.yaml: ")
+    # Recorded without a size (no published figure): the table's estimate stays.
+    dlc = (
+        "763104351884.dkr.ecr.ap-northeast-2.amazonaws.com/"
+        "pytorch-training:2.6.0-gpu-py312-cu126-ubuntu22.04-ec2"
+    )
+    assert table.image(dlc).basis == "estimate"
+    job = _job("gpu-check", gpu.pattern, "gpu-check", deps=[], provider="urn:k8s")
+    pull = next(p for p in timeline._phases(job, table) if p.name.startswith("image_pull"))
+    assert (pull.seconds, pull.basis) == (pytest.approx(100_999_123 / table.throughput), "registry")
 
 
 def test_critical_path_total_and_range(plan, table):

@@ -59,29 +59,27 @@ def _check_jsonschema() -> str:
     return on_path
 
 
-@pytest.mark.parametrize("path", [PREVIEW, DESTROY], ids=lambda p: p.name)
-def test_workflow_matches_the_github_workflow_schema(path: Path):
-    completed = subprocess.run(
+def _schema_check(path: Path) -> subprocess.CompletedProcess:
+    """check-jsonschema on `path` against its bundled GitHub workflow schema."""
+    return subprocess.run(
         [_check_jsonschema(), "--builtin-schema", "vendor.github-workflows", str(path)],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+@pytest.mark.parametrize("path", [PREVIEW, DESTROY], ids=lambda p: p.name)
+def test_workflow_matches_the_github_workflow_schema(path: Path):
+    completed = _schema_check(path)
     assert completed.returncode == 0, completed.stdout + completed.stderr
 
 
 def test_the_schema_check_rejects_a_broken_workflow(tmp_path: Path):
     broken = tmp_path / "broken.yml"
     broken.write_text("on: pull_request\njobs:\n  x:\n    runs-on: ubuntu-latest\n    step: []\n")
-    completed = subprocess.run(
-        [_check_jsonschema(), "--builtin-schema", "vendor.github-workflows", str(broken)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert completed.returncode == 1
+    assert _schema_check(broken).returncode == 1
 
 
 def test_triggers():

@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -156,29 +156,21 @@ def run_fleet(
         return list(pool.map(runner.run, stacks))
 
 
+@dataclass
 class _StackRunner:
     """Runs one operation on one stack, logging its output and reporting progress."""
 
-    def __init__(
-        self,
-        operation: str,
-        options: FleetOptions,
-        progress: FleetProgress,
-        command: auto.PulumiCommand,
-        sweep: Sweep | None,
-        sweep_note: str | None,
-    ) -> None:
-        self.operation = operation
-        self.options = options
-        self.progress = progress
-        self.command = command
-        self.sweep = sweep
-        self.sweep_note = sweep_note
-        # `pulumi stack select` and `stack init` record the selected stack in the workspace's
-        # settings under ~/.pulumi/workspaces, shared by every stack of the project: run them one
-        # at a time (inferred from the CLI's behaviour, not observed failing). The operations
-        # themselves pass `--stack` and run in parallel.
-        self.select_lock = threading.Lock()
+    operation: str
+    options: FleetOptions
+    progress: FleetProgress
+    command: auto.PulumiCommand
+    sweep: Sweep | None
+    sweep_note: str | None
+    # `pulumi stack select` and `stack init` record the selected stack in the workspace's
+    # settings under ~/.pulumi/workspaces, shared by every stack of the project: run them one
+    # at a time (inferred from the CLI's behaviour, not observed failing). The operations
+    # themselves pass `--stack` and run in parallel.
+    select_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def run(self, stack: str) -> StackResult:
         log_path = self.options.log_dir / f"{stack}.{self.operation}.log"

@@ -269,17 +269,11 @@ def read_config(
     """The validated StackConfig of a stack, read from its files (no Pulumi engine involved).
 
     `lookup` answers instance-type questions (see core.instance_types); `catalog` lists the
-    types the region offers, for "did you mean" (optional).
+    types the region offers, for "did you mean" (optional). Raises one ConfigError listing every
+    problem.
     """
-    from core import config
-
-    return config.load(
-        stack_config(stack, project_dir, overrides),
-        stack=stack,
-        lookup=lookup,
-        catalog=catalog,
-        today=today,
-    )
+    reading = read_stack_config(stack, lookup, project_dir, overrides, catalog=catalog, today=today)
+    return reading.checked(stack)
 
 
 def read_stack_config(

@@ -54,6 +54,24 @@ def project_folder(text: str) -> Path:
     return path
 
 
+def add_report_arguments(parser: argparse.ArgumentParser, *, quoting: str) -> None:
+    """--dir, --json and --verbose, as the commands that ask AWS take them; `quoting` says where
+    one line of each answer that was not AWS's error document shows (e.g. "the table quotes")."""
+    parser.add_argument(
+        "--dir",
+        type=project_folder,
+        default=None,
+        help="project directory (default: this checkout)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="print whole answers that were not AWS's error document (an HTML error page); "
+        f"{quoting} one line of each",
+    )
+
+
 def positive_seconds(text: str) -> float:
     """argparse type: a number of seconds above 0."""
     import math

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date
+from typing import Any
 
 from core import instance_types as it
 from core.config.checks import _checks
@@ -154,20 +155,9 @@ def read(
     )
 
 
-def load(
-    values: Mapping[str, str],
-    *,
-    stack: str,
-    lookup: it.InstanceLookup,
-    catalog: Catalog | None = None,
-    today: date | None = None,
-    decls: Mapping[str, Declaration] | None = None,
-) -> StackConfig:
-    """`read()`, raising one ConfigError listing every problem."""
-    reading = read(values, stack=stack, lookup=lookup, catalog=catalog, today=today, decls=decls)
-    if reading.config is None:
-        raise ConfigError(stack, reading.problems)
-    return reading.config
+def load(values: Mapping[str, str], *, stack: str, **options: Any) -> StackConfig:
+    """`read()` (the same arguments), raising one ConfigError listing every problem."""
+    return read(values, stack=stack, **options).checked(stack)
 
 
 def program_values() -> dict[str, str]:

@@ -30,16 +30,7 @@ def _checks(r: _Reader, pool: GpuPoolSpec | None, *, lookups: bool) -> ChecksSpe
             f"{_short(run_id)!r} must be 1-63 letters, digits, '-', '_' or '.'",
             r.set_fix("runId", "2"),
         )
-    images = {}
-    for key in ("gpuCheckImage", "efaCheckImage"):
-        image = r.string(key, "") or ""
-        if not image_pinned(image):
-            r.problem(
-                key,
-                f"{_short(image)!r} must be pinned to a tag or digest (never latest)",
-                r.rm_fix(key),
-            )
-        images[key] = image
+    images = {key: _image(r, key) for key in ("gpuCheckImage", "efaCheckImage")}
     efa_type = r.string("efaInstanceType", "") or ""
     if efa_type and lookups:
         _efa_type(r, efa_type, pool)
@@ -79,17 +70,22 @@ def _checks(r: _Reader, pool: GpuPoolSpec | None, *, lookups: bool) -> ChecksSpe
     )
 
 
+def _image(r: _Reader, key: str) -> str:
+    image = r.string(key, "") or ""
+    if not image_pinned(image):
+        r.problem(
+            key,
+            f"{_short(image)!r} must be pinned to a tag or digest (never latest)",
+            r.rm_fix(key),
+        )
+    return image
+
+
 def _distributed(
     r: _Reader, pool: GpuPoolSpec | None, efa_type: str, *, lookups: bool
 ) -> DistributedSpec:
     enabled = r.boolean("distributedCheck")
-    image = r.string("distributedCheckImage", "") or ""
-    if not image_pinned(image):
-        r.problem(
-            "distributedCheckImage",
-            f"{_short(image)!r} must be pinned to a tag or digest (never latest)",
-            r.rm_fix("distributedCheckImage"),
-        )
+    image = _image(r, "distributedCheckImage")
     bound_text = r.string("distributedMinBusbwGBps", "0.1")
     bound = 0.0
     if bound_text is not None:
@@ -103,14 +99,9 @@ def _distributed(
                 r.rm_fix("distributedMinBusbwGBps"),
             )
     required = r.boolean("distributedRequired")
-    families = r.strings("distributedInstanceFamilies", ["g5", "g6"]) or []
-    for f in families:
-        if not FAMILY_RE.fullmatch(f):
-            r.problem(
-                "distributedInstanceFamilies",
-                f"{_short(repr(f))} is not an instance family",
-                r.rm_fix("distributedInstanceFamilies"),
-            )
+    families = (
+        r.names("distributedInstanceFamilies", ["g5", "g6"], FAMILY_RE, "instance family") or []
+    )
     spec = DistributedSpec(
         enabled=bool(enabled),
         image=image,

@@ -16,29 +16,10 @@ from core.config.values import _Reader, _short
 
 def _gpu_pool(r: _Reader) -> GpuPoolSpec | None:
     before = len(r.problems)
-    categories = r.strings("gpuInstanceCategories", ["g", "p"])
-    if categories is not None:
-        if not categories:
-            r.problem(
-                "gpuInstanceCategories",
-                "must name at least one instance category",
-                r.rm_fix("gpuInstanceCategories"),
-            )
-        for c in categories:
-            if not CATEGORY_RE.fullmatch(c):
-                r.problem(
-                    "gpuInstanceCategories",
-                    f"{_short(repr(c))} is not an instance category",
-                    r.rm_fix("gpuInstanceCategories"),
-                )
-    families = r.strings("gpuInstanceFamilies", ["g6", "g5"])
-    for f in families or []:
-        if not FAMILY_RE.fullmatch(f):
-            r.problem(
-                "gpuInstanceFamilies",
-                f"{_short(repr(f))} is not an instance family",
-                r.rm_fix("gpuInstanceFamilies"),
-            )
+    categories = r.names(
+        "gpuInstanceCategories", ["g", "p"], CATEGORY_RE, "instance category", needed=True
+    )
+    families = r.names("gpuInstanceFamilies", ["g6", "g5"], FAMILY_RE, "instance family")
     capacity = r.strings("gpuCapacityTypes", ["on-demand"])
     if capacity is not None:
         if not capacity:

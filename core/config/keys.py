@@ -147,26 +147,19 @@ def _aws_access(r: _Reader, region: str | None) -> AwsAccess | None:
 
 def _cluster_name(r: _Reader) -> str | None:
     explicit = r.string("clusterName", "toe-attendee-01")
-    if explicit:
-        if not CLUSTER_NAME_RE.fullmatch(explicit):
-            r.problem(
-                "clusterName",
-                f"{explicit!r} is not a valid EKS cluster name (1-100 letters, digits, '-' or "
-                "'_', starting with a letter or digit)",
-                r.set_fix("clusterName", _cluster_name_from(explicit)),
-            )
-            return None
-        return explicit
-    derived = derive_cluster_name(r.stack)
-    if not CLUSTER_NAME_RE.fullmatch(derived):
-        r.problem(
-            "clusterName",
-            f"the cluster name derives from the stack name as {derived!r}, which EKS refuses "
-            "(1-100 letters, digits, '-' or '_'); rename the stack, or set clusterName",
-            r.set_fix("clusterName", _cluster_name_from(derived)),
-        )
-        return None
-    return derived
+    name = explicit or derive_cluster_name(r.stack)
+    if CLUSTER_NAME_RE.fullmatch(name):
+        return name
+    r.problem(
+        "clusterName",
+        f"{name!r} is not a valid EKS cluster name (1-100 letters, digits, '-' or '_', starting "
+        "with a letter or digit)"
+        if explicit
+        else f"the cluster name derives from the stack name as {name!r}, which EKS refuses "
+        "(1-100 letters, digits, '-' or '_'); rename the stack, or set clusterName",
+        r.set_fix("clusterName", _cluster_name_from(name)),
+    )
+    return None
 
 
 def _cluster_name_from(text: str) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from core.problems import Problem
+from core.problems import ConfigError, Problem
 
 PROJECT_FILE = Path(__file__).resolve().parents[2] / "Pulumi.yaml"
 
@@ -275,6 +275,12 @@ class Reading:
     config: StackConfig | None
     problems: tuple[Problem, ...]
     network: NetworkInputs | None = None
+
+    def checked(self, stack: str) -> StackConfig:
+        """The config; when any key is bad, one ConfigError listing every problem."""
+        if self.config is None:
+            raise ConfigError(stack, self.problems)
+        return self.config
 
 
 def derive_cluster_name(stack: str) -> str:

@@ -210,11 +210,7 @@ def _unknown_fields(r: _Reader, key: str, item: Mapping) -> set[str]:
 def _labels(r: _Reader, key: str, raw: Any) -> tuple[tuple[str, str], ...]:
     labels = raw or {}
     if not isinstance(labels, Mapping):
-        r.problem(
-            f"{key}.labels",
-            f"must be a map of label key to value, got {_short(repr(labels))}",
-            r.rm_fix(f"{key}.labels"),
-        )
+        r.wrong_shape(f"{key}.labels", "a map of label key to value", labels)
         return ()
     good = []
     for lk, lv in labels.items():
@@ -279,21 +275,13 @@ def _taints(r: _Reader, key: str, raw: Any) -> tuple[Taint, ...]:
         )
         return ()
     if not isinstance(raw, list):
-        r.problem(
-            f"{key}.taints",
-            f"must be a list of {{key, value, effect}}, got {_short(repr(raw))}",
-            r.rm_fix(f"{key}.taints"),
-        )
+        r.wrong_shape(f"{key}.taints", "a list of {key, value, effect}", raw)
         return ()
     taints = []
     for index, taint in enumerate(raw):
         tkey = f"{key}.taints[{index}]"
         if not isinstance(taint, Mapping):
-            r.problem(
-                tkey,
-                f"must be an object with key, value and effect, got {_short(repr(taint))}",
-                r.rm_fix(tkey),
-            )
+            r.wrong_shape(tkey, "an object with key, value and effect", taint)
             continue
         tk, tv, effect = taint.get("key"), taint.get("value", ""), taint.get("effect")
         ok = True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -70,6 +71,10 @@ class _Reader:
 
     def rm_fix(self, key: str) -> str:
         return rm_command(key, stack=self.stack)
+
+    def wrong_shape(self, key: str, shape: str, value: object) -> None:
+        """`value` is not `shape` (a map of ..., a list of ...): the fix removes it."""
+        self.problem(key, f"must be {shape}, got {_short(repr(value))}", self.rm_fix(key))
 
     def default_fix(self, key: str, example: object) -> str:
         """Back to the schema's default when there is one, else the example value."""
@@ -172,6 +177,25 @@ class _Reader:
             )
             return None
         return value
+
+    def names(
+        self,
+        key: str,
+        example: list[str],
+        pattern: re.Pattern[str],
+        what: str,
+        *,
+        needed: bool = False,
+    ) -> list[str] | None:
+        """A list of strings, each of which `pattern` matches whole (each one an `what`, e.g.
+        an instance family); `needed`: an empty list is a problem too."""
+        items = self.strings(key, example)
+        if needed and items == []:
+            self.problem(key, f"must name at least one {what}", self.rm_fix(key))
+        for item in items or []:
+            if not pattern.fullmatch(item):
+                self.problem(key, f"{_short(repr(item))} is not an {what}", self.rm_fix(key))
+        return items
 
     # -------------------------------------------------------------------- instance types
 

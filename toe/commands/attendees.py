@@ -47,17 +47,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --shared-vpc, the one stack that manages the subnet role tags (default: dev)",
     )
     add.add_argument("--force", action="store_true", help="overwrite existing stack files")
-    add.add_argument(
-        "--dir", type=project_folder, default=Path("."), help="project directory (default: current)"
-    )
 
     listing = actions.add_parser("list", help="show the stack files and what each stack gets")
     listing.add_argument(
         "--format", choices=("table", "json"), default="table", help="output format"
     )
-    listing.add_argument(
-        "--dir", type=project_folder, default=Path("."), help="project directory (default: current)"
-    )
+    for action in (add, listing):
+        action.add_argument(
+            "--dir",
+            type=project_folder,
+            default=Path("."),
+            help="project directory (default: current)",
+        )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ import argparse
 import json
 from datetime import date
 
-from toe.terminal import EXIT_PROGRAM_ERROR, money, positive_int, project_folder
+from toe.terminal import EXIT_PROGRAM_ERROR, add_report_arguments, money, positive_int
 
 NAME = "cost"
 HELP = (
@@ -49,19 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="ask no AWS API: the simulated account's EC2 data and the bundled prices",
     )
-    parser.add_argument(
-        "--dir",
-        type=project_folder,
-        default=None,
-        help="project directory (default: this checkout)",
-    )
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument(
-        "--verbose",
-        action="store_true",
-        help="print whole answers that were not AWS's error document (an HTML error page); "
-        "the notes quote one line of each",
-    )
+    add_report_arguments(parser, quoting="the notes quote")
 
 
 def run(args) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from toe.terminal import project_folder
+from toe.terminal import add_report_arguments
 
 NAME = "preflight"
 HELP = (
@@ -28,19 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--stacks", nargs="+", metavar="STACK", help="with --fleet: these stacks (default: all)"
     )
-    parser.add_argument(
-        "--dir",
-        type=project_folder,
-        default=None,
-        help="project directory (default: this checkout)",
-    )
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument(
-        "--verbose",
-        action="store_true",
-        help="print whole answers that were not AWS's error document (an HTML error page); "
-        "the table quotes one line of each",
-    )
+    add_report_arguments(parser, quoting="the table quotes")
 
 
 def run(args) -> int:

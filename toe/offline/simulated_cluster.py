@@ -106,6 +106,7 @@ def pod(
     state: dict[str, Any] | None = None,
     conditions: list[dict[str, Any]] | None = None,
     created: str = T0,
+    image: str = "nvidia/cuda",
 ) -> V1Pod:
     body: dict[str, Any] = {
         "metadata": {
@@ -114,7 +115,7 @@ def pod(
             "creationTimestamp": created,
             "labels": {wk.LABEL_JOB_NAME: job, "job-name": job},
         },
-        "spec": {"containers": [{"name": "check", "image": "nvidia/cuda"}]},
+        "spec": {"containers": [{"name": "check", "image": image}]},
         "status": {"phase": phase},
     }
     if node_name:
@@ -128,7 +129,7 @@ def pod(
         body["status"]["containerStatuses"] = [
             {
                 "name": "check",
-                "image": "nvidia/cuda",
+                "image": image,
                 "imageID": "",
                 "ready": False,
                 "restartCount": 0,

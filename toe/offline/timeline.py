@@ -21,6 +21,8 @@ from core import wellknown as wk
 
 LATENCIES = Path(__file__).resolve().parents[1] / "data" / "latencies.yaml"
 BASES = ("measured", "docs", "estimate")
+# An image size from the catalogue of recorded images: the registry's own figure, not an estimate.
+RECORDED = "registry"
 # Steps shorter than this are not worth naming when saying what a Job does not wait for.
 NOTABLE_SECONDS = 60.0
 # Off-path steps shorter than this are summarised in one line.
@@ -70,6 +72,15 @@ class Latencies:
         return ("default",)
 
     def image(self, reference: str) -> ImageSize:
+        """The compressed size a node pulls: the recorded one (core/data/check_images.yaml,
+        linux/amd64: the GPU nodes are x86_64) where a record has it, else the table's."""
+        from core import image_catalogue
+
+        record = image_catalogue.find(reference)
+        size = record.compressed_bytes() if record else None
+        if record is not None and size is not None:
+            source = f"{Path(image_catalogue.CATALOGUE).name}: {record.source}"
+            return ImageSize(reference, size, size, size, RECORDED, source)
         for size in self.images:
             if fnmatch.fnmatchcase(reference, size.pattern):
                 return size

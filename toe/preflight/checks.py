@@ -15,6 +15,7 @@ from core.problems import ConfigError, Problem, set_command
 from toe.preflight.clients import bodies_data, guarded
 from toe.preflight.eks import _describe_cluster_version, eks_support
 from toe.preflight.iam import simulate_caller
+from toe.preflight.images import images_check, stack_images
 from toe.preflight.quotas import (
     QUOTAS_TITLE,
     _node_group_vcpus,
@@ -25,11 +26,6 @@ from toe.preflight.quotas import (
     said_once,
 )
 from toe.preflight.verdicts import FAIL, PASS, STATUS_RANK, UNCHECKED, WARN, Check
-
-# Registries that limit anonymous pulls: Docker Hub allows 10 an hour per IPv4 address (FACTS.md,
-# "Workshop-scale facts"); attendees behind one NAT share one address.
-DOCKER_HUB_HOSTS = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
-
 
 GPU_TITLE = "GPU types the NodePool can launch"
 
@@ -118,31 +114,8 @@ class Checker:
 
     # 7 ------------------------------------------------------------------------------------
     def images(self, cfg) -> Check:
-        title = "Check images"
-        images = {"gpuCheckImage": cfg.checks.gpu_image, "efaCheckImage": cfg.checks.efa_image}
-        lines = [
-            f"{key}: {image} (registry {registry_host(image)})" for key, image in images.items()
-        ]
-        hub = [key for key, image in images.items() if registry_host(image) in DOCKER_HUB_HOSTS]
-        if hub:
-            return Check(
-                "images",
-                title,
-                WARN,
-                f"{', '.join(hub)} pulls from Docker Hub, which allows 10 anonymous pulls an hour "
-                "per IPv4 address: attendees behind one NAT hit it and their Jobs wait out "
-                "their deadline in ImagePullBackOff; use nvcr.io/nvidia/cuda (or ECR)",
-                tuple(lines),
-                {"images": images, "dockerHub": hub},
-            )
-        return Check(
-            "images",
-            title,
-            PASS,
-            "no check image pulls from Docker Hub",
-            tuple(lines),
-            {"images": images},
-        )
+        entries = [(key, image, ()) for key, image in stack_images(cfg)]
+        return images_check(entries, self.clients.registries, stack=self.stack)
 
     # 1 ------------------------------------------------------------------------------------
     def network(self, cfg):
@@ -327,14 +300,6 @@ class Checker:
     # 6 ------------------------------------------------------------------------------------
     def iam(self) -> Check:
         return simulate_caller(self.clients.iam, self.identity.get("Arn", ""))
-
-
-def registry_host(image: str) -> str:
-    """The registry an image reference pulls from (`nvidia/cuda:x` is Docker Hub's docker.io)."""
-    first, slash, _ = image.partition("/")
-    if slash and ("." in first or ":" in first or first == "localhost"):
-        return first
-    return "docker.io"
 
 
 def _problem_check(

@@ -18,6 +18,9 @@ class Clients:
     iam: Any
     sts: Any
     eks: Any = None
+    # Asks the check images' registries (toe.preflight.images.Registries); None: not asked
+    # (tests, the offline simulated account), which the images check says.
+    registries: Any = None
 
     @classmethod
     def from_session(cls, session, region: str) -> Clients:
@@ -27,6 +30,8 @@ class Clients:
         config = Config(
             connect_timeout=5, read_timeout=20, retries={"max_attempts": 3, "mode": "standard"}
         )
+        from toe.preflight.images import Registries
+
         return cls(
             **{
                 name: session.client(service, region_name=region, config=config)
@@ -37,7 +42,8 @@ class Clients:
                     ("sts", "sts"),
                     ("eks", "eks"),
                 )
-            }
+            },
+            registries=Registries.from_session(session, config),
         )
 
 

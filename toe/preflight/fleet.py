@@ -38,6 +38,7 @@ from toe.preflight.fleet_model import (  # noqa: F401  (re-exported)
     StackDemand,
     _some,
 )
+from toe.preflight.images import TITLE as IMAGES_TITLE
 
 
 def run(
@@ -109,6 +110,7 @@ class _FleetChecker(FleetChecks):
             checks.append(self.guard("fleet-quotas", QUOTAS_TITLE, self.quotas, demands))
             checks.append(self.guard("fleet-addresses", ADDRESSES_TITLE, self.addresses, demands))
             checks.append(self.guard("fleet-gpu-zones", GPU_ZONES_TITLE, self.gpu_zones, demands))
+            checks.append(self.guard("fleet-images", IMAGES_TITLE, self.images, demands))
         checks.append(self.guard("fleet-eks-clusters", EKS_TITLE, self.eks_clusters, demands))
         checks.append(self.guard("fleet-iam-roles", ROLES_TITLE, self.iam_roles, demands))
         per_stack = {

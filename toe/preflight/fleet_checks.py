@@ -31,10 +31,20 @@ from toe.preflight.fleet_model import (
     fitting,
     running_vcpus,
 )
+from toe.preflight.images import images_check, stack_images
 
 
 class FleetChecks:
     """The checks of a fleet checker: it sets clients, facts and the stacks' demands."""
+
+    def images(self, demands: Sequence[StackDemand]) -> Check:
+        """Every distinct check image of the fleet asked once, naming the stacks using it."""
+        users: dict[tuple[str, str], list[str]] = {}
+        for d in demands:
+            for key, image in stack_images(d.config):
+                users.setdefault((key, image), []).append(d.stack)
+        entries = [(key, image, stacks) for (key, image), stacks in users.items()]
+        return images_check(entries, self.clients.registries, check_id="fleet-images")
 
     def quotas(self, demands: Sequence[StackDemand]) -> Check:
         used = running_vcpus(self.clients.ec2, self.lookup)

@@ -24,6 +24,34 @@ from core.config.model import CLUSTER_NAME_RE
 if TYPE_CHECKING:
     pass
 
+# The package `toe.sweep` exports these as its own.
+__all__ = [
+    "AWS_FAILURES",
+    "DELETE_ORDER",
+    "FREE_KINDS",
+    "GONE_CODES",
+    "INSTANCE",
+    "LOAD_BALANCER",
+    "NETWORK_INTERFACE",
+    "NO_CHARGE",
+    "RETRYABLE_CODES",
+    "RULES",
+    "SECURITY_GROUP",
+    "SUBNET_TAG",
+    "TARGET_GROUP",
+    "VOLUME",
+    "DeleteReport",
+    "Failure",
+    "Leftover",
+    "ResponseParserError",
+    "RetryPolicy",
+    "SweepCheckError",
+    "TagRule",
+    "client_config",
+    "total_hourly",
+    "validate_cluster_name",
+]
+
 
 # What a call can raise when AWS (or whatever answers in its place) refuses it: botocore's own
 # errors, an error response, and an answer no parser could read (an HTML page from a proxy).
