@@ -33,6 +33,9 @@ REHEARSAL_MAY_IMPORT = {
     "core.image_catalogue",  # the recorded check images the kubelet stand-in can pull
 }
 REHEARSAL_MAY_IMPORT_TOE = {"toe.offline.account", "toe.offline.harness"}
+# The rehearsal's items (tests/e2e/test_*.py) may call the program's own code as the subject they
+# try, never to judge it: the readout `pulumi up` runs, and the NodePool's drain hook.
+REHEARSAL_ITEMS_MAY_CALL = {"components.pods", "components.teardown"}
 
 
 def _module(path: Path) -> str:
@@ -90,8 +93,15 @@ def test_the_offline_simulation_imports_no_command():
 def test_the_rehearsal_takes_facts_from_the_kernel_never_its_rules():
     wrong = []
     for path in (ROOT / "tests" / "e2e").rglob("*.py"):
+        item = path.parent.name == "e2e" and path.name.startswith("test_")
         for target in _imports(path):
             top = target.split(".")[0]
+            # (`from components import pods` names both `components` and `components.pods`)
+            if item and any(
+                target == m or target.startswith(m + ".") or m.startswith(target + ".")
+                for m in REHEARSAL_ITEMS_MAY_CALL
+            ):
+                continue
             if (
                 top == "core"
                 and target != "core"

@@ -310,6 +310,52 @@ def test_11_a_pool_that_admits_no_gpu_type_leaves_the_check_pending_in_karpenter
             custom.delete_cluster_custom_object("karpenter.sh", "v1", "nodepools", name)
 
 
+def test_12_a_check_image_that_does_not_exist_fails_as_the_kubelet_reports_it(
+    rehearsal: Rehearsal,
+) -> None:
+    """The GPU check's pod with its image tag mistyped: Karpenter gives it a node, the kubelet
+    cannot pull (ErrImagePull, then ImagePullBackOff), and the readout says `failed` with the
+    kubelet's words instead of waiting for the check's deadline."""
+    from components import pods
+
+    r = rehearsal
+    core, batch, _custom = kubernetes(r, "toe-dev")
+    job = next(
+        j
+        for j in batch.list_namespaced_job("toe-validation").items
+        if j.metadata.labels["app.kubernetes.io/name"] == "gpu-check"
+    )
+    template = batch.api_client.sanitize_for_serialization(job.spec.template)
+    template["metadata"] = {"labels": {"rehearsal": "no-such-tag"}}
+    wrong = template["spec"]["containers"][0]["image"] + "-no-such-tag"
+    template["spec"]["containers"][0]["image"] = wrong
+    batch.create_namespaced_job(
+        "toe-validation",
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": "wrong-image"},
+            "spec": {"backoffLimit": 0, "template": template},
+        },
+    )
+    try:
+        seen, deadline = set(), time.monotonic() + 90
+        while time.monotonic() < deadline and len(seen) < 2:
+            result = pods.read_gpu(core, "toe-validation", "wrong-image")
+            seen |= {
+                w for w in ("ErrImagePull", "ImagePullBackOff") if f"({w}:" in result["reason"]
+            }
+            time.sleep(1)
+        assert seen == {"ErrImagePull", "ImagePullBackOff"}, result
+        assert result["status"] == "failed", result
+        assert f"{wrong}: not found" in result["reason"], result
+        assert result["nodeName"], result  # it had a node: the pull, not the pool, failed
+    finally:
+        batch.delete_namespaced_job(
+            "wrong-image", "toe-validation", propagation_policy="Background"
+        )
+
+
 def test_3_the_kubeconfig_is_ciphertext_in_state(rehearsal: Rehearsal) -> None:
     r = rehearsal
     state = json.loads(r.pulumi("stack", "export", "--stack", "dev").stdout)
@@ -395,9 +441,33 @@ def _delete_order(events: list[dict]) -> list[str]:
 
 
 def test_6_destroy_runs_the_program_in_the_promised_order_and_leaves_nothing(
-    rehearsal: Rehearsal, tmp_path
+    rehearsal: Rehearsal, tmp_path, monkeypatch, figures
 ) -> None:
+    from components import teardown
+
     r = rehearsal
+    # A GPU node still runs when destroy starts: the checks run again in a pool whose empty
+    # nodes stay 20 minutes.
+    configure(r, "dev", (("gpuConsolidateAfter", "20m"), ("runId", "4")))
+    r.pulumi("up", "--stack", "dev", "--yes", "--skip-preview")
+    cluster = r.world.status()["clusters"]["toe-dev"]
+    running = sorted(n for n, v in cluster["nodes"].items() if v["pool"] == "gpu-pool")
+    assert running, cluster["nodes"]
+    # The test of this item's test: a hook watching a label Auto Mode never sets finds nothing to
+    # wait for while the GPU nodes run, so the order checked below would break.
+    core, _batch, _custom = kubernetes(r, "toe-dev")
+    said: list[str] = []
+    monkeypatch.setattr(teardown.wk, "LABEL_NODEPOOL", "eks.amazonaws.com/nodepool")
+    teardown.wait_for_nodes_gone(
+        teardown.DrainTarget("toe-dev", "gpu-pool", None),
+        api_factory=lambda _target: core,
+        log=said.append,
+        sleep=lambda _s: None,
+    )
+    monkeypatch.undo()
+    assert said == ["gpu-pool: all nodes removed"]
+    assert [n.metadata.name for n in core.list_node(label_selector="karpenter.sh/nodepool").items]
+
     log = tmp_path / "events.json"
     # `--event-log` is one of the CLI's debug flags (PULUMI_DEBUG_COMMANDS), as the Automation API
     # uses it.
@@ -427,7 +497,24 @@ def test_6_destroy_runs_the_program_in_the_promised_order_and_leaves_nothing(
         ("nodes-ng-x86", "cluster-eks-eksCluster"),
     ):
         assert position[before] < position[after], (before, after, order)
-    assert "gpu-pool: all nodes removed" in done.stdout  # the NodePool's after-delete hook
+    # The NodePool's after-delete hook waited until Karpenter's termination removed every node.
+    assert "gpu-pool: waiting for" in done.stdout, done.stdout
+    assert "gpu-pool: all nodes removed" in done.stdout
+    pool_deleted = max(
+        e["timestamp"]
+        for e in events
+        if (e.get("resOutputsEvent") or {}).get("metadata", {}).get("op") == "delete"
+        and e["resOutputsEvent"]["metadata"]["urn"].endswith("::gpu-nodepool")
+    )
+    history = r.world.status()["ended"]["toe-dev"]
+    gone = judge.gone_at(history, "gpu-pool")
+    assert set(running) <= set(gone), (running, gone)
+    # Event timestamps are whole seconds.
+    assert all(gone[n] <= pool_deleted + 1 for n in running), (gone, pool_deleted)
+    figures["destroyWaitedForNodes"] = {
+        "nodes": running,
+        "secondsBeforeHookEnded": [round(pool_deleted - gone[n], 1) for n in running],
+    }
     status = r.world.status()
     assert "toe-dev" not in status["clusters"]
     # Nothing is left in moto: no cluster, instance, role or launch template, no tag on the

@@ -14,7 +14,10 @@ removes one. What it does, as the kubelet would:
   Mode configures EFA for such pods). The container's termination message is the file the check
   scripts are pointed at with TERMINATION_LOG (the pod's terminationMessagePath otherwise);
 - a pod being deleted (Karpenter's drain evicts) is killed and removed at once.
-There is no container runtime: the image is not pulled.
+There is no container runtime: an image "pulls" when the recorded catalogue of check images
+(core/image_catalogue.py) holds its reference; any other ends as on a real node, ErrImagePull on
+each try and ImagePullBackOff between tries (10 s, doubling to 300 s: the kubelet's image pull
+back-off, pkg/kubelet/kubelet.go backOffPeriod and MaxContainerBackOff), and never runs.
 
 Every step is recorded with its time in `history`, for the tests' judge (rehearsal/judge.py).
 """
@@ -37,11 +40,14 @@ from typing import Any
 
 from rehearsal import fakes
 
+from core import image_catalogue
+
 GPU = "nvidia.com/gpu"
 EFA = "vpc.amazonaws.com/efa"
 NODEPOOL = "karpenter.sh/nodepool"
 TERMINATION_MESSAGE_MAX = 4096  # bytes the kubelet keeps of a termination message
 HEARTBEAT_SECONDS = 5.0
+PULL_BACK_OFF_SECONDS, PULL_BACK_OFF_MAX = 10.0, 300.0
 
 
 def quantity(text: Any) -> float:
@@ -105,6 +111,7 @@ class Kubelet:
     history: list[dict] = field(default_factory=list)
     stopping: threading.Event = field(default_factory=threading.Event)
     _pods: dict[str, tuple] = field(default_factory=dict)
+    _pulls: dict[str, dict] = field(default_factory=dict)  # pod uid -> failed tries, next try
 
     def start(self) -> None:
         from kubernetes import client
@@ -266,7 +273,53 @@ class Kubelet:
         phase = (pod.get("status") or {}).get("phase")
         if uid in self.running or phase in ("Running", "Succeeded", "Failed"):
             return
-        self._start(pod, node)
+        if self._pulled(pod, node):
+            self._start(pod, node)
+
+    def _pulled(self, pod: dict, node: KubeletNode) -> bool:
+        meta, container = pod["metadata"], pod["spec"]["containers"][0]
+        failed = self._pulls.get(meta["uid"])
+        now = time.monotonic()
+        if failed is not None and now < failed["next"]:
+            if not failed["backingOff"]:  # between tries the kubelet reports the back-off
+                failed["backingOff"] = True
+                self._waiting(pod, image_catalogue.pull(container["image"], 2).waiting())
+            return False
+        result = image_catalogue.pull(container["image"], 1)
+        if result.pulled:
+            return True
+        tries = (failed or {}).get("tries", 0) + 1
+        delay = min(PULL_BACK_OFF_SECONDS * 2 ** (tries - 1), PULL_BACK_OFF_MAX)
+        self._pulls[meta["uid"]] = {"tries": tries, "next": now + delay, "backingOff": False}
+        self._waiting(pod, result.waiting())
+        self._record(
+            "image-pull-failed",
+            node=node.name,
+            pod=f"{meta['namespace']}/{meta['name']}",
+            image=container["image"],
+        )
+        return False
+
+    def _waiting(self, pod: dict, waiting: dict) -> None:
+        meta, container = pod["metadata"], pod["spec"]["containers"][0]
+        status = {
+            "phase": "Pending",
+            "containerStatuses": [
+                {
+                    "name": container["name"],
+                    "image": container["image"],
+                    "imageID": "",
+                    "ready": False,
+                    "started": False,
+                    "restartCount": 0,
+                    "state": {"waiting": waiting},
+                }
+            ],
+        }
+        with contextlib.suppress(Exception):
+            self.core.patch_namespaced_pod_status(
+                meta["name"], meta["namespace"], {"status": status}
+            )
 
     def _start(self, pod: dict, node: KubeletNode) -> None:
         meta = pod["metadata"]
