@@ -68,9 +68,9 @@ torch-env: $(TORCH_ENV)/.installed ## Build (or find cached) the torch environme
 test-torch: $(VENV)/.installed $(TORCH_ENV)/.installed ## Run the distributed check's script with torch (gloo, CPU)
 	TOE_TORCH_BIN=$(TORCH_ENV)/bin $(PY) -m pytest tests/torch -p no:cacheprovider
 
-# The rehearsal tier: the real pulumi CLI, pulumi-kubernetes and a Kubernetes control plane, built
-# from the Go module proxy into ~/.cache/training-on-eks/tools (TOE_TOOLS_DIR), then run against
-# moto and simulated Auto Mode on loopback. See README, "Rehearse offline".
+# The rehearsal tier: the real pulumi CLI, pulumi-kubernetes, a Kubernetes control plane and
+# Karpenter, built from the Go module proxy into ~/.cache/training-on-eks/tools (TOE_TOOLS_DIR),
+# then run against moto and a kubelet stand-in on loopback. See README, "Rehearse offline".
 e2e-tools: $(VENV)/.installed ## Build (or find cached) the rehearsal's tools
 	PYTHON=$(abspath $(PY)) UV=$(UV) bash tests/e2e/tools/build.sh
 

@@ -1,2 +1,3 @@
 """The rehearsal world: AWS (moto), EKS control planes (kube-apiserver, kube-controller-manager,
-kube-scheduler on etcd), EKS authentication, and simulated Auto Mode nodes, all on loopback."""
+kube-scheduler on etcd), real Karpenter with an Auto Mode cloud provider, a kubelet stand-in and
+EKS authentication, all on loopback."""
