@@ -18,6 +18,9 @@ NON_ROOT_UID = 65534  # nobody
 # `pulumi up` waits a little longer than the Job's own deadline, so a Job that runs out of time
 # fails the update with Kubernetes' DeadlineExceeded rather than with a generic await timeout.
 AWAIT_MARGIN_SECONDS = 60
+# A running check must not lose its node to drift or consolidation half-way (Karpenter v1:
+# `karpenter.sh/do-not-disrupt: "true"` on a pod blocks voluntary disruption of its node).
+POD_ANNOTATIONS = {wk.ANNOTATION_DO_NOT_DISRUPT: "true"}
 
 
 def common_labels(component: str, run_id: str | None = None) -> dict[str, str]:
@@ -159,7 +162,7 @@ def check_job(spec: CheckJobSpec) -> dict:
             "backoffLimit": spec.backoff_limit,
             "activeDeadlineSeconds": spec.timeout_seconds,
             "template": {
-                "metadata": {"labels": labels},
+                "metadata": {"labels": labels, "annotations": dict(POD_ANNOTATIONS)},
                 "spec": {
                     "restartPolicy": "Never",
                     "automountServiceAccountToken": False,
@@ -326,7 +329,7 @@ def distributed_job(
             "activeDeadlineSeconds": timeout_seconds,
             "ttlSecondsAfterFinished": DISTRIBUTED_TTL_SECONDS,
             "template": {
-                "metadata": {"labels": labels},
+                "metadata": {"labels": labels, "annotations": dict(POD_ANNOTATIONS)},
                 "spec": {
                     "subdomain": wk.DISTRIBUTED_SERVICE,
                     "restartPolicy": "Never",

@@ -72,6 +72,10 @@ ANNOTATION_SKIP_AWAIT = "pulumi.com/skipAwait"
 ANNOTATION_TIMEOUT = "pulumi.com/timeoutSeconds"
 ANNOTATION_REPLACE_UNREADY = "pulumi.com/replaceUnready"
 
+# On a pod, blocks Karpenter's voluntary disruption of its node (drift, consolidation) while it
+# runs; expiry ignores it (FACTS.md, "Karpenter disruption").
+ANNOTATION_DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
+
 # Managed policies for EKS worker nodes.
 NODE_ROLE_POLICIES = (
     "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
