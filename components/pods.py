@@ -18,6 +18,7 @@ from core.readings import (
     EXIT_NO_EFA_DEVICE,
     IMAGE_PULL_REASONS,
     NOT_REQUESTED_HINT,
+    NodeCondition,
     PodFacts,
     _reconcile,
     describe_exception,
@@ -74,18 +75,33 @@ def _condition_time(pod: Any, kind: str) -> dt.datetime | None:
     return None
 
 
-def _node_facts(api: Any, node_name: str | None) -> dict[str, str | None]:
+def _node_facts(api: Any, node_name: str | None) -> dict[str, Any]:
     if not node_name:
         return {}
     try:
-        labels = api.read_node(node_name, **bounded()).metadata.labels or {}
+        node = api.read_node(node_name, **bounded())
     except Exception:  # the node may be gone (consolidated) by the time we read it
         return {}
+    labels = node.metadata.labels or {}
+    wanted = (wk.CONDITION_READY, *wk.NODE_HEALTH_CONDITIONS)
+    found = {
+        c.type: c
+        for c in ((node.status.conditions if node.status else None) or [])
+        if c.type in wanted
+    }
     return {
         "instance_type": labels.get(wk.LABEL_INSTANCE_TYPE),
         "zone": labels.get(wk.LABEL_ZONE),
         "capacity_type": labels.get(wk.LABEL_CAPACITY_TYPE),
         "arch": labels.get(wk.LABEL_ARCH),
+        "node_conditions": tuple(
+            NodeCondition(t, found[t].status or "", found[t].reason or "", found[t].message or "")
+            for t in wanted
+            if t in found
+        ),
+        "gpu_labels": tuple(
+            sorted((k, v) for k, v in labels.items() if k.startswith(wk.LABEL_INSTANCE_GPU_PREFIX))
+        ),
     }
 
 

@@ -38,6 +38,20 @@ EXIT_NO_EFA_DEVICE = 61
 
 
 @dataclass(frozen=True)
+class NodeCondition:
+    """One of the node's health conditions as its status reports it."""
+
+    type: str
+    status: str  # True | False | Unknown
+    reason: str = ""
+    message: str = ""
+
+    @property
+    def healthy(self) -> bool:
+        return self.status == "True"
+
+
+@dataclass(frozen=True)
 class PodFacts:
     """Where and when a check's pod ran, and how its container ended."""
 
@@ -52,6 +66,9 @@ class PodFacts:
     scheduled_at: dt.datetime | None = None
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
+    # Ready and the node monitoring agent's conditions, when the node could be read.
+    node_conditions: tuple[NodeCondition, ...] = ()
+    gpu_labels: tuple[tuple[str, str], ...] = ()  # eks.amazonaws.com/instance-gpu-* labels
 
     @property
     def duration_seconds(self) -> float | None:
@@ -114,9 +131,32 @@ def _facts_dict(facts: PodFacts) -> dict[str, Any]:
     }
 
 
+def _one_line(text: str, limit: int = 200) -> str:
+    return " ".join(str(text).split())[:limit]
+
+
+def node_health_dict(facts: PodFacts) -> dict[str, Any]:
+    """The node's health as Kubernetes reports it: its conditions and its GPU labels."""
+    conditions = facts.node_conditions
+    return {
+        "healthy": all(c.healthy for c in conditions) if conditions else None,
+        "conditions": [
+            {
+                "type": c.type,
+                "status": c.status,
+                "reason": c.reason,
+                "message": _one_line(c.message),
+            }
+            for c in conditions
+        ],
+        "gpuLabels": dict(facts.gpu_labels),
+    }
+
+
 def gpu_dict(result: GpuResult, facts: PodFacts) -> dict[str, Any]:
     """The `validation.gpu` output for a GPU result and the pod it came from."""
     return {
+        "node": node_health_dict(facts),
         "status": result.status,
         "reason": result.reason,
         "gpus": [
@@ -184,7 +224,22 @@ def _where(check: Mapping[str, Any]) -> str:
     return f" on {instance_type}" + (f" ({zone})" if zone else "")
 
 
+def _node_note(gpu: Mapping[str, Any]) -> str:
+    """`; node i-0abc unhealthy: KernelReady=False (reason)` when a condition is not True."""
+    bad = [c for c in (gpu.get("node") or {}).get("conditions") or [] if c["status"] != "True"]
+    if not bad:
+        return ""
+    shown = ", ".join(
+        f"{c['type']}={c['status']}" + (f" ({c['reason']})" if c.get("reason") else "") for c in bad
+    )
+    return f"; node {gpu.get('nodeName') or '?'} unhealthy: {shown}"
+
+
 def _gpu_line(gpu: Mapping[str, Any]) -> str:
+    return _gpu_result_line(gpu) + _node_note(gpu)
+
+
+def _gpu_result_line(gpu: Mapping[str, Any]) -> str:
     gpus = gpu.get("gpus") or []
     if gpu.get("status") != PASSED or not gpus:
         return f"gpu: {gpu.get('status')} — {gpu.get('reason')}{_where(gpu)}"
