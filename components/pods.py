@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from core import results
+from core import fabric, results
 from core import wellknown as wk
 from core.readings import (
     _NO_CAPACITY,
@@ -243,10 +243,14 @@ def read_distributed(
     timeout_seconds: float,
     sleep: Callable[[float], None] | None = None,
     clock: Callable[[], float] | None = None,
+    *,
+    efa_expected: bool = False,
+    min_busbw_gbps: float | None = None,
 ) -> dict[str, Any]:
     """Wait (at most `timeout_seconds`) for rank 0 of the distributed check to finish, then read
-    its result; a pod that never got a node is `pending` (or `unavailable` when the scheduler
-    says there is no capacity), quoting why. Never raises."""
+    its result and judge it (core/fabric.py: EFA carried it when expected, busbw at least the
+    floor); a pod that never got a node is `pending` (or `unavailable` when the scheduler says
+    there is no capacity), quoting why. Never raises."""
     import time
 
     sleep, clock = sleep or time.sleep, clock or time.monotonic
@@ -273,7 +277,11 @@ def read_distributed(
                     f"rank 0 exited {terminated.exit_code} without a result "
                     f"({terminated.reason or 'no reason'})",
                 )
-            return distributed_dict(parsed, job_name, facts)
+            types = [f.instance_type for f in facts if f.instance_type]
+            verdict = fabric.judge(
+                parsed, types, efa_expected=efa_expected, override=min_busbw_gbps
+            )
+            return distributed_dict(parsed, job_name, facts, verdict)
         for pod in pods:
             waiting = _container_status(pod, None)
             waiting = waiting.state.waiting if waiting and waiting.state else None
@@ -333,6 +341,9 @@ def read_validation(
     efa_requested: bool,
     distributed_job_name: str | None = None,
     distributed_timeout: float = 0.0,
+    *,
+    distributed_efa: bool = False,
+    min_busbw_gbps: float | None = None,
 ) -> dict[str, Any]:
     """`{"gpu": {...}, "efa": {...}[, "distributed": {...}]}`, JSON-serialisable, camelCase
     keys; never raises."""
@@ -342,6 +353,11 @@ def read_validation(
     }
     if distributed_job_name:
         validation["distributed"] = read_distributed(
-            api, namespace, distributed_job_name, distributed_timeout
+            api,
+            namespace,
+            distributed_job_name,
+            distributed_timeout,
+            efa_expected=distributed_efa,
+            min_busbw_gbps=min_busbw_gbps,
         )
     return validation

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core import fabric
 from core import wellknown as wk
 from core.config import DistributedSpec, GpuPoolSpec
 
@@ -301,7 +302,11 @@ def distributed_job(
         {"name": "MASTER_ADDR", "value": f"$(JOB_NAME)-0.{wk.DISTRIBUTED_SERVICE}"},
         {"name": "MASTER_PORT", "value": str(DISTRIBUTED_PORT)},
         {"name": "NNODES", "value": str(DISTRIBUTED_RANKS)},
-        {"name": "TOE_MIN_BUSBW_GBPS", "value": f"{spec.min_busbw_gbps:g}"},
+        # Up to 4 GiB, and to where a published figure was measured (core/data/fabric.yaml).
+        {
+            "name": "TOE_SIZES_MIB",
+            "value": " ".join(map(str, fabric.sizes_mib(spec.instance_type))),
+        },
         # The root filesystem is read-only: torch's and Python's caches go to /tmp.
         {"name": "HOME", "value": "/tmp"},
         {"name": "NCCL_DEBUG", "value": "INFO"},
