@@ -19,8 +19,8 @@ rc=$?
 echo "== torchrun exited $rc"
 
 if [ "$rank" = 0 ] && [ ! -s "$TERMINATION_LOG" ]; then
-    printf 'format=toe-check/1\ncheck=distributed\nstatus=failed\nexit=%s\nreason=%s\nbackend=\ntransport=\nworld=%s\nnodes=\nminBusbwGBps=%s\ncount=0\ntruncated=0\n--\nend\n' \
+    printf 'format=toe-check/1\ncheck=distributed\nstatus=failed\nexit=%s\nreason=%s\nbackend=\ntransport=\nworld=%s\nnodes=\ncount=0\ntruncated=0\n--\nend\n' \
         "$rc" "torchrun exited $rc before rank 0 reported (see the pod log)" "${NNODES:-2}" \
-        "${TOE_MIN_BUSBW_GBPS:-0}" >"$TERMINATION_LOG"
+        >"$TERMINATION_LOG"
 fi
 exit 0

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from core import results
+from core import fabric, results
 from core import wellknown as wk
 from core.readings import (
     _NO_CAPACITY,
@@ -18,6 +18,7 @@ from core.readings import (
     EXIT_NO_EFA_DEVICE,
     IMAGE_PULL_REASONS,
     NOT_REQUESTED_HINT,
+    NodeCondition,
     PodFacts,
     _reconcile,
     describe_exception,
@@ -75,18 +76,33 @@ def _condition_time(pod: Any, kind: str) -> dt.datetime | None:
     return None
 
 
-def _node_facts(api: Any, node_name: str | None) -> dict[str, str | None]:
+def _node_facts(api: Any, node_name: str | None) -> dict[str, Any]:
     if not node_name:
         return {}
     try:
-        labels = api.read_node(node_name, **bounded()).metadata.labels or {}
+        node = api.read_node(node_name, **bounded())
     except Exception:  # the node may be gone (consolidated) by the time we read it
         return {}
+    labels = node.metadata.labels or {}
+    wanted = (wk.CONDITION_READY, *wk.NODE_HEALTH_CONDITIONS)
+    found = {
+        c.type: c
+        for c in ((node.status.conditions if node.status else None) or [])
+        if c.type in wanted
+    }
     return {
         "instance_type": labels.get(wk.LABEL_INSTANCE_TYPE),
         "zone": labels.get(wk.LABEL_ZONE),
         "capacity_type": labels.get(wk.LABEL_CAPACITY_TYPE),
         "arch": labels.get(wk.LABEL_ARCH),
+        "node_conditions": tuple(
+            NodeCondition(t, found[t].status or "", found[t].reason or "", found[t].message or "")
+            for t in wanted
+            if t in found
+        ),
+        "gpu_labels": tuple(
+            sorted((k, v) for k, v in labels.items() if k.startswith(wk.LABEL_INSTANCE_GPU_PREFIX))
+        ),
     }
 
 
@@ -261,10 +277,14 @@ def read_distributed(
     timeout_seconds: float,
     sleep: Callable[[float], None] | None = None,
     clock: Callable[[], float] | None = None,
+    *,
+    efa_expected: bool = False,
+    min_busbw_gbps: float | None = None,
 ) -> dict[str, Any]:
     """Wait (at most `timeout_seconds`) for rank 0 of the distributed check to finish, then read
-    its result; a pod that never got a node is `pending` (or `unavailable` when the scheduler
-    says there is no capacity), quoting why. Never raises."""
+    its result and judge it (core/fabric.py: EFA carried it when expected, busbw at least the
+    floor); a pod that never got a node is `pending` (or `unavailable` when the scheduler says
+    there is no capacity), quoting why. Never raises."""
     import time
 
     sleep, clock = sleep or time.sleep, clock or time.monotonic
@@ -291,7 +311,11 @@ def read_distributed(
                     f"rank 0 exited {terminated.exit_code} without a result "
                     f"({terminated.reason or 'no reason'})",
                 )
-            return distributed_dict(parsed, job_name, facts)
+            types = [f.instance_type for f in facts if f.instance_type]
+            verdict = fabric.judge(
+                parsed, types, efa_expected=efa_expected, override=min_busbw_gbps
+            )
+            return distributed_dict(parsed, job_name, facts, verdict)
         for pod in pods:
             waiting = _container_status(pod, None)
             waiting = waiting.state.waiting if waiting and waiting.state else None
@@ -354,6 +378,9 @@ def read_validation(
     efa_requested: bool,
     distributed_job_name: str | None = None,
     distributed_timeout: float = 0.0,
+    *,
+    distributed_efa: bool = False,
+    min_busbw_gbps: float | None = None,
 ) -> dict[str, Any]:
     """`{"gpu": {...}, "efa": {...}[, "distributed": {...}]}`, JSON-serialisable, camelCase
     keys; never raises."""
@@ -363,6 +390,11 @@ def read_validation(
     }
     if distributed_job_name:
         validation["distributed"] = read_distributed(
-            api, namespace, distributed_job_name, distributed_timeout
+            api,
+            namespace,
+            distributed_job_name,
+            distributed_timeout,
+            efa_expected=distributed_efa,
+            min_busbw_gbps=min_busbw_gbps,
         )
     return validation

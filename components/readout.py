@@ -64,6 +64,8 @@ INPUT_KEYS = (
     "distributedJobName",
     "distributedRequired",
     "distributedTimeoutSeconds",
+    "distributedEfa",
+    "distributedMinBusbwGBps",
     "runId",
 )
 
@@ -103,6 +105,14 @@ def eks_api_factory(props: Mapping[str, Any]) -> Any:
     return eks_token.core_v1_api(props["endpoint"], props["certificateAuthority"], token)
 
 
+def _override(value: Any) -> float | None:
+    """distributedMinBusbwGBps as the readout receives it: "" (none) or GB/s as text."""
+    try:
+        return None if value in (None, "") else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
 class ReadoutError(Exception):
     """The readout found a result that must fail `pulumi up`: the GPU check did not pass, or EFA
     is required and did not pass."""
@@ -130,10 +140,17 @@ class ReadoutProvider(pulumi.dynamic.ResourceProvider):
                 failures.append(
                     pulumi.dynamic.CheckFailure(key, f"{key} must be a non-empty string")
                 )
-        for key in ("efaRequested", "efaRequired", "distributedRequired"):
+        for key in ("efaRequested", "efaRequired", "distributedRequired", "distributedEfa"):
             value = news.get(key)
             if key in news and not is_unknown(value) and not isinstance(value, bool | str):
                 failures.append(pulumi.dynamic.CheckFailure(key, f"{key} must be a boolean"))
+        bound = news.get("distributedMinBusbwGBps")
+        if bound not in (None, "") and not is_unknown(bound) and _override(bound) is None:
+            failures.append(
+                pulumi.dynamic.CheckFailure(
+                    "distributedMinBusbwGBps", "distributedMinBusbwGBps must be empty or GB/s"
+                )
+            )
         return pulumi.dynamic.CheckResult(news, failures)
 
     def diff(
@@ -171,6 +188,8 @@ class ReadoutProvider(pulumi.dynamic.ResourceProvider):
                 efa_requested,
                 props.get("distributedJobName") or None,
                 float(props.get("distributedTimeoutSeconds") or 0),
+                distributed_efa=props.get("distributedEfa") is True,
+                min_busbw_gbps=_override(props.get("distributedMinBusbwGBps")),
             )
         summary = "\n".join(summary_lines(validation))
         gpu_status = validation["gpu"]["status"]
@@ -233,6 +252,8 @@ class ValidationReadoutArgs:
     distributed_job_name: pulumi.Input[str] | None = None
     distributed_required: pulumi.Input[bool] = False
     distributed_timeout_seconds: pulumi.Input[int] = 0
+    distributed_efa: pulumi.Input[bool] = False  # EFA asked for: it must carry the traffic
+    distributed_min_busbw_gbps: pulumi.Input[str] = ""  # "": the instance type's floor
     run_id: pulumi.Input[str] = "0"
 
 
@@ -269,6 +290,8 @@ class ValidationReadout(
             ),
             "distributedRequired": args.distributed_required,
             "distributedTimeoutSeconds": args.distributed_timeout_seconds,
+            "distributedEfa": args.distributed_efa,
+            "distributedMinBusbwGBps": args.distributed_min_busbw_gbps,
             "runId": args.run_id,
             "validation": None,
             "validationSummary": None,

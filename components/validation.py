@@ -122,6 +122,10 @@ class Validation(pulumi.ComponentResource):
                 efa_required=args.checks.efa_required,
                 distributed_job_name=names.get(wk.DISTRIBUTED_CHECK),
                 distributed_required=distributed.required,
+                distributed_efa=distributed.efa,
+                distributed_min_busbw_gbps=(
+                    "" if distributed.min_busbw_gbps is None else f"{distributed.min_busbw_gbps:g}"
+                ),
                 # The Job is not awaited by `up` (skipAwait): the readout waits for it as long
                 # as the Job may run.
                 distributed_timeout_seconds=args.checks.timeout_seconds,

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core import fabric
 from core import wellknown as wk
 from core.config import DistributedSpec, GpuPoolSpec
 
@@ -18,6 +19,9 @@ NON_ROOT_UID = 65534  # nobody
 # `pulumi up` waits a little longer than the Job's own deadline, so a Job that runs out of time
 # fails the update with Kubernetes' DeadlineExceeded rather than with a generic await timeout.
 AWAIT_MARGIN_SECONDS = 60
+# A running check must not lose its node to drift or consolidation half-way (Karpenter v1:
+# `karpenter.sh/do-not-disrupt: "true"` on a pod blocks voluntary disruption of its node).
+POD_ANNOTATIONS = {wk.ANNOTATION_DO_NOT_DISRUPT: "true"}
 
 
 def common_labels(component: str, run_id: str | None = None) -> dict[str, str]:
@@ -159,7 +163,7 @@ def check_job(spec: CheckJobSpec) -> dict:
             "backoffLimit": spec.backoff_limit,
             "activeDeadlineSeconds": spec.timeout_seconds,
             "template": {
-                "metadata": {"labels": labels},
+                "metadata": {"labels": labels, "annotations": dict(POD_ANNOTATIONS)},
                 "spec": {
                     "restartPolicy": "Never",
                     "automountServiceAccountToken": False,
@@ -298,7 +302,11 @@ def distributed_job(
         {"name": "MASTER_ADDR", "value": f"$(JOB_NAME)-0.{wk.DISTRIBUTED_SERVICE}"},
         {"name": "MASTER_PORT", "value": str(DISTRIBUTED_PORT)},
         {"name": "NNODES", "value": str(DISTRIBUTED_RANKS)},
-        {"name": "TOE_MIN_BUSBW_GBPS", "value": f"{spec.min_busbw_gbps:g}"},
+        # Up to 4 GiB, and to where a published figure was measured (core/data/fabric.yaml).
+        {
+            "name": "TOE_SIZES_MIB",
+            "value": " ".join(map(str, fabric.sizes_mib(spec.instance_type))),
+        },
         # The root filesystem is read-only: torch's and Python's caches go to /tmp.
         {"name": "HOME", "value": "/tmp"},
         {"name": "NCCL_DEBUG", "value": "INFO"},
@@ -326,7 +334,7 @@ def distributed_job(
             "activeDeadlineSeconds": timeout_seconds,
             "ttlSecondsAfterFinished": DISTRIBUTED_TTL_SECONDS,
             "template": {
-                "metadata": {"labels": labels},
+                "metadata": {"labels": labels, "annotations": dict(POD_ANNOTATIONS)},
                 "spec": {
                     "subdomain": wk.DISTRIBUTED_SERVICE,
                     "restartPolicy": "Never",

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core import results
+from core.fabric import Verdict
 from core.results import (
     ERROR,
     FAILED,
@@ -62,6 +63,20 @@ EXIT_NO_EFA_DEVICE = 61
 
 
 @dataclass(frozen=True)
+class NodeCondition:
+    """One of the node's health conditions as its status reports it."""
+
+    type: str
+    status: str  # True | False | Unknown
+    reason: str = ""
+    message: str = ""
+
+    @property
+    def healthy(self) -> bool:
+        return self.status == "True"
+
+
+@dataclass(frozen=True)
 class PodFacts:
     """Where and when a check's pod ran, and how its container ended."""
 
@@ -76,6 +91,9 @@ class PodFacts:
     scheduled_at: dt.datetime | None = None
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
+    # Ready and the node monitoring agent's conditions, when the node could be read.
+    node_conditions: tuple[NodeCondition, ...] = ()
+    gpu_labels: tuple[tuple[str, str], ...] = ()  # eks.amazonaws.com/instance-gpu-* labels
 
     @property
     def duration_seconds(self) -> float | None:
@@ -160,9 +178,32 @@ def _facts_dict(facts: PodFacts) -> dict[str, Any]:
     }
 
 
+def _one_line(text: str, limit: int = 200) -> str:
+    return " ".join(str(text).split())[:limit]
+
+
+def node_health_dict(facts: PodFacts) -> dict[str, Any]:
+    """The node's health as Kubernetes reports it: its conditions and its GPU labels."""
+    conditions = facts.node_conditions
+    return {
+        "healthy": all(c.healthy for c in conditions) if conditions else None,
+        "conditions": [
+            {
+                "type": c.type,
+                "status": c.status,
+                "reason": c.reason,
+                "message": _one_line(c.message),
+            }
+            for c in conditions
+        ],
+        "gpuLabels": dict(facts.gpu_labels),
+    }
+
+
 def gpu_dict(result: GpuResult, facts: PodFacts) -> dict[str, Any]:
     """The `validation.gpu` output for a GPU result and the pod it came from."""
     return {
+        "node": node_health_dict(facts),
         "status": result.status,
         "reason": result.reason,
         "gpus": [
@@ -197,15 +238,50 @@ COMPLETION_INDEX_LABEL = "batch.kubernetes.io/job-completion-index"
 _NO_CAPACITY = ("exceed", "limit", "VcpuLimitExceeded", "InsufficientInstanceCapacity", "quota")
 
 
+def _floor_dict(verdict: Verdict | None) -> dict[str, Any] | None:
+    if verdict is None or verdict.floor is None:
+        return None
+    floor, judged = verdict.floor, verdict.judged
+    return {
+        "busbwGBps": floor.gbps,
+        "bytes": floor.bytes or None,
+        "appliesTo": floor.applies_to,
+        "source": floor.source,
+        "judgedAtBytes": judged.bytes if judged else None,
+        "judgedBusbwGBps": judged.busbw_gbps if judged else None,
+    }
+
+
+def _fabric_dict(result: results.DistributedResult, verdict: Verdict | None) -> dict[str, Any]:
+    ev = result.evidence
+    return {
+        "efaRequested": verdict.efa_expected if verdict is not None else None,
+        "overEfa": verdict.over_efa if verdict is not None else None,
+        "netPlugin": ev.net_plugin,
+        "netPluginError": ev.net_plugin_error,
+        "network": ev.network,
+        "awsOfiNccl": ev.ofi,
+        "provider": ev.ofi_provider,
+        "nics": ev.ofi_nics,
+        "ofiError": ev.ofi_error,
+        "channels": {via: count for via, count in ev.via},
+        "fiProvider": ev.fi_provider,
+        "efaDevices": ev.efa_devices,
+    }
+
+
 def distributed_dict(
-    result: results.DistributedResult, job_name: str, pods: list[PodFacts]
+    result: results.DistributedResult,
+    job_name: str,
+    pods: list[PodFacts],
+    verdict: Verdict | None = None,
 ) -> dict[str, Any]:
-    """The `validation.distributed` output."""
+    """The `validation.distributed` output; `verdict` (core/fabric.py) decides its status."""
     at_256 = next((x.busbw_gbps for x in result.sizes if x.bytes == 256 * 1024 * 1024), None)
     zones = sorted({f.zone for f in pods if f.zone})
     return {
-        "status": result.status,
-        "reason": result.reason,
+        "status": verdict.status if verdict else result.status,
+        "reason": verdict.reason if verdict else result.reason,
         "backend": result.backend,
         "transport": result.transport,
         "nodes": list(result.nodes) or [f.node_name for f in pods if f.node_name],
@@ -216,7 +292,9 @@ def distributed_dict(
             for x in result.sizes
         ],
         "busbwGBps": {"peak": result.peak_busbw_gbps, "at256MiB": at_256},
-        "minBusbwGBps": result.min_busbw_gbps,
+        "skippedMiB": list(result.skipped_mib),
+        "floor": _floor_dict(verdict),
+        "fabric": _fabric_dict(result, verdict),
         "jobName": job_name,
         "pods": [_facts_dict(f) for f in pods],
     }
@@ -230,7 +308,22 @@ def _where(check: Mapping[str, Any]) -> str:
     return f" on {instance_type}" + (f" ({zone})" if zone else "")
 
 
+def _node_note(gpu: Mapping[str, Any]) -> str:
+    """`; node i-0abc unhealthy: KernelReady=False (reason)` when a condition is not True."""
+    bad = [c for c in (gpu.get("node") or {}).get("conditions") or [] if c["status"] != "True"]
+    if not bad:
+        return ""
+    shown = ", ".join(
+        f"{c['type']}={c['status']}" + (f" ({c['reason']})" if c.get("reason") else "") for c in bad
+    )
+    return f"; node {gpu.get('nodeName') or '?'} unhealthy: {shown}"
+
+
 def _gpu_line(gpu: Mapping[str, Any]) -> str:
+    return _gpu_result_line(gpu) + _node_note(gpu)
+
+
+def _gpu_result_line(gpu: Mapping[str, Any]) -> str:
     gpus = gpu.get("gpus") or []
     if gpu.get("status") != PASSED or not gpus:
         return f"gpu: {gpu.get('status')} — {gpu.get('reason')}{_where(gpu)}"
@@ -273,7 +366,17 @@ def _distributed_line(check: Mapping[str, Any]) -> str:
     types = check.get("instanceTypes") or []
     where = f"{len(types)} x {types[0]}" if types and len(set(types)) == 1 else ", ".join(types)
     zone = f" ({check['zone']})" if check.get("zone") else ""
-    return (
-        f"distributed: passed — busbw {bw.get('at256MiB') or 0:.2f} GB/s at 256 MiB (peak "
-        f"{bw.get('peak') or 0:.2f}) over {check.get('transport')}, {where or 'two nodes'}{zone}"
+    floor = check.get("floor") or {}
+    at = floor.get("judgedAtBytes")
+    if at:
+        size = f"{at >> 30} GiB" if at >= 1 << 30 else f"{at >> 20} MiB"
+        measured = f"busbw {floor.get('judgedBusbwGBps') or 0:.2f} GB/s at {size}"
+    else:
+        measured = f"busbw {bw.get('at256MiB') or 0:.2f} GB/s at 256 MiB"
+    line = (
+        f"distributed: passed — {measured} (peak {bw.get('peak') or 0:.2f}) over "
+        f"{check.get('transport')}, {where or 'two nodes'}{zone}"
     )
+    if floor:
+        line += f"; floor {floor.get('busbwGBps'):g} GB/s ({floor.get('appliesTo')})"
+    return line

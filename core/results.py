@@ -8,7 +8,8 @@ most 4096 bytes, kept by the kubelet on the Pod object):
     check=gpu|efa|distributed
     key=value ...           header: status, exit, reason, count, truncated;
                             gpu adds cuda, efa adds requested, distributed adds backend,
-                            transport, world, nodes, minBusbwGBps
+                            transport, world, nodes, skippedMiB and NCCL's evidence
+                            (checks/distributed.py)
     --                      end of the header
     data lines              gpu: `name, driver_version, memory.total MiB[, count]` per GPU
                             efa: `provider: x` / `fabric: x` / `domain: x` / `type: x`
@@ -271,6 +272,29 @@ class SizeResult:
 
 
 @dataclass(frozen=True)
+class NcclEvidence:
+    """What rank 0's NCCL log said about the network (checks/nccl_log.py), and the pod's view."""
+
+    net_plugin: str = ""  # the external net plugin NCCL loaded ("Libfabric": aws-ofi-nccl)
+    net_plugin_error: str = ""  # why it loaded none
+    network: str = ""  # "Using network <name>"
+    ofi: str = ""  # aws-ofi-nccl's version line
+    ofi_provider: str = ""  # the libfabric provider aws-ofi-nccl selected (efa, tcp, ...)
+    ofi_nics: int | None = None
+    ofi_error: str = ""  # aws-ofi-nccl's first warning
+    via: tuple[tuple[str, int], ...] = ()  # channel transport (NET/Libfabric/GDRDMA, ...) x count
+    socket_ifs: str = ""  # interfaces NCCL's own TCP transport found
+    fi_provider: str | None = None  # FI_PROVIDER in the pod ("": unset; None: not reported)
+    efa_devices: int | None = None  # /dev/infiniband/uverbs* in the pod
+
+    @property
+    def net_channels(self) -> tuple[str, ...]:
+        """The nets the NET channels ran over (`Libfabric`, `Socket`), in log order."""
+        names = [v.split("/")[1] for v, _ in self.via if v.startswith("NET/")]
+        return tuple(dict.fromkeys(names))
+
+
+@dataclass(frozen=True)
 class DistributedResult:
     status: str
     reason: str
@@ -278,9 +302,10 @@ class DistributedResult:
     transport: str = ""
     world: int = 0
     nodes: tuple[str, ...] = ()
-    min_busbw_gbps: float = 0.0
     sizes: tuple[SizeResult, ...] = ()
     exit_code: int | None = None
+    skipped_mib: tuple[int, ...] = ()
+    evidence: NcclEvidence = NcclEvidence()
 
     @property
     def peak_busbw_gbps(self) -> float | None:
@@ -292,10 +317,46 @@ class DistributedResult:
 
 
 _SIZE_RE = re.compile(r"(\d+) (\d+(?:\.\d+)?) (\d+(?:\.\d+)?)")
+_VIA_RE = re.compile(r"([A-Z0-9]+/[^*,]+)\*(\d+)")
+
+
+def _optional_int(header: dict[str, str], key: str) -> int | None:
+    value = header.get(key)
+    if value is None or value == "":
+        return None
+    if not re.fullmatch(r"\d+", value):
+        raise ResultParseError(f"{key}={value!r} is not a number")
+    return int(value)
+
+
+def _evidence(header: dict[str, str]) -> NcclEvidence:
+    via = []
+    for item in filter(None, header.get("via", "").split(",")):
+        match = _VIA_RE.fullmatch(item.strip())
+        if not match:
+            raise ResultParseError(f"via item {item[:60]!r} is not '<transport>*<count>'")
+        via.append((match[1], int(match[2])))
+    return NcclEvidence(
+        net_plugin=header.get("netPlugin", ""),
+        net_plugin_error=header.get("netPluginError", ""),
+        network=header.get("network", ""),
+        ofi=header.get("ofi", ""),
+        ofi_provider=header.get("ofiProvider", ""),
+        ofi_nics=_optional_int(header, "ofiNics"),
+        ofi_error=header.get("ofiError", ""),
+        via=tuple(via),
+        socket_ifs=header.get("socketIfs", ""),
+        fi_provider=header.get("fiProvider"),
+        efa_devices=_optional_int(header, "efaDevices"),
+    )
 
 
 def parse_distributed_result(text: str | bytes | None) -> DistributedResult:
-    """DistributedResult from rank 0's termination message; "unparseable" when unreadable."""
+    """DistributedResult from rank 0's termination message; "unparseable" when unreadable.
+
+    Messages written before the script reported its evidence (no fiProvider, via, ... keys;
+    a minBusbwGBps key) still parse: the evidence is then empty.
+    """
     try:
         message = _split_message(text, "distributed")
         header = message.header
@@ -308,9 +369,11 @@ def parse_distributed_result(text: str | bytes | None) -> DistributedResult:
         if header["status"] == PASSED and not sizes:
             raise ResultParseError("status=passed without any size line")
         world = header.get("world", "")
-        bound = header.get("minBusbwGBps", "0") or "0"
-        if not re.fullmatch(r"\d+", world) or not re.fullmatch(r"\d+(\.\d+)?", bound):
-            raise ResultParseError(f"world={world!r} or minBusbwGBps={bound!r} is not a number")
+        if not re.fullmatch(r"\d+", world):
+            raise ResultParseError(f"world={world!r} is not a number")
+        skipped = header.get("skippedMiB", "").split()
+        if not all(re.fullmatch(r"\d+", s) for s in skipped):
+            raise ResultParseError(f"skippedMiB={header['skippedMiB']!r} is not MiB numbers")
         return DistributedResult(
             status=header["status"],
             reason=header.get("reason", ""),
@@ -318,9 +381,10 @@ def parse_distributed_result(text: str | bytes | None) -> DistributedResult:
             transport=header.get("transport", ""),
             world=int(world),
             nodes=tuple(n for n in header.get("nodes", "").split(",") if n),
-            min_busbw_gbps=float(bound),
             sizes=tuple(sizes),
             exit_code=int(header["exit"]),
+            skipped_mib=tuple(int(s) for s in skipped),
+            evidence=_evidence(header),
         )
     except ResultParseError as exc:
         return DistributedResult(UNPARSEABLE, f"distributed check result unreadable: {exc}")

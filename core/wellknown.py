@@ -30,6 +30,20 @@ LABEL_NODEPOOL = "karpenter.sh/nodepool"
 LABEL_INSTANCE_CATEGORY = "eks.amazonaws.com/instance-category"
 LABEL_INSTANCE_FAMILY = "eks.amazonaws.com/instance-family"
 LABEL_INSTANCE_GPU_COUNT = "eks.amazonaws.com/instance-gpu-count"
+# instance-gpu-name, -manufacturer, -count, -memory (MiB) on Auto Mode nodes (FACTS.md).
+LABEL_INSTANCE_GPU_PREFIX = "eks.amazonaws.com/instance-gpu-"
+
+# Node conditions: Kubernetes' Ready, and those the EKS node monitoring agent sets (built into
+# Auto Mode): one per category, True while healthy (EKS user guide, "Detect node health issues
+# and enable automatic node repair"; aws/eks-node-monitoring-agent README).
+CONDITION_READY = "Ready"
+NODE_HEALTH_CONDITIONS = (
+    "AcceleratedHardwareReady",
+    "ContainerRuntimeReady",
+    "KernelReady",
+    "NetworkingReady",
+    "StorageReady",
+)
 
 # Our own labels on node groups and workloads.
 LABEL_NODE_GROUP = "training-on-eks/node-group"
@@ -71,6 +85,10 @@ ANNOTATION_SKIP_AWAIT = "pulumi.com/skipAwait"
 # pulumi-kubernetes await annotations (FACTS.md, "pulumi-kubernetes 4.x await").
 ANNOTATION_TIMEOUT = "pulumi.com/timeoutSeconds"
 ANNOTATION_REPLACE_UNREADY = "pulumi.com/replaceUnready"
+
+# On a pod, blocks Karpenter's voluntary disruption of its node (drift, consolidation) while it
+# runs; expiry ignores it (FACTS.md, "Karpenter disruption").
+ANNOTATION_DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
 
 # Managed policies for EKS worker nodes.
 NODE_ROLE_POLICIES = (

@@ -35,6 +35,7 @@ from policies.views import (  # noqa: F401  (re-exported)
 from policies.workloads import (
     validate_containers_hardened,
     validate_gpu_jobs_fit_pool,
+    validate_gpu_jobs_not_disruptible,
     validate_gpu_nodepool_guardrails,
     validate_gpu_nodepool_p_bounded,
     validate_gpu_pods_tolerate,
@@ -123,6 +124,15 @@ POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
         config_schema=PolicyConfigSchema(
             properties={"today": {"type": "string", "description": "ISO date to compare against"}}
         ),
+    ),
+    ResourceValidationPolicy(
+        name="gpu-jobs-do-not-disrupt",
+        description=(
+            "GPU Jobs' pods carry karpenter.sh/do-not-disrupt, so no voluntary disruption "
+            "stops a running check."
+        ),
+        validate=validate_gpu_jobs_not_disruptible,
+        enforcement_level=MANDATORY,
     ),
     ResourceValidationPolicy(
         name="containers-hardened",

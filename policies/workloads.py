@@ -191,6 +191,31 @@ def validate_jobs_bounded(args: ResourceValidationArgs, report_violation: Report
             )
 
 
+def validate_gpu_jobs_not_disruptible(
+    args: ResourceValidationArgs, report_violation: ReportViolation
+) -> None:
+    """A GPU Job's pods carry `karpenter.sh/do-not-disrupt: "true"`: without it, drift or
+    consolidation may take the node away while the check runs (Karpenter v1 disruption)."""
+    props = args.props
+    if k8s_kind(args.resource_type, props) != "Job":
+        return
+    pod = pod_spec(args.resource_type, props) or {}
+    if not _requests_gpu(pod):
+        return
+    annotations = _map(_get(props, "spec", "template", "metadata", "annotations"))
+    value = annotations.get(wk.ANNOTATION_DO_NOT_DISRUPT)
+    if value != "true":
+        name = str(_get(props, "metadata", "name") or args.name)
+        shown = "is missing" if value is None else f"is {value!r}"
+        report_violation(
+            f"Job {name} requests {wk.RESOURCE_GPU} but its pod template's "
+            f"{wk.ANNOTATION_DO_NOT_DISRUPT} annotation {shown}, so Karpenter may disrupt the "
+            "node (drift, consolidation) while the check runs. Set "
+            f'spec.template.metadata.annotations["{wk.ANNOTATION_DO_NOT_DISRUPT}"] to "true".',
+            None,
+        )
+
+
 def _gpu_pool_taints(args: StackValidationArgs) -> dict[str, list[Mapping]]:
     """Scheduling taints of every GPU NodePool in the stack, by NodePool name."""
     pools: dict[str, list[Mapping]] = {}

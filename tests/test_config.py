@@ -146,7 +146,8 @@ BAD_INPUTS = [
     bad(
         "distributedMinBusbwGBps",
         "fast",
-        "must be a decimal number of GB/s from 0 to 10000, got 'fast'",
+        "must be a decimal number of GB/s from 0 to 10000 (or empty for the instance type's "
+        "floor), got 'fast'",
         "distributed-bound-not-a-number",
     ),
     pytest.param(
@@ -785,6 +786,8 @@ def test_the_distributed_check_reads_its_keys(lookup):
     efa = read(lookup, distributedCheck="true", efaInstanceType="g6.8xlarge").checks.distributed
     assert (efa.efa, efa.instance_type) == (True, "g6.8xlarge")
     assert read(lookup).checks.distributed.enabled is False
+    # Unset, the floor is the instance type's (core/data/fabric.yaml), not a number of ours.
+    assert read(lookup, distributedCheck="true").checks.distributed.min_busbw_gbps is None
 
 
 # ---------------------------------------------------------------- fixes that keep what was meant

@@ -36,7 +36,11 @@ def test_the_real_passed_run_parses():
     assert [s.bytes for s in result.sizes] == [2**20 * m for m in (1, 4, 16, 64, 256)]
     # busbw = algbw * 2(n-1)/n, which is algbw itself for two ranks (nccl-tests definition).
     assert all(s.busbw_gbps == s.algbw_gbps for s in result.sizes)
-    assert result.largest.busbw_gbps == 1.224 and result.peak_busbw_gbps == 1.224
+    assert result.largest.busbw_gbps == 0.839 and result.peak_busbw_gbps == 0.953
+    # On CPU the script stops at 256 MiB; no NCCL, so no evidence but the pod's own.
+    assert result.skipped_mib == (1024, 4096)
+    assert (result.evidence.fi_provider, result.evidence.efa_devices) == ("", 0)
+    assert result.evidence.via == ()
     assert len(PASSED_MESSAGE.encode()) <= results.MAX_MESSAGE_BYTES
 
 
@@ -50,7 +54,9 @@ def test_the_launchers_own_failure_report_parses():
     ("text", "why"),
     [
         (PASSED_MESSAGE.replace("end\n", ""), "no 'end' line"),
-        (PASSED_MESSAGE.replace("268435456 1.224 1.224", "268435456 fast"), "size line"),
+        (PASSED_MESSAGE.replace("268435456 0.839 0.839", "268435456 fast"), "size line"),
+        (PASSED_MESSAGE.replace("efaDevices=0", "efaDevices=none"), "efaDevices='none'"),
+        (PASSED_MESSAGE.replace("skippedMiB=1024 4096", "skippedMiB=4G"), "skippedMiB='4G'"),
         (PASSED_MESSAGE.replace("world=2", "world=two"), "world='two'"),
         (PASSED_MESSAGE.replace("check=distributed", "check=gpu"), "is for check 'gpu'"),
         ("", "empty termination message"),
@@ -109,6 +115,9 @@ def test_service_and_indexed_job_validate_against_kubernetes_1_33():
         {"key": wk.LABEL_INSTANCE_CATEGORY, "operator": "In", "values": ["g"]}
     ]
     assert job["metadata"]["annotations"][wk.ANNOTATION_SKIP_AWAIT] == "true"
+    # Up to 4 GiB: where the floors apply (the script skips what its GPU cannot hold).
+    assert env["TOE_SIZES_MIB"] == "1 4 16 64 256 1024 4096"
+    assert "TOE_MIN_BUSBW_GBPS" not in env  # the readout judges the floor, not the pod
 
 
 def test_efa_only_on_the_efa_type():
@@ -169,10 +178,21 @@ def test_a_finished_rank_zero_is_read_with_its_nodes():
     assert found["status"] == "passed"
     assert found["instanceTypes"] == ["g5.xlarge", "g5.xlarge"]
     assert found["zone"] == "ap-northeast-2a"
-    assert found["busbwGBps"] == {"peak": 1.224, "at256MiB": 1.224}
+    assert found["busbwGBps"] == {"peak": 0.953, "at256MiB": 0.839}
+    # No EFA asked for: judged against g5.xlarge's TCP floor, at the largest size measured.
+    assert found["floor"] == {
+        "busbwGBps": 0.078,
+        "bytes": 4 << 30,
+        "appliesTo": "g5.xlarge over TCP",
+        "source": found["floor"]["source"],
+        "judgedAtBytes": 256 << 20,
+        "judgedBusbwGBps": 0.839,
+    }
+    assert found["floor"]["source"].startswith("core/data/fabric.yaml formula: half (EFA)")
+    assert "(the largest measured; the floor applies at 4 GiB)" in found["reason"]
     assert readout.summary_lines({"distributed": found}) == [
-        "distributed: passed — busbw 1.22 GB/s at 256 MiB (peak 1.22) over gloo/TCP, "
-        "2 x g5.xlarge (ap-northeast-2a)"
+        "distributed: passed — busbw 0.84 GB/s at 256 MiB (peak 0.95) over gloo/TCP, "
+        "2 x g5.xlarge (ap-northeast-2a); floor 0.078 GB/s (g5.xlarge over TCP)"
     ]
 
 

@@ -13,7 +13,7 @@ from conftest import shared_path, workshop_pool
 from components.validation import job_specs
 from core import k8s_objects
 from core import wellknown as wk
-from core.config import ChecksSpec, GpuPoolSpec
+from core.config import ChecksSpec, DistributedSpec, GpuPoolSpec
 
 K8S_VERSION = "1.33"
 
@@ -128,6 +128,24 @@ def test_gpu_check_job_is_bounded_and_lands_on_the_gpu_pool():
     assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     assert pod["securityContext"]["runAsNonRoot"] is True
+
+
+def test_every_check_pod_blocks_voluntary_disruption_of_its_node():
+    """Drift or consolidation must not take a node away while a check runs (Karpenter v1)."""
+    gpu, efa = job_specs(CHECKS, "gpu-pool", "cm")
+    distributed = k8s_objects.distributed_job(
+        DistributedSpec(enabled=True, image="repo/torch:2.6"),
+        namespace="ns",
+        configmap="cm",
+        run_id="1",
+        nodepool="gpu-pool",
+        timeout_seconds=1500,
+    )
+    for job in (k8s_objects.check_job(gpu), k8s_objects.check_job(efa), distributed):
+        template = job["spec"]["template"]["metadata"]
+        assert template["annotations"] == {wk.ANNOTATION_DO_NOT_DISRUPT: "true"}
+        # On the pods, where Karpenter reads it; not on the Job.
+        assert wk.ANNOTATION_DO_NOT_DISRUPT not in job["metadata"]["annotations"]
 
 
 def test_efa_check_requests_efa_only_for_an_efa_capable_type():

@@ -415,6 +415,23 @@ MUTATIONS: dict[str, tuple[Mutation, str, str, str]] = {
         "validation-gpu-check",
         "uses image 'nvidia/cuda:latest', which is not pinned",
     ),
+    "gpu_job_without_do_not_disrupt": (
+        lambda r: _props(r, "validation-gpu-check")["spec"]["template"]["metadata"].pop(
+            "annotations"
+        ),
+        "gpu-jobs-do-not-disrupt",
+        "validation-gpu-check",
+        "Job validation-gpu-check requests nvidia.com/gpu but its pod template's "
+        "karpenter.sh/do-not-disrupt annotation is missing",
+    ),
+    "gpu_job_do_not_disrupt_false": (
+        lambda r: _props(r, "validation-gpu-check")["spec"]["template"]["metadata"].update(
+            annotations={wk.ANNOTATION_DO_NOT_DISRUPT: "false"}
+        ),
+        "gpu-jobs-do-not-disrupt",
+        "validation-gpu-check",
+        "annotation is 'false'",
+    ),
     "gpu_pod_without_toleration": (
         lambda r: _pod(r, "validation-gpu-check").pop("tolerations"),
         "gpu-pods-tolerate-gpu-taint",

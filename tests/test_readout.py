@@ -80,6 +80,7 @@ def test_success(messages: dict[str, tuple[str, int]]) -> None:
     validation = readout.read_validation(api, NS, "gpu-check-1", "efa-check-1", True)
     assert json.loads(json.dumps(validation)) == validation  # JSON-serialisable as is
     assert validation["gpu"] == {
+        "node": {"healthy": None, "conditions": [], "gpuLabels": {}},  # a node without status
         "status": PASSED,
         "reason": "1 GPU(s) visible",
         "gpus": [{"name": "NVIDIA H200", "driverVersion": "580.159.04", "memoryMiB": 143771}],

@@ -316,6 +316,30 @@ def test_node_tools_replay_the_h200_capture_and_both_fi_info_captures(tmp_path) 
     assert not (tmp_path / "l4" / "nvidia-smi").exists()  # no capture of an L4: none invented
 
 
+def _rank0(bin_dir: Path, tmp_path: Path) -> str:
+    log = tmp_path / "termination-log"
+    env = {"PATH": "/usr/bin:/bin", "JOB_COMPLETION_INDEX": "0", "TERMINATION_LOG": str(log)}
+    subprocess.run([str(bin_dir / "torchrun")], env=env, check=True)
+    return log.read_text()
+
+
+def test_an_efa_pod_replays_the_efa_run_and_the_fault_replays_the_fall_back(
+    tmp_path, monkeypatch
+) -> None:
+    fixtures = shared_path("fixtures")
+    monkeypatch.setenv("TOE_TORCH_BIN", str(tmp_path / "no-torch"))
+    monkeypatch.setattr(fakes, "FAULTS", tmp_path / "faults")
+    fakes.node_tools(tmp_path / "efa", fixtures, "H200", gpus=1, efa=1)
+    assert _rank0(tmp_path / "efa", tmp_path) == fakes.REPLAY_EFA.read_text()
+    (tmp_path / "faults").mkdir()
+    (tmp_path / "faults" / fakes.FAULT_NO_PLUGIN).touch()
+    fakes.node_tools(tmp_path / "fault", fixtures, "H200", gpus=1, efa=1)
+    assert _rank0(tmp_path / "fault", tmp_path) == fakes.REPLAY_NO_PLUGIN.read_text()
+    # Without EFA (and without torch) rank 0 replays the real gloo capture; the fault is EFA's.
+    fakes.node_tools(tmp_path / "tcp", fixtures, "H200", gpus=1, efa=0)
+    assert _rank0(tmp_path / "tcp", tmp_path) == fakes.DISTRIBUTED_CAPTURE.read_text()
+
+
 def test_the_kubelet_maps_mount_paths_onto_its_volume_folders(tmp_path) -> None:
     mounts = {"/checks": tmp_path / "checks", "/tmp": tmp_path / "tmp"}
     assert (

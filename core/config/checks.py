@@ -86,16 +86,18 @@ def _distributed(
 ) -> DistributedSpec:
     enabled = r.boolean("distributedCheck")
     image = _image(r, "distributedCheckImage")
-    bound_text = r.string("distributedMinBusbwGBps", "0.1")
-    bound = 0.0
-    if bound_text is not None:
+    # Empty: the floor of the nodes' instance type (core/data/fabric.yaml); a number overrides it.
+    bound_text = (r.string("distributedMinBusbwGBps", "") or "").strip()
+    bound: float | None = None
+    if bound_text:
         if DECIMAL_RE.fullmatch(bound_text) and float(bound_text) <= MAX_BUSBW_GBPS:
             bound = float(bound_text)
         else:
+            # Removing the key keeps the intent (a bandwidth floor): the instance type's own.
             r.problem(
                 "distributedMinBusbwGBps",
-                f"must be a decimal number of GB/s from 0 to {MAX_BUSBW_GBPS:g}, got "
-                f"{_short(bound_text)!r}",
+                f"must be a decimal number of GB/s from 0 to {MAX_BUSBW_GBPS:g} (or empty for "
+                f"the instance type's floor), got {_short(bound_text)!r}",
                 r.rm_fix("distributedMinBusbwGBps"),
             )
     required = r.boolean("distributedRequired")

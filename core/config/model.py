@@ -190,7 +190,7 @@ class DistributedSpec:
 
     enabled: bool = False
     image: str = ""
-    min_busbw_gbps: float = 0.0
+    min_busbw_gbps: float | None = None  # None: the instance type's floor (core/fabric.py)
     required: bool = False
     families: tuple[str, ...] = ()  # empty: the pool's `g` category
     instance_type: str = ""  # efaInstanceType when EFA is requested: both nodes use EFA

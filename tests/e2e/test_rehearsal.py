@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import shutil
 import time
 from pathlib import Path
 
-from rehearsal import judge
+from rehearsal import fakes, judge
 from rehearsal.kubelet import pod_requests
 from rehearsal.session import ROOT, Rehearsal
 
@@ -395,9 +394,11 @@ def test_4_a_second_up_changes_nothing_and_run_id_replaces_only_the_checks(
     assert outputs(r, "dev")["validation"]["gpu"]["status"] == "passed"
 
 
-def test_9_the_distributed_check_runs_on_two_simulated_gpu_nodes(rehearsal: Rehearsal) -> None:
-    """Both pods of the Indexed Job get their own node in one zone; torchrun runs the script for
-    real over loopback (torch from `make e2e`), and the readout reports what rank 0 printed."""
+def test_9_the_distributed_check_runs_on_two_karpenter_gpu_nodes(rehearsal: Rehearsal) -> None:
+    """Both pods of the Indexed Job get their own node in one zone, with EFA; rank 0 replays an
+    NCCL run over EFA (gloo on this CPU cannot stand in for a fabric: rehearsal/fakes.py), and
+    the readout judges what carried the traffic and the busbw against p5en's floor. Then the same
+    run with an image whose NCCL has no aws-ofi-nccl: the fall-back to TCP fails the check."""
     r = rehearsal
     # The stack has efaInstanceType p5en.48xlarge (item 2): both pods run on that type with EFA.
     # The program refuses a pool too small for them, through the real CLI ...
@@ -415,14 +416,42 @@ def test_9_the_distributed_check_runs_on_two_simulated_gpu_nodes(rehearsal: Rehe
     assert len({p["nodeName"] for p in pods}) == 2  # anti-affinity: two nodes
     assert len({p["zone"] for p in pods}) == 1  # zone affinity: one zone
     assert distributed["instanceTypes"] == ["p5en.48xlarge", "p5en.48xlarge"]
-    assert [s["bytes"] for s in distributed["sizes"]] == [m << 20 for m in (1, 4, 16, 64, 256)]
-    assert distributed["transport"] == "gloo/TCP"  # no GPU here: torch falls back to gloo
-    efa = [p for p in pods if p["instanceType"] == "p5en.48xlarge"]
-    assert len(efa) == 2
-    if os.environ.get("TOE_TORCH_BIN"):  # the real run: each rank reports the node it ran on
-        assert distributed["nodes"] == [p["nodeName"] for p in pods]
+    assert distributed["nodes"] == [p["nodeName"] for p in pods]
+    assert [s["bytes"] for s in distributed["sizes"]] == [
+        m << 20 for m in (1, 4, 16, 64, 256, 1024, 4096)
+    ]
+    fabric = distributed["fabric"]
+    assert (fabric["efaRequested"], fabric["overEfa"], fabric["provider"]) == (True, True, "efa")
+    assert fabric["channels"] == {"NET/Libfabric/GDRDMA": 4}
+    floor = distributed["floor"]
+    assert (floor["appliesTo"], floor["busbwGBps"], floor["judgedAtBytes"]) == (
+        "p5en.48xlarge over EFA",
+        12.5,
+        4 << 30,
+    )
+    assert floor["source"].startswith("core/data/fabric.yaml formula")
     summary = outputs(r, "dev")["validationSummary"].splitlines()
-    assert summary[-1].startswith("distributed: passed — busbw ")
+    assert summary[-1].startswith("distributed: passed — busbw 21.40 GB/s at 4 GiB")
+    assert summary[-1].endswith("; floor 12.5 GB/s (p5en.48xlarge over EFA)")
+
+    fault = fakes.FAULTS / fakes.FAULT_NO_PLUGIN
+    fault.parent.mkdir(parents=True, exist_ok=True)
+    fault.touch()
+    try:
+        configure(r, "dev", (("runId", "4"),))
+        # distributedRequired is false: the failed check is reported, the update succeeds.
+        r.pulumi("up", "--stack", "dev", "--yes", "--skip-preview")
+    finally:
+        fault.unlink()
+    distributed = outputs(r, "dev")["validation"]["distributed"]
+    assert distributed["status"] == "failed", distributed
+    assert distributed["reason"].startswith(
+        "EFA was requested but NCCL fell back to TCP over ENA (channels via NET/Socket on eth0); "
+        "likely causes: the aws-ofi-nccl plugin is missing from the image"
+    )
+    assert distributed["fabric"]["overEfa"] is False
+    summary = outputs(r, "dev")["validationSummary"].splitlines()
+    assert summary[-1].startswith("distributed: failed — EFA was requested but NCCL fell back")
 
 
 def test_5_the_policy_pack_runs_in_the_real_analyzer(rehearsal: Rehearsal) -> None:
@@ -459,7 +488,7 @@ def test_6_destroy_runs_the_program_in_the_promised_order_and_leaves_nothing(
     r = rehearsal
     # A GPU node still runs when destroy starts: the checks run again in a pool whose empty
     # nodes stay 20 minutes.
-    configure(r, "dev", (("gpuConsolidateAfter", "20m"), ("runId", "4")))
+    configure(r, "dev", (("gpuConsolidateAfter", "20m"), ("runId", "5")))
     r.pulumi("up", "--stack", "dev", "--yes", "--skip-preview")
     cluster = r.world.status()["clusters"]["toe-dev"]
     running = sorted(n for n, v in cluster["nodes"].items() if v["pool"] == "gpu-pool")

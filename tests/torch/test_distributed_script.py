@@ -52,22 +52,25 @@ def run_two_ranks(tmp_path: Path, **env: str) -> tuple[str, list[str]]:
 
 
 def test_two_ranks_all_reduce_correctly_and_report_their_bandwidth(tmp_path):
-    message, logs = run_two_ranks(tmp_path, TOE_MIN_BUSBW_GBPS="0.001")
+    message, logs = run_two_ranks(tmp_path)
     result = parse_distributed_result(message)
     assert result.status == "passed", message
     assert (result.backend, result.transport, result.world) == ("gloo", "gloo/TCP", 2)
     assert result.nodes == ("node-0", "node-1")
+    # On CPU the sizes stop at TOE_CPU_MAX_MIB (256): gloo is a sanity run, not the fabric.
     assert [s.bytes for s in result.sizes] == [m << 20 for m in (1, 4, 16, 64, 256)]
+    assert result.skipped_mib == (1024, 4096)
+    assert (result.evidence.fi_provider, result.evidence.efa_devices) == ("", 0)
     for size in result.sizes:  # busbw = algbw * 2(n-1)/n: equal for two ranks
         assert size.busbw_gbps == size.algbw_gbps > 0
     assert "all_reduce of rank+1 over 2 ranks = 3: correct" in logs[0]
     assert not (tmp_path / "termination-log-1").exists()  # only rank 0 reports
 
 
-def test_a_bandwidth_below_the_bound_fails_with_the_figures(tmp_path):
-    message, _ = run_two_ranks(tmp_path, TOE_MIN_BUSBW_GBPS="100000", TOE_SIZES_MIB="1 4")
+def test_the_script_measures_and_the_readout_judges_so_no_floor_reaches_the_pod(tmp_path):
+    message, _ = run_two_ranks(tmp_path, TOE_SIZES_MIB="1 4 512", TOE_CPU_MAX_MIB="4")
     result = parse_distributed_result(message)
-    assert result.status == "failed"
-    assert result.reason.startswith("busbw ")
-    assert "at 4 MiB is below distributedMinBusbwGBps 100000" in result.reason
-    assert len(result.sizes) == 2
+    assert result.status == "passed", message
+    assert [s.bytes for s in result.sizes] == [1 << 20, 4 << 20]
+    assert result.skipped_mib == (512,)
+    assert "minBusbwGBps" not in message

@@ -87,14 +87,27 @@ class FakeCoreV1:
         return CoreV1EventList(items=items)
 
 
-def node(name: str, instance_type: str, zone: str = "ap-northeast-2a") -> V1Node:
-    labels = {
+def node(
+    name: str,
+    instance_type: str,
+    zone: str = "ap-northeast-2a",
+    *,
+    labels: Mapping[str, str] | None = None,
+    conditions: list[dict[str, Any]] | None = None,
+) -> V1Node:
+    """A node as the API shows it: the well-known labels (plus `labels`), and `conditions`
+    (`{"type", "status", "reason", "message"}`) in its status when given."""
+    every = {
         wk.LABEL_INSTANCE_TYPE: instance_type,
         wk.LABEL_ZONE: zone,
         wk.LABEL_CAPACITY_TYPE: "on-demand",
         wk.LABEL_ARCH: "arm64" if instance_type.startswith("g5g") else "amd64",
+        **(labels or {}),
     }
-    return V1Node.from_dict({"metadata": {"name": name, "labels": labels}})
+    body: dict[str, Any] = {"metadata": {"name": name, "labels": every}}
+    if conditions:
+        body["status"] = {"conditions": conditions}
+    return V1Node.from_dict(body)
 
 
 def pod(

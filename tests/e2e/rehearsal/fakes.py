@@ -1,4 +1,5 @@
-"""`nvidia-smi` and `fi_info` that replay the real captures in `../shared/fixtures`.
+"""`nvidia-smi` and `fi_info` that replay the real captures in `../shared/fixtures`, and
+`torchrun` (real, or replaying the distributed check's results in `tests/data/distributed`).
 
 A capture is chosen by the GPU EC2 reports for the node's instance type (DescribeInstanceTypes
 GpuInfo name): an H200 node replays the H200 captures. The EFA-present listing is derived from the
@@ -64,22 +65,21 @@ def fi_info(bin_dir: Path, fixture: Path, transform: str = "") -> Path:
     )
 
 
-DISTRIBUTED_CAPTURE = (
-    Path(__file__).resolve().parents[2]
-    / "data"
-    / "distributed"
-    / "gloo-cpu"
-    / "termination-log.txt"
-)
+DISTRIBUTED = Path(__file__).resolve().parents[2] / "data" / "distributed"
+DISTRIBUTED_CAPTURE = DISTRIBUTED / "gloo-cpu" / "termination-log.txt"
+# What rank 0 writes after an NCCL run over EFA, and after one whose image has no aws-ofi-nccl
+# (built from NCCL logs that are themselves built from format strings: replay/README.md).
+REPLAY_EFA = DISTRIBUTED / "replay" / "efa" / "termination-log.txt"
+REPLAY_NO_PLUGIN = DISTRIBUTED / "replay" / "socket-no-plugin" / "termination-log.txt"
+# Faults a test injects into the pods that start while the fault's file exists. The checkout's
+# build/ folder (git-ignored) is where the test and the world process, which share it, meet.
+FAULTS = Path(__file__).resolve().parents[3] / "build" / "e2e" / "faults"
+# The image's NCCL finds no aws-ofi-nccl, so an EFA pod's NCCL falls back to TCP.
+FAULT_NO_PLUGIN = "nccl-without-aws-ofi-nccl"
 
 
-def torchrun(bin_dir: Path) -> Path:
-    """`torchrun`: the real one from TOE_TORCH_BIN (`make e2e` builds it), so both pods run the
-    script for real over loopback; without it, rank 0 replays the real capture of that run."""
-    real = os.environ.get("TOE_TORCH_BIN")
-    if real and (Path(real) / "torchrun").exists():
-        return tool(bin_dir, "torchrun", f'exec {shlex.quote(str(Path(real) / "torchrun"))} "$@"\n')
-    capture = shlex.quote(str(DISTRIBUTED_CAPTURE))
+def _replay(bin_dir: Path, message: Path) -> Path:
+    capture = shlex.quote(str(message))
     return tool(
         bin_dir,
         "torchrun",
@@ -87,11 +87,26 @@ def torchrun(bin_dir: Path) -> Path:
     )
 
 
+def torchrun(bin_dir: Path, efa: int = 0) -> Path:
+    """`torchrun`. A pod given EFA devices replays rank 0's result of an NCCL run over EFA (or,
+    under the FAULT_NO_PLUGIN fault, of one that fell back to TCP): gloo on this machine's CPU
+    cannot stand in for a fabric. Any other pod runs the real torchrun from TOE_TORCH_BIN
+    (`make e2e` builds it), so both pods run the script for real over loopback; without it,
+    rank 0 replays the real capture of that run."""
+    if efa:
+        fault = (FAULTS / FAULT_NO_PLUGIN).exists()
+        return _replay(bin_dir, REPLAY_NO_PLUGIN if fault else REPLAY_EFA)
+    real = os.environ.get("TOE_TORCH_BIN")
+    if real and (Path(real) / "torchrun").exists():
+        return tool(bin_dir, "torchrun", f'exec {shlex.quote(str(Path(real) / "torchrun"))} "$@"\n')
+    return _replay(bin_dir, DISTRIBUTED_CAPTURE)
+
+
 def node_tools(bin_dir: Path, fixtures: Path, gpu_name: str | None, gpus: int, efa: int) -> None:
     """The tools a check container finds on a node: nvidia-smi when it was given GPUs and the GPU
     has a capture; fi_info (the EFA image carries libfabric) with EFA devices or without; torchrun
     (the PyTorch image)."""
-    torchrun(bin_dir)
+    torchrun(bin_dir, efa)
     capture = GPU_CAPTURES.get(gpu_name or "")
     if gpus and capture:
         nvidia_smi(bin_dir, fixtures / "nvidia-smi" / capture)
