@@ -123,6 +123,21 @@ def _install_eks(patch: Patch) -> None:
         HOOKS.on_cluster_deleted(self.account_id, name)
         return deleted
 
+    def in_use(cluster: Any, message: str, addon: str | None = None) -> Exception:
+        """EKS's ResourceInUseException for something that exists already on the cluster."""
+        return ResourceInUseException(
+            clusterName=cluster.name, nodegroupName=None, addonName=addon, message=message
+        )
+
+    def no_addon(cluster: Any, name: str) -> Exception:
+        return ResourceNotFoundException(
+            clusterName=cluster.name,
+            nodegroupName=None,
+            fargateProfileName=None,
+            addonName=name,
+            message=f"No addon: {name} found in cluster: {cluster.name}",
+        )
+
     def cluster_of(self, name: str) -> Any:
         cluster = self.eks_backend.clusters.get(name)
         if cluster is None:
@@ -145,12 +160,9 @@ def _install_eks(patch: Patch) -> None:
         principal = self._get_param("principalArn")
         with _LOCK:
             if principal in cluster.access_entries:
-                raise ResourceInUseException(
-                    clusterName=cluster.name,
-                    nodegroupName=None,
-                    addonName=None,
-                    message="The specified access entry resource is already in use on this "
-                    "cluster.",
+                raise in_use(
+                    cluster,
+                    "The specified access entry resource is already in use on this cluster.",
                 )
             entry = _entry(
                 cluster,
@@ -221,12 +233,7 @@ def _install_eks(patch: Patch) -> None:
         name = self._get_param("addonName")
         with _LOCK:
             if name in cluster.addons:
-                raise ResourceInUseException(
-                    clusterName=cluster.name,
-                    nodegroupName=None,
-                    addonName=name,
-                    message=f"Addon already exists: {name}",
-                )
+                raise in_use(cluster, f"Addon already exists: {name}", addon=name)
             addon = {
                 "addonName": name,
                 "clusterName": cluster.name,
@@ -251,13 +258,7 @@ def _install_eks(patch: Patch) -> None:
         cluster = cluster_of(self, _path_param(self, "name"))
         name = _path_param(self, "addonName")
         if name not in cluster.addons:
-            raise ResourceNotFoundException(
-                clusterName=cluster.name,
-                nodegroupName=None,
-                fargateProfileName=None,
-                addonName=name,
-                message=f"No addon: {name} found in cluster: {cluster.name}",
-            )
+            raise no_addon(cluster, name)
         return ActionResult({"addon": cluster.addons[name]})
 
     def update_addon(self) -> Any:
@@ -288,13 +289,7 @@ def _install_eks(patch: Patch) -> None:
         with _LOCK:
             addon = cluster.addons.pop(name, None)
         if addon is None:
-            raise ResourceNotFoundException(
-                clusterName=cluster.name,
-                nodegroupName=None,
-                fargateProfileName=None,
-                addonName=name,
-                message=f"No addon: {name} found in cluster: {cluster.name}",
-            )
+            raise no_addon(cluster, name)
         return ActionResult({"addon": {**addon, "status": "DELETING"}})
 
     def list_addons(self) -> Any:

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kubernetes.utils import parse_quantity
 from rehearsal import fakes
 
 from core import image_catalogue
@@ -51,22 +52,9 @@ PULL_BACK_OFF_SECONDS, PULL_BACK_OFF_MAX = 10.0, 300.0
 
 
 def quantity(text: Any) -> float:
-    """A Kubernetes quantity (`250m`, `256Mi`, `4`) as a number (bytes for memory)."""
-    text = str(text)
-    units = {
-        "Ki": 2**10,
-        "Mi": 2**20,
-        "Gi": 2**30,
-        "Ti": 2**40,
-        "k": 1e3,
-        "M": 1e6,
-        "G": 1e9,
-        "m": 1e-3,
-    }
-    for suffix, factor in units.items():
-        if text.endswith(suffix):
-            return float(text[: -len(suffix)]) * factor
-    return float(text)
+    """A Kubernetes quantity (`250m`, `256Mi`, `4`) as a number (bytes for memory), read by the
+    kubernetes client's own parser."""
+    return float(parse_quantity(text))
 
 
 def pod_requests(pod: dict) -> dict[str, float]:
@@ -77,6 +65,31 @@ def pod_requests(pod: dict) -> dict[str, float]:
         for name, value in {**limits, **requests}.items():
             total[name] = total.get(name, 0.0) + quantity(value)
     return total
+
+
+def _ready_condition(heartbeat: str) -> dict:
+    """The Ready condition the kubelet posts (pkg/kubelet/nodestatus/setters.go ReadyCondition)."""
+    return {
+        "type": "Ready",
+        "status": "True",
+        "reason": "KubeletReady",
+        "message": "kubelet is posting ready status",
+        "lastHeartbeatTime": heartbeat,
+    }
+
+
+def _container_status(container: dict, state: dict) -> dict:
+    """A container's status as the kubelet writes it: ready and started only while running."""
+    running = "running" in state
+    return {
+        "name": container["name"],
+        "image": container["image"],
+        "imageID": "",
+        "ready": running,
+        "started": running,
+        "restartCount": 0,
+        "state": state,
+    }
 
 
 @dataclass
@@ -193,16 +206,7 @@ class Kubelet:
             name,
             {
                 "status": {
-                    "conditions": [
-                        {
-                            "type": "Ready",
-                            "status": "True",
-                            "reason": "KubeletReady",
-                            "message": "kubelet is posting ready status",
-                            "lastHeartbeatTime": now,
-                            "lastTransitionTime": now,
-                        }
-                    ],
+                    "conditions": [{**_ready_condition(now), "lastTransitionTime": now}],
                     "nodeInfo": {
                         "architecture": node.arch,
                         "operatingSystem": "linux",
@@ -238,19 +242,7 @@ class Kubelet:
             with contextlib.suppress(Exception):
                 self.core.patch_node_status(
                     node.name,
-                    {
-                        "status": {
-                            "conditions": [
-                                {
-                                    "type": "Ready",
-                                    "status": "True",
-                                    "reason": "KubeletReady",
-                                    "message": "kubelet is posting ready status",
-                                    "lastHeartbeatTime": now.isoformat(),
-                                }
-                            ]
-                        }
-                    },
+                    {"status": {"conditions": [_ready_condition(now.isoformat())]}},
                 )
 
     # ------------------------------------------------------------------ kubelet
@@ -304,17 +296,7 @@ class Kubelet:
         meta, container = pod["metadata"], pod["spec"]["containers"][0]
         status = {
             "phase": "Pending",
-            "containerStatuses": [
-                {
-                    "name": container["name"],
-                    "image": container["image"],
-                    "imageID": "",
-                    "ready": False,
-                    "started": False,
-                    "restartCount": 0,
-                    "state": {"waiting": waiting},
-                }
-            ],
+            "containerStatuses": [_container_status(container, {"waiting": waiting})],
         }
         with contextlib.suppress(Exception):
             self.core.patch_namespaced_pod_status(
@@ -377,15 +359,7 @@ class Kubelet:
                 },
             ],
             "containerStatuses": [
-                {
-                    "name": container["name"],
-                    "image": container["image"],
-                    "imageID": "",
-                    "ready": True,
-                    "started": True,
-                    "restartCount": 0,
-                    "state": {"running": {"startedAt": started.isoformat()}},
-                }
+                _container_status(container, {"running": {"startedAt": started.isoformat()}})
             ],
         }
         self.core.patch_namespaced_pod_status(meta["name"], meta["namespace"], {"status": status})
@@ -482,17 +456,7 @@ class Kubelet:
                         "lastTransitionTime": finished.isoformat(),
                     },
                 ],
-                "containerStatuses": [
-                    {
-                        "name": container["name"],
-                        "image": container["image"],
-                        "imageID": "",
-                        "ready": False,
-                        "started": False,
-                        "restartCount": 0,
-                        "state": state,
-                    }
-                ],
+                "containerStatuses": [_container_status(container, state)],
             }
             with contextlib.suppress(Exception):
                 self.core.patch_namespaced_pod_status(name, namespace, {"status": status})

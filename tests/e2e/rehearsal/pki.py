@@ -45,6 +45,22 @@ def _name(common: str, org: str | None = None) -> x509.Name:
     return x509.Name(parts)
 
 
+def _certificate(subject: x509.Name, issuer: x509.Name, key, ca: bool) -> x509.CertificateBuilder:
+    """What every certificate here has: names, key, a random serial, valid from five minutes ago
+    for VALID, and whether it is a CA."""
+    now = dt.datetime.now(dt.UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + VALID)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+
+
 class Authority:
     """A CA that signs serving and client certificates into `directory`."""
 
@@ -52,17 +68,9 @@ class Authority:
         directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
         self.key = _key()
-        now = dt.datetime.now(dt.UTC)
         subject = _name(f"{name}-ca")
         self.cert = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(subject)
-            .public_key(self.key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + VALID)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            _certificate(subject, subject, self.key, ca=True)
             .add_extension(
                 x509.KeyUsage(
                     digital_signature=True,
@@ -96,24 +104,15 @@ class Authority:
         server: bool = False,
     ) -> Pair:
         key = _key()
-        now = dt.datetime.now(dt.UTC)
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(_name(common_name, org))
-            .issuer_name(self.cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + VALID)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.ExtendedKeyUsage(
-                    [x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]
-                    if server
-                    else [x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]
-                ),
-                critical=False,
-            )
+        builder = _certificate(
+            _name(common_name, org), self.cert.subject, key, ca=False
+        ).add_extension(
+            x509.ExtendedKeyUsage(
+                [x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]
+                if server
+                else [x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
+            critical=False,
         )
         if hosts:
             names: list[x509.GeneralName] = []

