@@ -39,15 +39,14 @@ LC_ALL=C
 export LC_ALL
 TERMINATION_LOG="${TERMINATION_LOG:-/dev/termination-log}"
 MAX_BYTES=4096
+# shellcheck source=message.sh
+. "${0%/*}/message.sh"
 if [ "${EFA_REQUESTED:-}" = "true" ]; then requested=true; else requested=false; fi
 
 # write_result STATUS EXIT REASON DATA: format the message, trimming data lines to fit.
 write_result() {
     _reason=$(printf '%s' "$3" | tr '\n' ' ' | cut -c1-200)
-    _total=0
-    if [ -n "$4" ]; then
-        _total=$(printf '%s\n' "$4" | wc -l | tr -d ' ')
-    fi
+    _total=$(line_count "$4")
     _head="format=toe-check/1
 check=efa
 requested=$requested
@@ -58,7 +57,6 @@ count=$_total"
     # Room left for data lines: the header, "truncated=NNNNNNNNNN", "--" and "end" lines.
     _budget=$((MAX_BYTES - ${#_head} - 32))
     _kept=""
-    _nkept=0
     if [ "$_total" -gt 0 ]; then
         # Cut at an entry boundary where possible: never keep a partial last entry.
         _kept=$(printf '%s\n' "$4" | awk -v max="$_budget" '
@@ -66,17 +64,8 @@ count=$_total"
             { line = $0 "\n"; if (n + length(line) > max) { over = 1; exit } }
             { n += length(line); block = block line }
             END { if (!over) out = out block; printf "%s", out }')
-        if [ -n "$_kept" ]; then
-            _nkept=$(printf '%s\n' "$_kept" | wc -l | tr -d ' ')
-        fi
     fi
-    {
-        printf '%s\ntruncated=%s\n--\n' "$_head" "$((_total - _nkept))"
-        if [ -n "$_kept" ]; then
-            printf '%s\n' "$_kept"
-        fi
-        printf 'end\n'
-    } >"$TERMINATION_LOG"
+    write_message "$_head" "$_total" "$_kept"
 }
 
 echo "== fi_info -p efa (EFA_REQUESTED=$requested)"

@@ -28,14 +28,13 @@ LC_ALL=C
 export LC_ALL
 TERMINATION_LOG="${TERMINATION_LOG:-/dev/termination-log}"
 MAX_BYTES=4096
+# shellcheck source=message.sh
+. "${0%/*}/message.sh"
 
 # write_result STATUS EXIT REASON CUDA DATA: format the message, trimming data lines to fit.
 write_result() {
     _reason=$(printf '%s' "$3" | tr '\n' ' ' | cut -c1-200)
-    _total=0
-    if [ -n "$5" ]; then
-        _total=$(printf '%s\n' "$5" | wc -l | tr -d ' ')
-    fi
+    _total=$(line_count "$5")
     _head="format=toe-check/1
 check=gpu
 status=$1
@@ -46,21 +45,11 @@ count=$_total"
     # Room left for data lines: the header, "truncated=NNNNNNNNNN", "--" and "end" lines.
     _budget=$((MAX_BYTES - ${#_head} - 32))
     _kept=""
-    _nkept=0
     if [ "$_total" -gt 0 ]; then
         _kept=$(printf '%s\n' "$5" | awk -v max="$_budget" \
             '{ n += length($0) + 1; if (n > max) exit; print }')
-        if [ -n "$_kept" ]; then
-            _nkept=$(printf '%s\n' "$_kept" | wc -l | tr -d ' ')
-        fi
     fi
-    {
-        printf '%s\ntruncated=%s\n--\n' "$_head" "$((_total - _nkept))"
-        if [ -n "$_kept" ]; then
-            printf '%s\n' "$_kept"
-        fi
-        printf 'end\n'
-    } >"$TERMINATION_LOG"
+    write_message "$_head" "$_total" "$_kept"
 }
 
 echo "== nvidia-smi"

@@ -22,7 +22,7 @@ from moto.server import ThreadedMotoServer
 from core import account_checks as ac
 from core.account_checks import QUOTA_G_VT, QUOTA_P, QUOTA_STANDARD
 from tests.conftest import workshop_copy
-from tests.fakes.error_page import FIRST_TEXT, PAGE, error_page_server
+from tests.fakes.error_page import FIRST_TEXT, PAGE, client_at, error_page_server
 from toe import preflight
 from toe.cli import main
 from toe.offline.account import Account, SubnetSpec, VpcSpec, create_in_moto, load_account
@@ -266,7 +266,6 @@ def test_each_check_says_could_not_check_in_aws_words(server, project):
 def test_unreachable_ec2_is_could_not_check_not_a_crash(project, monkeypatch):
     directory, stacks = project
     session = boto3.Session(region_name=REGION, aws_access_key_id="x", aws_secret_access_key="y")
-    from botocore.config import Config
 
     dead = Config(connect_timeout=0.2, read_timeout=0.2, retries={"max_attempts": 0})
 
@@ -348,22 +347,17 @@ def test_cli_fleet_json_and_exit_codes(server, project, monkeypatch, capsys):
     assert main(["preflight", "--stacks", "attendee01"]) == 2  # --stacks needs --fleet
 
 
-def html_client(service: str, url: str):
-    return boto3.client(
-        service,
-        endpoint_url=url,
-        region_name=REGION,
-        config=Config(retries={"max_attempts": 1}),
-    )
-
-
-def test_quotas_answering_an_html_page_say_the_error_once(server, project):
+def behind_an_error_page(server, project, client: str, service: str) -> fp.FleetReport:
+    """The fleet preflight with one client (Clients.`client`, boto3 `service`) at an error page."""
     directory, stacks = project
     session = session_at(server, load_account())
     with error_page_server() as url:
-        broken = replace(clients(session), quotas=html_client("service-quotas", url))
-        report = fp.run(stacks, clients=broken, project_dir=directory)
+        broken = replace(clients(session), **{client: client_at(url, service, REGION)})
+        return fp.run(stacks, clients=broken, project_dir=directory)
 
+
+def test_quotas_answering_an_html_page_say_the_error_once(server, project):
+    report = behind_an_error_page(server, project, "quotas", "service-quotas")
     error = f"could not check: HTTP 500 from Service Quotas GetServiceQuota: {FIRST_TEXT}"
     quotas = report.check("fleet-quotas")
     assert quotas.status == "unchecked" and report.exit_code == 2
@@ -376,12 +370,8 @@ def test_quotas_answering_an_html_page_say_the_error_once(server, project):
 
 
 def test_ec2_answering_an_html_page_is_one_line_for_the_whole_fleet(server, project):
-    directory, stacks = project
-    session = session_at(server, load_account())
-    with error_page_server() as url:
-        broken = replace(clients(session), ec2=html_client("ec2", url))
-        report = fp.run(stacks, clients=broken, project_dir=directory)
-
+    report = behind_an_error_page(server, project, "ec2", "ec2")
+    _, stacks = project
     config = report.check("fleet-config")
     assert config.status == "unchecked"
     assert config.summary == f"0 of {STACKS} stacks counted: {STACKS} could not be read"

@@ -181,14 +181,26 @@ def test_efa_below_its_floor_fails_with_the_figures_and_the_source():
     )
 
 
-def test_a_fall_back_to_tcp_fails_and_names_the_missing_plugin():
-    verdict = judged(NO_PLUGIN, OVER_TCP)
-    assert verdict.status == "failed"
-    assert verdict.reason == (
-        "EFA was requested but NCCL fell back to TCP over ENA (channels via NET/Socket on eth0); "
-        'likely causes: the aws-ofi-nccl plugin is missing from the image (NCCL: "Plugin: No '
-        'plugin found (libnccl-net.so)")'
-    )
+@pytest.mark.parametrize(
+    ("log", "reason"),
+    [
+        pytest.param(
+            NO_PLUGIN,
+            "EFA was requested but NCCL fell back to TCP over ENA (channels via NET/Socket on "
+            "eth0); likely causes: the aws-ofi-nccl plugin is missing from the image (NCCL: "
+            '"Plugin: No plugin found (libnccl-net.so)")',
+            id="fall-back-names-the-missing-plugin",
+        ),
+        pytest.param(
+            TCP_PROVIDER,
+            "EFA was requested but aws-ofi-nccl selected tcp, not the efa provider",
+            id="libfabrics-tcp-provider-is-not-efa",
+        ),
+    ],
+)
+def test_traffic_off_efa_fails_with_what_carried_it(log, reason):
+    verdict = judged(log, OVER_TCP)
+    assert (verdict.status, verdict.reason) == ("failed", reason)
 
 
 def test_a_fall_back_without_an_efa_device_names_that():
@@ -210,14 +222,6 @@ def test_a_fall_back_without_evidence_lists_every_likely_cause():
         "likely causes: no EFA interface reached the pod (the node launched without EFA "
         "interfaces, or the pod did not request vpc.amazonaws.com/efa); the aws-ofi-nccl plugin "
         "is missing from the image; FI_PROVIDER is unset or not efa"
-    )
-
-
-def test_the_plugin_over_libfabrics_tcp_provider_is_not_efa():
-    verdict = judged(TCP_PROVIDER, OVER_TCP)
-    assert verdict.status == "failed"
-    assert verdict.reason == (
-        "EFA was requested but aws-ofi-nccl selected tcp, not the efa provider"
     )
 
 

@@ -24,6 +24,7 @@ from toe.offline.harness import simulated_aws
 TODAY = date(2026, 11, 28)  # 1.33 is in extended support (since 2026-07-29)
 GOOD_QUOTAS = {QUOTA_G_VT: 192.0, QUOTA_P: 192.0, QUOTA_STANDARD: 640.0}
 ORDER = (QUOTA_G_VT, QUOTA_P, QUOTA_STANDARD)  # the order the checks read them
+RUN = preflight.run  # the real one, whatever a test has put in its place
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +72,19 @@ def clients(session, quotas=GOOD_QUOTAS, decisions=None, simulate_error=None):
         sts=session.client("sts"),
         eks=session.client("eks"),
     )
+
+
+def the_command_checks(monkeypatch, make_clients):
+    """Make the command's `preflight.run` check with `make_clients()` (fresh Stubbers each run)
+    on TODAY; returns the stand-in."""
+
+    def run_here(stack, region=None, project_dir=None):
+        return RUN(
+            stack, region=region, clients=make_clients(), today=TODAY, project_dir=project_dir
+        )
+
+    monkeypatch.setattr(preflight, "run", run_here)
+    return run_here
 
 
 def statuses(report) -> dict[str, str]:
@@ -294,14 +308,7 @@ def test_eks_support_prefers_the_api_when_it_answers():
 
 
 def test_command_prints_tables_and_json(account, monkeypatch, capsys):
-    real = preflight.run
-
-    def run_here(stack, region=None, project_dir=None):
-        return real(
-            stack, region=region, clients=clients(account), today=TODAY, project_dir=project_dir
-        )
-
-    monkeypatch.setattr(preflight, "run", run_here)
+    run_here = the_command_checks(monkeypatch, lambda: clients(account))
     assert main(["preflight", "--stack", "dev", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["status"] == "warn" and doc["exitCode"] == 0
@@ -323,17 +330,7 @@ def test_command_prints_tables_and_json(account, monkeypatch, capsys):
     assert "preflight: PASS with 1 warning (EKS version support)" in text
 
     zero = {**GOOD_QUOTAS, QUOTA_G_VT: 0.0}
-    monkeypatch.setattr(
-        preflight,
-        "run",
-        lambda stack, region=None, project_dir=None: real(
-            stack,
-            region=region,
-            clients=clients(account, zero),
-            today=TODAY,
-            project_dir=project_dir,
-        ),
-    )
+    the_command_checks(monkeypatch, lambda: clients(account, zero))
     assert main(["preflight"]) == 1
     assert "preflight: FAIL (EC2 on-demand vCPU quotas)" in capsys.readouterr().out
 

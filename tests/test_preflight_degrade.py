@@ -5,18 +5,14 @@ an HTML error page, as a proxy in front of AWS does."""
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 from dataclasses import replace
 
-import boto3
 import pytest
-from botocore.config import Config
-from test_preflight import TODAY, account, clients  # noqa: F401 - the module fixture
+from test_preflight import TODAY, account, clients, the_command_checks  # noqa: F401 - the module fixture
 
 from tests.conftest import ROOT
-from tests.fakes.error_page import FIRST_TEXT, PAGE, error_page_server
+from tests.fakes.error_page import FIRST_TEXT, PAGE, client_at, error_page_server
 from toe import preflight
 from toe.cli import main
 
@@ -24,46 +20,25 @@ from toe.cli import main
 @pytest.fixture(scope="module")
 def broken_aws():
     """An endpoint that answers every call with HTTP 500 and XML cut off mid-element."""
-    body = b"<ErrorResponse><Error><Code>Internal"
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            self.rfile.read(int(self.headers.get("content-length", 0)))
-            self.send_response(500)
-            self.send_header("content-type", "text/xml")
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *_args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    truncated = "<ErrorResponse><Error><Code>Internal"
+    with error_page_server(truncated, content_type="text/xml", lifetime=3600) as url:
+        yield url
 
 
-def failing(client, operation: str, code: str, message: str):
-    """`client` (moto's), with one operation answering AWS's error; the rest still work."""
+def refusing(account, operation: str, code: str, message: str, **options):  # noqa: F811
+    """`preflight.run` with moto's EC2 answering `operation` with AWS's error; the rest work."""
     from botocore.exceptions import ClientError
 
     def refuse(**_kwargs):
         raise ClientError({"Error": {"Code": code, "Message": message}}, operation)
 
-    client.meta.events.register(
-        f"before-call.{client.meta.service_model.service_name}.{operation}", refuse
-    )
-    return client
+    ec2 = account.client("ec2")
+    ec2.meta.events.register(f"before-call.ec2.{operation}", refuse)
+    return preflight.run("dev", clients=replace(clients(account), ec2=ec2), today=TODAY, **options)
 
 
 def test_iam_answering_a_truncated_500_is_could_not_check(account, broken_aws):  # noqa: F811
-    iam = boto3.client(
-        "iam",
-        endpoint_url=broken_aws,
-        region_name="us-east-1",
-        config=Config(retries={"max_attempts": 1}),
-    )
+    iam = client_at(broken_aws, "iam", region="us-east-1")
     report = preflight.run("dev", clients=replace(clients(account), iam=iam), today=TODAY)
     check = report.check("iam")
     assert check.status == "unchecked"
@@ -73,13 +48,8 @@ def test_iam_answering_a_truncated_500_is_could_not_check(account, broken_aws): 
 
 
 def test_describe_vpcs_denied_is_could_not_check(account):  # noqa: F811
-    ec2 = failing(
-        account.client("ec2"),
-        "DescribeVpcs",
-        "UnauthorizedOperation",
-        "You are not authorized to perform this operation.",
-    )
-    report = preflight.run("dev", clients=replace(clients(account), ec2=ec2), today=TODAY)
+    why = "You are not authorized to perform this operation."
+    report = refusing(account, "DescribeVpcs", "UnauthorizedOperation", why)
     check = report.check("network")
     assert check.status == "unchecked"
     assert "UnauthorizedOperation: You are not authorized" in check.summary
@@ -89,13 +59,8 @@ def test_describe_vpcs_denied_is_could_not_check(account):  # noqa: F811
 
 
 def test_throttled_offerings_are_could_not_check(account):  # noqa: F811
-    ec2 = failing(
-        account.client("ec2"),
-        "DescribeInstanceTypeOfferings",
-        "RequestLimitExceeded",
-        "Request limit exceeded.",
-    )
-    report = preflight.run("dev", clients=replace(clients(account), ec2=ec2), today=TODAY)
+    why = "Request limit exceeded."
+    report = refusing(account, "DescribeInstanceTypeOfferings", "RequestLimitExceeded", why)
     for check_id in ("node-groups", "gpu-types"):
         check = report.check(check_id)
         assert check.status == "unchecked"
@@ -104,36 +69,16 @@ def test_throttled_offerings_are_could_not_check(account):  # noqa: F811
 
 
 def test_a_failing_check_still_wins_over_could_not_check(account):  # noqa: F811
-    ec2 = failing(account.client("ec2"), "DescribeVpcs", "Throttling", "Rate exceeded")
-    report = preflight.run(
-        "dev",
-        clients=replace(clients(account), ec2=ec2),
-        today=TODAY,
-        overrides={"gpuMaxGpus": 0},
+    report = refusing(
+        account, "DescribeVpcs", "Throttling", "Rate exceeded", overrides={"gpuMaxGpus": 0}
     )
     assert report.check("config").status == "fail"
     assert report.exit_code == 1
 
 
 def test_the_command_exits_2_and_prints_could_not_check(account, broken_aws, capsys, monkeypatch):  # noqa: F811
-    iam = boto3.client(
-        "iam",
-        endpoint_url=broken_aws,
-        region_name="us-east-1",
-        config=Config(retries={"max_attempts": 1}),
-    )
-    real = preflight.run
-    monkeypatch.setattr(
-        preflight,
-        "run",
-        lambda stack, region=None, project_dir=None: real(
-            stack,
-            region=region,
-            clients=replace(clients(account), iam=iam),
-            today=TODAY,
-            project_dir=project_dir,
-        ),
-    )
+    iam = client_at(broken_aws, "iam", region="us-east-1")
+    the_command_checks(monkeypatch, lambda: replace(clients(account), iam=iam))
     assert main(["preflight", "--stack", "dev"]) == 2
     out = capsys.readouterr().out
     assert "COULD NOT CHECK" in out and "ResponseParserError" in out
@@ -166,19 +111,11 @@ def test_a_vpc_name_that_looks_like_markup_prints_as_it_is(account, capsys):  # 
 # --- an HTML error page instead of AWS's answer (a proxy, a load balancer) ---------------------
 
 
-def at(url: str, service: str):
-    """A boto3 client of `service` whose endpoint is `url` (one attempt: the page never changes)."""
-    return boto3.client(
-        service,
-        endpoint_url=url,
-        region_name="ap-northeast-2",
-        config=Config(retries={"max_attempts": 1}),
-    )
-
-
 def html_quotas_report(account, url):  # noqa: F811
     return preflight.run(
-        "dev", clients=replace(clients(account), quotas=at(url, "service-quotas")), today=TODAY
+        "dev",
+        clients=replace(clients(account), quotas=client_at(url, "service-quotas")),
+        today=TODAY,
     )
 
 
@@ -220,7 +157,7 @@ def test_the_table_quotes_an_html_page_once_and_verbose_prints_it(account, capsy
 def test_ec2_answering_an_html_page_is_could_not_check_not_a_traceback(account):  # noqa: F811
     with error_page_server() as url:
         report = preflight.run(
-            "dev", clients=replace(clients(account), ec2=at(url, "ec2")), today=TODAY
+            "dev", clients=replace(clients(account), ec2=client_at(url, "ec2")), today=TODAY
         )
     config = report.check("config")
     assert config.status == "unchecked" and report.exit_code == 2
@@ -236,15 +173,8 @@ def test_sts_answering_an_html_page_is_one_line_and_json_keeps_the_page(
     monkeypatch,
 ):
     with error_page_server(status=502) as url:
-        sts = at(url, "sts")
-        real = preflight.run
-        monkeypatch.setattr(
-            preflight,
-            "run",
-            lambda stack, region=None, project_dir=ROOT: real(
-                stack, clients=replace(clients(account), sts=sts), today=TODAY
-            ),
-        )
+        sts = client_at(url, "sts")
+        the_command_checks(monkeypatch, lambda: replace(clients(account), sts=sts))
         assert main(["preflight", "--stack", "dev"]) == 2
         out = capsys.readouterr().out.splitlines()
         assert out[0].startswith("preflight: COULD NOT CHECK stack dev: the credentials do not")

@@ -134,36 +134,33 @@ def test_fi_info_entry_missing_a_field_is_an_error() -> None:
         results.parse_fi_info("provider: efa\n    fabric: efa\n    type: FI_EP_RDM\n")
 
 
-def gpu_message(data: str, **header: str) -> str:
+def check_message(check: str, defaults: dict[str, str], data: str, /, **header: str) -> str:
+    """A toe-check/1 message as the check scripts write it (checks/message.sh)."""
     fields = {
         "format": "toe-check/1",
-        "check": "gpu",
-        "status": "passed",
-        "exit": "0",
-        "reason": "1 GPU(s) visible",
-        "cuda": "13.0",
+        "check": check,
+        **defaults,
         "count": str(len(data.splitlines())),
         "truncated": "0",
+        **header,
     }
-    fields.update(header)
     head = "".join(f"{k}={v}\n" for k, v in fields.items())
     return f"{head}--\n{data}end\n"
 
 
+def gpu_message(data: str, **header: str) -> str:
+    defaults = {"status": "passed", "exit": "0", "reason": "1 GPU(s) visible", "cuda": "13.0"}
+    return check_message("gpu", defaults, data, **header)
+
+
 def efa_message(data: str, **header: str) -> str:
-    fields = {
-        "format": "toe-check/1",
-        "check": "efa",
+    defaults = {
         "requested": "true",
         "status": "passed",
         "exit": "0",
         "reason": "2 efa provider entries",
-        "count": str(len(data.splitlines())),
-        "truncated": "0",
     }
-    fields.update(header)
-    head = "".join(f"{k}={v}\n" for k, v in fields.items())
-    return f"{head}--\n{data}end\n"
+    return check_message("efa", defaults, data, **header)
 
 
 def _efa_data(listing: str) -> str:

@@ -137,7 +137,7 @@ def test_a_recorded_image_size_replaces_the_estimate(table):
         "pytorch-training:2.6.0-gpu-py312-cu126-ubuntu22.04-ec2"
     )
     assert table.image(dlc).basis == "estimate"
-    job = _job("gpu-check", gpu.pattern, "gpu-check", deps=[], provider="urn:k8s")
+    job = _job("gpu-check", gpu.pattern, deps=[], provider="urn:k8s")
     pull = next(p for p in timeline._phases(job, table) if p.name.startswith("image_pull"))
     assert (pull.seconds, pull.basis) == (pytest.approx(100_999_123 / table.throughput), "registry")
 

@@ -47,9 +47,13 @@ PAGE = (
 
 @contextlib.contextmanager
 def error_page_server(
-    page: str = PAGE, status: int = 500, *, lifetime: float = 120.0
+    page: str = PAGE,
+    status: int = 500,
+    *,
+    content_type: str = "text/html; charset=utf-8",
+    lifetime: float = 120.0,
 ) -> Iterator[str]:
-    """The URL of a server on 127.0.0.1 answering `status` with `page` as text/html to every
+    """The URL of a server on 127.0.0.1 answering `status` with `page` as `content_type` to every
     GET and POST; it stops when the block ends, or by itself after `lifetime` seconds."""
     body = page.encode()
 
@@ -57,7 +61,7 @@ def error_page_server(
         def answer(self) -> None:
             self.rfile.read(int(self.headers.get("content-length", 0) or 0))
             self.send_response(status)
-            self.send_header("content-type", "text/html; charset=utf-8")
+            self.send_header("content-type", content_type)
             self.send_header("content-length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -79,3 +83,13 @@ def error_page_server(
         deadline.cancel()
         server.shutdown()
         server.server_close()
+
+
+def client_at(url: str, service: str, region: str = "ap-northeast-2"):
+    """A boto3 client of `service` whose endpoint is `url` (one attempt: the page never changes)."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        service, endpoint_url=url, region_name=region, config=Config(retries={"max_attempts": 1})
+    )

@@ -9,12 +9,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from core.eks_versions import (
-    EKS_VERSIONS,
-)
-from toe.preflight.checks import (
-    Checker,
-)
+from core.eks_versions import EKS_VERSIONS
+from toe.preflight.checks import Checker
 from toe.preflight.clients import Clients, bodies_data, connect, guarded  # noqa: F401  (re-exported)
 from toe.preflight.eks import _describe_cluster_version, eks_support  # noqa: F401  (re-exported)
 from toe.preflight.iam import IAM_ACTIONS, principal_arn, simulate_caller  # noqa: F401  (re-exported)

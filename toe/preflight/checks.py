@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from functools import cache
 from typing import Any
 
 from core import account_checks as ac
@@ -12,7 +11,7 @@ from core.eks_versions import (
     load_eks_table,
 )
 from core.problems import ConfigError, Problem, set_command
-from toe.preflight.clients import bodies_data, guarded
+from toe.preflight.clients import AccountChecker, bodies_data
 from toe.preflight.eks import _describe_cluster_version, eks_support
 from toe.preflight.iam import simulate_caller
 from toe.preflight.images import images_check, stack_images
@@ -30,24 +29,18 @@ from toe.preflight.verdicts import FAIL, PASS, STATUS_RANK, UNCHECKED, WARN, Che
 GPU_TITLE = "GPU types the NodePool can launch"
 
 
-class Checker:
+class Checker(AccountChecker):
     """Runs the checks in order; each reads what the earlier ones found."""
 
     def __init__(
         self, stack, region, clients, identity, today, project_dir, eks_table, overrides
     ) -> None:
+        super().__init__(region, clients, project_dir)
         self.overrides = overrides
         self.stack = stack
-        self.region = region
-        self.clients = clients
         self.identity = identity
         self.today = today
-        self.project_dir = project_dir
         self.eks_table = eks_table
-        self.api = ac.Boto3AccountApi(clients.ec2, clients.quotas)
-        self.lookup = cache(it.boto3_lookup(clients.ec2))
-
-    guard = staticmethod(guarded)
 
     def all(self) -> tuple[list[Check], list[it.InstanceFacts]]:
         from toe.stackfiles import StackFileError, read_config
@@ -119,17 +112,8 @@ class Checker:
 
     # 1 ------------------------------------------------------------------------------------
     def network(self, cfg):
-        from core.network_lookup import Boto3NetworkApi, find_network
-
         title = "VPC and subnets"
-        facts, problems = find_network(
-            Boto3NetworkApi(self.clients.ec2),
-            stack=cfg.stack,
-            region=cfg.region,
-            vpc_name=cfg.vpc_name,
-            private_pattern=cfg.private_subnet_pattern,
-            public_pattern=cfg.public_subnet_pattern,
-        )
+        facts, problems = self.find_network(cfg)
         if facts is None:
             return _problem_check("network", title, problems), None
         vpc = facts.vpc

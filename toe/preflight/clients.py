@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 from typing import Any
 
+from core import account_checks as ac
+from core import instance_types as it
 from toe.preflight.verdicts import UNCHECKED, Check, CouldNotCheck
 
 
@@ -90,3 +94,30 @@ def bodies_data(*errors: BaseException | str | None) -> dict[str, Any]:
         if body is not None and body not in bodies:
             bodies.append(body)
     return {"responseBodies": bodies} if bodies else {}
+
+
+class AccountChecker:
+    """What a checker (one stack's or the fleet's) asks the account through: its clients, EC2
+    and Service Quotas behind the account rules' API, and instance facts asked once a type."""
+
+    guard = staticmethod(guarded)
+
+    def __init__(self, region: str, clients: Clients, project_dir: Path) -> None:
+        self.region = region
+        self.clients = clients
+        self.project_dir = project_dir
+        self.api = ac.Boto3AccountApi(clients.ec2, clients.quotas)
+        self.lookup = cache(it.boto3_lookup(clients.ec2))
+
+    def find_network(self, cfg):
+        """The stack's VPC and subnets by the program's look-up rules: (facts or None, problems)."""
+        from core.network_lookup import Boto3NetworkApi, find_network
+
+        return find_network(
+            Boto3NetworkApi(self.clients.ec2),
+            stack=cfg.stack,
+            region=cfg.region,
+            vpc_name=cfg.vpc_name,
+            private_pattern=cfg.private_subnet_pattern,
+            public_pattern=cfg.public_subnet_pattern,
+        )

@@ -5,7 +5,6 @@ addresses, GPU zones, EKS clusters and IAM roles summed over the fleet).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,6 @@ from toe.preflight import (
     Clients,
     CouldNotCheck,
     connect,
-    guarded,
 )
 from toe.preflight.fleet_checks import FleetChecks
 from toe.preflight.fleet_model import (  # noqa: F401  (re-exported)
@@ -88,20 +86,14 @@ class _FleetChecker(FleetChecks):
     ) -> None:
         # `gpu_types`: only these may be the checks' nodes (cost without the Price List API
         # prices only what its table has: asking EC2 about the rest would be wasted).
+        super().__init__(region, clients, project_dir)
         self.gpu_types = gpu_types
         self.stacks = stacks
-        self.region = region
-        self.clients = clients
-        self.project_dir = project_dir
         self.facts = facts
-        self.api = ac.Boto3AccountApi(clients.ec2, clients.quotas)
         # Every problem of each stack that could not be counted (config, then look-ups).
         self.problems: dict[str, tuple[Problem, ...]] = {}
-        self.lookup = cache(it.boto3_lookup(clients.ec2))
         self._offerings: dict[tuple[str, ...], Mapping[str, frozenset[str]]] = {}
         self._described: dict[tuple[str, ...], Mapping[str, it.InstanceFacts]] = {}
-
-    guard = staticmethod(guarded)
 
     def all(self) -> tuple[list[Check], dict[str, dict]]:
         demands, config_check = self.demands()
@@ -137,7 +129,6 @@ class _FleetChecker(FleetChecks):
     # ------------------------------------------------------------------ what each stack takes
 
     def demands(self) -> tuple[list[StackDemand], Check]:
-        from core.network_lookup import Boto3NetworkApi, find_network
         from core.problems import ConfigError
         from toe.stackfiles import StackFileError, read_config
 
@@ -163,14 +154,7 @@ class _FleetChecker(FleetChecks):
                 continue
             key = (cfg.vpc_name, cfg.private_subnet_pattern, cfg.public_subnet_pattern)
             if key not in networks:
-                networks[key] = find_network(
-                    Boto3NetworkApi(self.clients.ec2),
-                    stack=cfg.stack,
-                    region=cfg.region,
-                    vpc_name=cfg.vpc_name,
-                    private_pattern=cfg.private_subnet_pattern,
-                    public_pattern=cfg.public_subnet_pattern,
-                )
+                networks[key] = self.find_network(cfg)
             network, problems = networks[key]
             if network is None:
                 self.problems[stack] = tuple(problems)

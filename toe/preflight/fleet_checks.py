@@ -8,17 +8,7 @@ from collections.abc import Sequence
 
 from core import account_checks as ac
 from core.aws_errors import asking
-from toe.preflight import (
-    FAIL,
-    PASS,
-    STATUS_RANK,
-    UNCHECKED,
-    WARN,
-    Check,
-    bodies_data,
-    quota_lines,
-    said_once,
-)
+from toe.preflight.clients import AccountChecker, bodies_data
 from toe.preflight.fleet_model import (
     ADDRESSES_TITLE,
     EKS_CLUSTERS_QUOTA,
@@ -32,10 +22,12 @@ from toe.preflight.fleet_model import (
     running_vcpus,
 )
 from toe.preflight.images import images_check, stack_images
+from toe.preflight.quotas import quota_lines, said_once
+from toe.preflight.verdicts import FAIL, PASS, STATUS_RANK, UNCHECKED, WARN, Check
 
 
-class FleetChecks:
-    """The checks of a fleet checker: it sets clients, facts and the stacks' demands."""
+class FleetChecks(AccountChecker):
+    """The checks of a fleet checker: it sets facts and the stacks' demands."""
 
     def images(self, demands: Sequence[StackDemand]) -> Check:
         """Every distinct check image of the fleet asked once, naming the stacks using it."""

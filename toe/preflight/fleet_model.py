@@ -103,12 +103,7 @@ class FleetReport(Verdicts):
     def to_json(self) -> dict:
         return {
             "fleet": list(self.stacks),
-            "region": self.region,
-            "account": self.account,
-            "caller": self.caller,
-            "status": self.status,
-            "exitCode": self.exit_code,
-            "checks": [c.to_json() for c in self.checks],
+            **self.verdicts_json(),
             "perStack": dict(self.per_stack),
         }
 

@@ -43,6 +43,9 @@ class Check:
 class Verdicts:
     """The overall status, exit code and look-up of a report's `checks` (one stack or a fleet)."""
 
+    region: str
+    account: str
+    caller: str
     checks: tuple[Check, ...]
 
     @property
@@ -57,6 +60,17 @@ class Verdicts:
     def check(self, check_id: str) -> Check:
         return next(c for c in self.checks if c.id == check_id)
 
+    def verdicts_json(self) -> dict:
+        """Where the checks ran and what they found: the keys both reports' JSON share, in order."""
+        return {
+            "region": self.region,
+            "account": self.account,
+            "caller": self.caller,
+            "status": self.status,
+            "exitCode": self.exit_code,
+            "checks": [c.to_json() for c in self.checks],
+        }
+
 
 @dataclass(frozen=True)
 class Report(Verdicts):
@@ -70,12 +84,7 @@ class Report(Verdicts):
     def to_json(self) -> dict:
         return {
             "stack": self.stack,
-            "region": self.region,
-            "account": self.account,
-            "caller": self.caller,
-            "status": self.status,
-            "exitCode": self.exit_code,
-            "checks": [c.to_json() for c in self.checks],
+            **self.verdicts_json(),
             "gpuTypes": [gpu_row(f) for f in self.gpu_types],
         }
 
