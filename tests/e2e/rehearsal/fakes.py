@@ -78,12 +78,30 @@ FAULTS = Path(__file__).resolve().parents[3] / "build" / "e2e" / "faults"
 FAULT_NO_PLUGIN = "nccl-without-aws-ofi-nccl"
 
 
+# torchrun's rendezvous: no node rank starts (or ends) before all NNODES have joined (c10d
+# rendezvous, "torchrun (Elastic Launch)"). The replay keeps that: each rank marks itself in the
+# Job's folder (TOE_RENDEZVOUS, from the kubelet stand-in) and waits, up to 5 minutes, for the rest.
+RENDEZVOUS = (
+    'if [ -n "${TOE_RENDEZVOUS:-}" ]; then\n'
+    '  mkdir -p "$TOE_RENDEZVOUS" && : >"$TOE_RENDEZVOUS/rank-${JOB_COMPLETION_INDEX:-0}"\n'
+    "  waited=0\n"
+    '  while [ "$(ls "$TOE_RENDEZVOUS" | wc -l)" -lt "${NNODES:-2}" ]; do\n'
+    '    [ "$waited" -ge 600 ] && { echo "rendezvous: not all ranks joined" >&2; exit 1; }\n'
+    "    waited=$((waited + 1)); sleep 0.5\n"
+    "  done\n"
+    "fi\n"
+)
+
+
 def _replay(bin_dir: Path, message: Path) -> Path:
     capture = shlex.quote(str(message))
     return tool(
         bin_dir,
         "torchrun",
-        '[ "${JOB_COMPLETION_INDEX:-0}" = 0 ] && cat ' + capture + ' >"$TERMINATION_LOG"\nexit 0\n',
+        RENDEZVOUS
+        + '[ "${JOB_COMPLETION_INDEX:-0}" = 0 ] && cat '
+        + capture
+        + ' >"$TERMINATION_LOG"\nexit 0\n',
     )
 
 

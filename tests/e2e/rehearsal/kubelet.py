@@ -326,6 +326,8 @@ class Kubelet:
             # loopback, at a port of this Job's own.
             job = (meta.get("labels") or {}).get("batch.kubernetes.io/job-name", meta["name"])
             env["MASTER_ADDR"] = "127.0.0.1"
+            owner = (meta.get("ownerReferences") or [{}])[0].get("uid", job)
+            env["TOE_RENDEZVOUS"] = str(Path(tempfile.gettempdir()) / "toe-rendezvous" / owner)
             env["MASTER_PORT"] = str(
                 20000 + int(hashlib.sha1(job.encode()).hexdigest(), 16) % 20000
             )
