@@ -13,6 +13,7 @@ import json
 import shutil
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 from rehearsal import fakes, judge
 from rehearsal.kubelet import pod_requests
@@ -497,7 +498,8 @@ def test_6_destroy_runs_the_program_in_the_promised_order_and_leaves_nothing(
     # sees them (and, its time up, says which remain); watching a label Auto Mode never sets it
     # would find nothing to wait for.
     core, _batch, _custom = kubernetes(r, "toe-dev")
-    target = teardown.DrainTarget("toe-dev", "gpu-pool", None)
+    # The AWS access is only for the hook's own client, which the live one replaces here.
+    target = teardown.DrainTarget("toe-dev", "gpu-pool", SimpleNamespace(region=REGION))
     quiet = {"api_factory": lambda _target: core, "sleep": lambda _s: None, "log": lambda _m: None}
     try:
         teardown.wait_for_nodes_gone(target, timeout_seconds=0, **quiet)
