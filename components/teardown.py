@@ -1,9 +1,13 @@
 """Teardown: after the GPU NodePool is deleted, wait (bounded) until Auto Mode removed its nodes.
 
-Deleting a NodePool makes Auto Mode drain and terminate its nodes in the background. Without a
-wait, `pulumi destroy` moves straight on to the node groups and the cluster while GPU instances
-and their network interfaces are still going away: the cluster delete can then fail or leave
-orphans. Delete hooks run only when the program runs: `pulumi destroy --run-program`.
+Deleting a NodePool makes Auto Mode drain and terminate its nodes. pulumi-kubernetes deletes with
+foreground cascading deletion by default (provider pkg/await/await.go), and Karpenter's NodeClaims
+block their NodePool's deletion (ownerReference blockOwnerDeletion), so the NodePool's delete
+itself normally ends after its nodes (the rehearsal measures this with real Karpenter). This hook
+is the guard for when it does not (background propagation, a delete that timed out): without it,
+`pulumi destroy` would move on to the node groups and the cluster while GPU instances and their
+network interfaces are still going away, and the cluster delete can then fail or leave orphans.
+Delete hooks run only when the program runs: `pulumi destroy --run-program`.
 """
 
 from __future__ import annotations
