@@ -1,5 +1,6 @@
-"""The rehearsal's stand-ins, tested themselves: EKS authentication, moto's EKS additions, the Auto
-Mode simulator's choices and the kubelet's replayed tools. None of them needs the built tools."""
+"""The rehearsal's stand-ins, tested themselves: EKS authentication, moto's EKS additions, the
+instance-type catalogue Karpenter is offered, the judge of Karpenter's choices, and the kubelet
+stand-in's replayed tools. None of them needs the built tools."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from conftest import ROOT, shared_path
 
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
-from rehearsal import auth, automode, aws, fakes
+from rehearsal import auth, aws, fakes, judge, karpenter, kubelet
 
 from core import eks_token
 
@@ -193,15 +194,19 @@ def test_principals_map_as_eks_keys_access_entries() -> None:
     )
 
 
-# ---------------------------------------------------------------------------- Auto Mode
+# ---------------------------------------------------------------------------- Karpenter
 
 
 @pytest.fixture(scope="module")
-def types():
+def offered():
+    """What Karpenter is offered in two of the workshop's zones, from moto's EC2 data."""
     from moto import mock_aws
 
     with mock_aws():
-        yield automode.catalogue(boto3.client("ec2", region_name=REGION))
+        types = karpenter.types_from_ec2(boto3.client("ec2", region_name=REGION))
+    return karpenter.catalogue(
+        types, {"ap-northeast-2a", "ap-northeast-2c"}, karpenter.prices(REGION)
+    )
 
 
 def _pool(**spec) -> dict:
@@ -218,12 +223,11 @@ def _pool(**spec) -> dict:
                             "values": ["g", "p"],
                         },
                         {
-                            "key": "eks.amazonaws.com/instance-gpu-count",
-                            "operator": "Gt",
-                            "values": ["0"],
+                            "key": "karpenter.sh/capacity-type",
+                            "operator": "In",
+                            "values": ["on-demand"],
                         },
                     ],
-                    "taints": [{"key": "gpu-workload", "effect": "NoSchedule"}],
                 }
             },
             "limits": {"nvidia.com/gpu": "4", "cpu": "96", "memory": "768Gi"},
@@ -233,68 +237,83 @@ def _pool(**spec) -> dict:
     return body
 
 
-def _pod(requests: dict, selector: dict | None = None, tolerate: bool = True) -> dict:
-    return {
-        "metadata": {"name": "p", "namespace": "n", "uid": "u"},
-        "spec": {
-            "nodeSelector": {"karpenter.sh/nodepool": "gpu-pool", **(selector or {})},
-            "tolerations": [{"key": "gpu-workload", "operator": "Exists", "effect": "NoSchedule"}]
-            if tolerate
-            else [],
-            "containers": [{"name": "c", "resources": {"requests": requests}}],
-        },
+def _type(offered: dict, name: str) -> dict:
+    return next(t for t in offered["types"] if t["name"] == name)
+
+
+def test_the_catalogue_offers_priced_types_with_auto_modes_labels_and_devices(offered) -> None:
+    names = {t["name"] for t in offered["types"]}
+    assert {"g4dn.xlarge", "p5en.48xlarge", "c6i.2xlarge"} <= names
+    # Unpriced types are not offered, as the AWS provider leaves them unavailable.
+    assert "g6e.xlarge" not in names
+    h200 = _type(offered, "p5en.48xlarge")
+    assert h200["labels"]["eks.amazonaws.com/instance-gpu-name"] == "h200"
+    assert h200["labels"]["eks.amazonaws.com/instance-family"] == "p5en"
+    assert h200["capacity"]["nvidia.com/gpu"] == "8"
+    assert h200["capacity"]["vpc.amazonaws.com/efa"] == "16"
+    # EC2 offers p5en in ap-northeast-2a only (moto's copy of the offerings).
+    assert [o["zone"] for o in h200["offerings"]] == ["ap-northeast-2a"]
+    assert h200["offerings"][0]["price"] == 63.30  # rehearsal/prices.yaml's stand-in
+    cpu_only = _type(offered, "c6i.2xlarge")
+    assert cpu_only["labels"]["eks.amazonaws.com/instance-gpu-name"] is None
+    assert "nvidia.com/gpu" not in cpu_only["capacity"]
+    # kube-reserved: 6% + 1% + 0.5% + 0.5% + 4 x 0.25% of a core, 11 x pods + 255 MiB.
+    pods = int(cpu_only["capacity"]["pods"])
+    assert cpu_only["overhead"]["kubeReserved"] == {
+        "cpu": "90m",
+        "memory": f"{11 * pods + 255}Mi",
+        "ephemeral-storage": "1Gi",
     }
 
 
-def _sim(types) -> automode.AutoMode:
-    zones = {"ap-northeast-2a": "subnet-a", "ap-northeast-2c": "subnet-c"}
-    return automode.AutoMode("toe-dev", REGION, None, None, zones, types, Path("."))
+def test_the_judge_accepts_the_cheapest_admitted_type_and_names_a_cheaper_one(offered) -> None:
+    pool, gpu = _pool(), {"nvidia.com/gpu": 1.0, "cpu": 0.25}
+    assert judge.cheapest(pool, offered, gpu)[0]["name"] == "g4dn.xlarge"
+    assert judge.choice_problems(pool, offered, gpu, "g4dn.xlarge") == []
+    assert judge.choice_problems(pool, offered, gpu, "g5.xlarge") == [
+        "g5.xlarge costs 1.207/h; g4dn.xlarge fits at 0.647/h"
+    ]
+    # Requirements and limits: no c type in a g/p pool, no 8-GPU node under a 4-GPU limit.
+    assert judge.admitted(pool, _type(offered, "c6i.2xlarge")) == [
+        "eks.amazonaws.com/instance-category In ['g', 'p']"
+    ]
+    assert judge.admitted(pool, _type(offered, "p5en.48xlarge")) == [
+        "limit nvidia.com/gpu=4 < 8",
+        "limit cpu=96 < 192",
+        "limit memory=768Gi < 1939865Mi",  # 2,097,152 MiB less the VM's 7.5%
+    ]
+    assert judge.choice_problems(pool, offered, gpu, "g6e.xlarge") == [
+        "g6e.xlarge was never offered"
+    ]
 
 
-def test_auto_mode_launches_the_smallest_type_the_pool_admits(types) -> None:
-    pool, instance, zone, efa = _sim(types).choose(
-        _pod({"nvidia.com/gpu": "1"}), {"gpu-pool": _pool()}
-    )
-    assert (pool, instance.name, efa) == ("gpu-pool", "g4dn.xlarge", 0)
-    assert zone in ("ap-northeast-2a", "ap-northeast-2c")
-    labels = instance.labels()
-    assert labels["eks.amazonaws.com/instance-gpu-name"] == "t4"
-    assert labels["eks.amazonaws.com/instance-category"] == "g"
+def test_the_judge_measures_how_long_each_node_stood_empty() -> None:
+    history = [
+        {"t": 10.0, "event": "node-launched", "node": "i-1", "pool": "gpu-pool",
+         "instanceType": "g4dn.xlarge"},
+        {"t": 12.0, "event": "pod-started", "node": "i-1"},
+        {"t": 20.0, "event": "pod-exited", "node": "i-1", "exitCode": 0},
+        {"t": 61.5, "event": "node-gone", "node": "i-1", "pool": "gpu-pool"},
+        {"t": 30.0, "event": "node-launched", "node": "i-2", "pool": "system",
+         "instanceType": "c6i.2xlarge"},
+        {"t": 40.0, "event": "node-gone", "node": "i-2", "pool": "system"},
+    ]  # fmt: skip
+    assert judge.empty_intervals(history, "gpu-pool") == [
+        {"node": "i-1", "instanceType": "g4dn.xlarge", "emptyForSeconds": 41.5, "goneAt": 61.5}
+    ]
+    assert judge.gone_at(history, "gpu-pool") == {"i-1": 61.5}
 
 
-def test_auto_mode_respects_taints_limits_families_and_efa(types) -> None:
-    sim = _sim(types)
-    pools = {"gpu-pool": _pool()}
-    assert sim.choose(_pod({"nvidia.com/gpu": "1"}, tolerate=False), pools) is None
-    assert sim.choose(_pod({"nvidia.com/gpu": "8"}), pools) is None  # beyond 4 GPUs
-    h200 = _pool(limits={"nvidia.com/gpu": "8", "cpu": "192", "memory": "2048Gi"})
-    h200["spec"]["template"]["spec"]["requirements"].append(
-        {"key": "eks.amazonaws.com/instance-family", "operator": "In", "values": ["p5en"]}
-    )
-    _, instance, zone, efa = sim.choose(_pod({"nvidia.com/gpu": "1"}), {"gpu-pool": h200})
-    assert (instance.name, instance.gpu_name, zone, efa) == (
-        "p5en.48xlarge",
-        "H200",
-        "ap-northeast-2a",
-        0,
-    )
-    _, instance, _, efa = sim.choose(
-        _pod({"vpc.amazonaws.com/efa": "1"}, {"node.kubernetes.io/instance-type": "g6.8xlarge"}),
-        pools,
-    )
-    assert instance.name == "g6.8xlarge" and efa >= 1  # EFA only for a pod that asks for it
-    assert (
-        sim.choose(
-            _pod({"vpc.amazonaws.com/efa": "1"}, {"node.kubernetes.io/instance-type": "g5.xlarge"}),
-            pools,
-        )
-        is None
-    )
-
-
-def test_durations_and_quantities_read_as_kubernetes_writes_them() -> None:
-    assert automode.seconds("1h30m") == 5400 and automode.seconds("Never") is None
-    assert automode.quantity("256Mi") == 256 * 2**20 and automode.quantity("250m") == 0.25
+def test_quantities_read_as_kubernetes_writes_them() -> None:
+    assert kubelet.quantity("256Mi") == 256 * 2**20 and kubelet.quantity("250m") == 0.25
+    pod = {
+        "spec": {
+            "containers": [
+                {"resources": {"requests": {"cpu": "250m"}, "limits": {"nvidia.com/gpu": "1"}}}
+            ]
+        }
+    }
+    assert kubelet.pod_requests(pod) == {"cpu": 0.25, "nvidia.com/gpu": 1.0}
 
 
 def test_node_tools_replay_the_h200_capture_and_both_fi_info_captures(tmp_path) -> None:
@@ -343,8 +362,7 @@ def test_an_efa_pod_replays_the_efa_run_and_the_fault_replays_the_fall_back(
 def test_the_kubelet_maps_mount_paths_onto_its_volume_folders(tmp_path) -> None:
     mounts = {"/checks": tmp_path / "checks", "/tmp": tmp_path / "tmp"}
     assert (
-        automode.AutoMode._mapped("/checks/gpu-check.sh", mounts)
-        == f"{tmp_path}/checks/gpu-check.sh"
+        kubelet.Kubelet._mapped("/checks/gpu-check.sh", mounts) == f"{tmp_path}/checks/gpu-check.sh"
     )
-    assert automode.AutoMode._mapped("sh", mounts) == "sh"
-    assert automode.AutoMode._mapped("/checksum", mounts) == "/checksum"
+    assert kubelet.Kubelet._mapped("sh", mounts) == "sh"
+    assert kubelet.Kubelet._mapped("/checksum", mounts) == "/checksum"
