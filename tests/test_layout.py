@@ -157,3 +157,18 @@ def test_the_kernel_and_the_components_have_a_one_line_docstring_per_module(laye
         if "__pycache__" not in p.parts and not ast.get_docstring(ast.parse(p.read_text()))
     ]
     assert missing == []
+
+
+MAX_MODULE_LINES = 400
+
+
+def test_no_module_outgrows_one_concern():
+    """A module over 400 lines holds more than one concern, unless its docstring says why
+    (a line naming the limit: "over 400 lines because ...")."""
+    big = []
+    for path in [*_sources().values(), *(ROOT / "checks").glob("*.py")]:
+        text = path.read_text()
+        doc = ast.get_docstring(ast.parse(text)) or ""
+        if len(text.splitlines()) > MAX_MODULE_LINES and "over 400 lines" not in doc:
+            big.append(f"{path.relative_to(ROOT)}: {len(text.splitlines())} lines")
+    assert big == []
