@@ -701,7 +701,20 @@ def test_fix_commands_name_the_stack(lookup):
     problem = _problems(
         lookup, stack="attendee01", **{**dev_values(), "training-on-eks:gpuMaxGpus": 0}
     )["gpuMaxGpus"]
-    assert problem.fix == "pulumi config rm --stack attendee01 gpuMaxGpus"
+    assert problem.fix == "pulumi config set --stack attendee01 gpuMaxGpus 1"
+
+
+def test_an_out_of_range_number_is_fixed_to_the_nearest_allowed_value_not_the_default(
+    lookup, tmp_path
+):
+    """A 60-second timeout meant short: the fix sets the shortest allowed (300), never the
+    default (1500), which would be the opposite of what the user wanted."""
+    values = {**dev_values(), "training-on-eks:checkTimeoutSeconds": 60}
+    problem = _problems(lookup, **values)["checkTimeoutSeconds"]
+    assert "got 60 (the fix sets the nearest allowed value, 300)" in problem.message
+    assert problem.fix == "pulumi config set --stack dev checkTimeoutSeconds 300"
+    cfg = _apply_every_fix(lookup, tmp_path, "dev", values)
+    assert cfg.checks.timeout_seconds == 300
 
 
 def test_a_region_typo_is_one_problem_naming_aws_region(lookup):

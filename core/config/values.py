@@ -156,10 +156,14 @@ class _Reader:
             return None
         value = int(text)
         if not low <= value <= high:
+            # The nearest allowed value keeps what was meant (a short timeout stays short; the
+            # default could be the opposite of it).
+            nearest = low if value < low else high
             self.problem(
                 key,
-                f"must be between {low} and {high}{unit}, got {_short(text)}",
-                self.default_fix(key, example),
+                f"must be between {low} and {high}{unit}, got {_short(text)} (the fix sets the "
+                f"nearest allowed value, {nearest})",
+                self.set_fix(key, nearest),
             )
             return None
         return value

@@ -139,7 +139,7 @@ def test_8_a_broken_config_reaches_the_user_through_the_cli(rehearsal: Rehearsal
     text = done.stdout + done.stderr
     assert "Stack 'broken' has 2 configuration problems; nothing was created:" in text
     assert "gpuMaxGpus: must be between 1 and 2147483647, got 0" in text
-    assert "fix: pulumi config rm --stack broken gpuMaxGpus" in text
+    assert "fix: pulumi config set --stack broken gpuMaxGpus 1" in text
     assert (
         "training-on-eks:gpuMaxGPUs: is not a setting of this project; did you mean gpuMaxGpus?"
         in text
