@@ -401,3 +401,43 @@ def test_cli_fleet_quotes_an_html_page_once_and_verbose_prints_it(
         assert main([*command, "--verbose"]) == 2
         out = capsys.readouterr().out
         assert "<!DOCTYPE html>" in out and "Diagnostic line 19" in out
+
+
+class _RefusingOfferings:
+    """An EC2 client that answers everything but DescribeInstanceTypeOfferings, which it refuses
+    as EC2 does a caller without the permission (a client of its own, stubbed, answers that)."""
+
+    def __init__(self, ec2) -> None:
+        self._ec2 = ec2
+        self._refusing = boto3.client("ec2", region_name=REGION, aws_access_key_id="x",
+                                      aws_secret_access_key="x")  # fmt: skip
+        stubbed = Stubber(self._refusing)
+        for _ in range(100):  # every stack asks again: a refusal is not cached
+            stubbed.add_client_error(
+                "describe_instance_type_offerings",
+                service_error_code="UnauthorizedOperation",
+                service_message="You are not authorized to perform this operation.",
+                http_status_code=403,
+            )
+        stubbed.activate()
+
+    def __getattr__(self, name):
+        return getattr(self._ec2, name)
+
+    def get_paginator(self, operation: str):
+        if operation == "describe_instance_type_offerings":
+            return self._refusing.get_paginator(operation)
+        return self._ec2.get_paginator(operation)
+
+
+def test_ec2_refusing_only_the_offerings_is_unchecked_not_a_crash(server, project):
+    directory, stacks = project
+    session = session_at(server, load_account())
+    fleet_clients = clients(session)
+    refusing = replace(fleet_clients, ec2=_RefusingOfferings(fleet_clients.ec2))
+    report = fp.run(stacks, clients=refusing, project_dir=directory)
+    config = report.check("fleet-config")
+    assert config.status == "unchecked" and report.exit_code == 2
+    why = [line for line in config.evidence if line.startswith("could not check ")]
+    assert len(why) == 1, config.evidence  # one line for every stack it stopped
+    assert "You are not authorized to perform this operation." in why[0]

@@ -129,7 +129,10 @@ class _FleetChecker(FleetChecks):
     # ------------------------------------------------------------------ what each stack takes
 
     def demands(self) -> tuple[list[StackDemand], Check]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
         from core.problems import ConfigError
+        from toe.guidance import aws_error
         from toe.stackfiles import StackFileError, read_config
 
         demands = []
@@ -163,7 +166,10 @@ class _FleetChecker(FleetChecks):
                     f"{first.key}: {first.message}", []
                 ).append(stack)
                 continue
-            demands.append(self.demand(cfg, network))
+            try:
+                demands.append(self.demand(cfg, network))
+            except (BotoCoreError, ClientError) as err:  # AWS refused a look-up: not counted
+                unchecked.setdefault(aws_error(err), []).append(stack)
         lines = [f"read {len(self.stacks)} stack files in {self.project_dir}"]
         lines += [f"refused {_some(names)}: {why}" for why, names in refused.items()]
         lines += [f"could not check {_some(names)}: {why}" for why, names in unchecked.items()]
