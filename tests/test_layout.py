@@ -32,7 +32,8 @@ REHEARSAL_MAY_IMPORT = {
     "core.wellknown",
     "core.image_catalogue",  # the recorded check images the kubelet stand-in can pull
 }
-REHEARSAL_MAY_IMPORT_TOE = {"toe.offline.account", "toe.offline.harness"}
+# (and the bundled price table's one reader: Karpenter chooses by those prices)
+REHEARSAL_MAY_IMPORT_TOE = {"toe.offline.account", "toe.offline.harness", "toe.prices"}
 # The rehearsal's items (tests/e2e/test_*.py) may call the program's own code as the subject they
 # try, never to judge it: the readout `pulumi up` runs, and the NodePool's drain hook.
 REHEARSAL_ITEMS_MAY_CALL = {"components.pods", "components.teardown"}

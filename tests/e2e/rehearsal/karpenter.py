@@ -34,25 +34,9 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[3]
-BUNDLED_PRICES = ROOT / "toe" / "data" / "prices.yaml"
 REHEARSAL_PRICES = Path(__file__).resolve().parent / "prices.yaml"
 GPU = "nvidia.com/gpu"
 EFA = "vpc.amazonaws.com/efa"
-# Auto Mode's well-known labels: requirements on them select instance types.
-WELL_KNOWN = (
-    "eks.amazonaws.com/compute-type",
-    "eks.amazonaws.com/instance-category",
-    "eks.amazonaws.com/instance-family",
-    "eks.amazonaws.com/instance-generation",
-    "eks.amazonaws.com/instance-size",
-    "eks.amazonaws.com/instance-cpu",
-    "eks.amazonaws.com/instance-memory",
-    "eks.amazonaws.com/instance-gpu-count",
-    "eks.amazonaws.com/instance-gpu-name",
-    "eks.amazonaws.com/instance-gpu-manufacturer",
-    "eks.amazonaws.com/instance-gpu-memory",
-)
 
 
 @dataclass(frozen=True)
@@ -180,10 +164,11 @@ def types_from_ec2(ec2: Any) -> list[InstanceType]:
 
 
 def prices(region: str) -> dict[str, float]:
-    """On-demand $/hour by type: the bundled table, then the rehearsal's stand-ins for types the
-    table lacks (rehearsal/prices.yaml says what each is)."""
-    bundled = yaml.safe_load(BUNDLED_PRICES.read_text())["regions"].get(region, {})
-    found = dict(bundled.get("instance_hourly") or {})
+    """On-demand $/hour by type: the bundled table (toe/prices.py, its one reader), then the
+    rehearsal's stand-ins for types the table lacks (rehearsal/prices.yaml says what each is)."""
+    from toe.prices import load_prices
+
+    found = dict(load_prices(region).instance_hourly)
     extra = yaml.safe_load(REHEARSAL_PRICES.read_text())["regions"].get(region, {})
     for name, row in (extra.get("instance_hourly") or {}).items():
         found.setdefault(name, float(row["price"]))
@@ -209,7 +194,12 @@ def catalogue(types: list[InstanceType], zones: set[str], price: dict[str, float
                 ],
             }
         )
-    return {"wellKnownLabels": list(WELL_KNOWN), "types": offered}
+    # Auto Mode's own labels, registered with Karpenter so requirements on them select types
+    # (kubernetes.io/arch and os are Karpenter's already).
+    well_known = sorted(
+        {k for t in offered for k in t["labels"] if k.startswith("eks.amazonaws.com/")}
+    )
+    return {"wellKnownLabels": well_known, "types": offered}
 
 
 @dataclass
