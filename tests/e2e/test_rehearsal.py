@@ -78,6 +78,27 @@ def _job_requests(batch, job: str) -> dict[str, float]:
     return pod_requests({"spec": batch.api_client.sanitize_for_serialization(spec)})
 
 
+def _gpu_check_copy(batch, name: str, change) -> None:
+    """A Job of its own running the GPU check's pod spec, as `change` edits it."""
+    job = next(
+        j
+        for j in batch.list_namespaced_job("toe-validation").items
+        if j.metadata.labels["app.kubernetes.io/name"] == "gpu-check"
+    )
+    template = batch.api_client.sanitize_for_serialization(job.spec.template)
+    template["metadata"] = {"labels": {"rehearsal": name}}
+    change(template["spec"])
+    batch.create_namespaced_job(
+        "toe-validation",
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": name},
+            "spec": {"backoffLimit": 0, "template": template},
+        },
+    )
+
+
 def _bugged_project(r: Rehearsal, directory: Path) -> Path:
     """A copy of the project whose readout `check` refuses Unknown() values, as before the fix."""
     shutil.copytree(r.project, directory, symlinks=True)
@@ -249,11 +270,6 @@ def test_11_a_pool_that_admits_no_gpu_type_leaves_the_check_pending_in_karpenter
     r = rehearsal
     core, batch, custom = kubernetes(r, "toe-dev")
     pool = custom.get_cluster_custom_object("karpenter.sh", "v1", "nodepools", "gpu-pool")
-    job = next(
-        j
-        for j in batch.list_namespaced_job("toe-validation").items
-        if j.metadata.labels["app.kubernetes.io/name"] == "gpu-check"
-    )
     # What Karpenter says of each (sigs.k8s.io/karpenter v1.15.0): a pool whose requirements
     # leave no instance type is dropped before scheduling (scheduler.go: such templates are not
     # kept), so the pod, bound to it by its selector, is refused by every other pool
@@ -283,17 +299,10 @@ def test_11_a_pool_that_admits_no_gpu_type_leaves_the_check_pending_in_karpenter
         body["spec"]["template"]["spec"].setdefault("taints", [])
         change(body["spec"]["template"]["spec"])
         custom.create_cluster_custom_object("karpenter.sh", "v1", "nodepools", body)
-        template = batch.api_client.sanitize_for_serialization(job.spec.template)
-        template["metadata"] = {"labels": {"rehearsal": name}}
-        template["spec"]["nodeSelector"] = {"karpenter.sh/nodepool": name}
-        batch.create_namespaced_job(
-            "toe-validation",
-            {
-                "apiVersion": "batch/v1",
-                "kind": "Job",
-                "metadata": {"name": f"pending-{name}"},
-                "spec": {"backoffLimit": 0, "template": template},
-            },
+        _gpu_check_copy(
+            batch,
+            f"pending-{name}",
+            lambda spec, pool=name: spec.update(nodeSelector={"karpenter.sh/nodepool": pool}),
         )
     try:
         for name in variants:
@@ -331,24 +340,14 @@ def test_12_a_check_image_that_does_not_exist_fails_as_the_kubelet_reports_it(
 
     r = rehearsal
     core, batch, _custom = kubernetes(r, "toe-dev")
-    job = next(
-        j
-        for j in batch.list_namespaced_job("toe-validation").items
-        if j.metadata.labels["app.kubernetes.io/name"] == "gpu-check"
-    )
-    template = batch.api_client.sanitize_for_serialization(job.spec.template)
-    template["metadata"] = {"labels": {"rehearsal": "no-such-tag"}}
-    wrong = template["spec"]["containers"][0]["image"] + "-no-such-tag"
-    template["spec"]["containers"][0]["image"] = wrong
-    batch.create_namespaced_job(
-        "toe-validation",
-        {
-            "apiVersion": "batch/v1",
-            "kind": "Job",
-            "metadata": {"name": "wrong-image"},
-            "spec": {"backoffLimit": 0, "template": template},
-        },
-    )
+    wrong = ""
+
+    def mistype(spec: dict) -> None:
+        nonlocal wrong
+        wrong = spec["containers"][0]["image"] + "-no-such-tag"
+        spec["containers"][0]["image"] = wrong
+
+    _gpu_check_copy(batch, "wrong-image", mistype)
     try:
         seen, deadline = set(), time.monotonic() + 90
         while time.monotonic() < deadline and len(seen) < 2:

@@ -9,7 +9,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -102,10 +101,9 @@ func (c *AutoMode) choose(nodeClaim *karpv1.NodeClaim, nodeClass *NodeClass) (*c
 	var bestType *cloudprovider.InstanceType
 	var best *cloudprovider.Offering
 	subnet := ""
-	names := requirements.Get(corev1.LabelInstanceTypeStable).Values()
-	sort.Strings(names)
+	names := requirements.Get(corev1.LabelInstanceTypeStable)
 	for _, it := range c.instanceTypes {
-		if !lo.Contains(names, it.Name) || !resources.Fits(nodeClaim.Spec.Resources.Requests, it.Allocatable()) {
+		if !names.Has(it.Name) || !resources.Fits(nodeClaim.Spec.Resources.Requests, it.Allocatable()) {
 			continue
 		}
 		for _, offering := range it.Offerings.Available().Compatible(requirements) {
@@ -171,7 +169,7 @@ func (c *AutoMode) Create(ctx context.Context, nodeClaim *karpv1.NodeClaim) (*ka
 	labels[corev1.LabelTopologyZone] = zone
 	labels[karpv1.CapacityTypeLabelKey] = capacityType
 	created := nodeClaim.DeepCopy()
-	created.Labels = lo.Assign(labels)
+	created.Labels = lo.Assign(labels) // a copy: the hostname below is the Node's alone
 	created.Status.ProviderID = providerID(zone, instance.ID)
 	created.Status.ImageID = nodeImage
 	created.Status.Capacity = instanceType.Capacity
