@@ -83,7 +83,7 @@ def _gpu_check_copy(batch, name: str, change) -> None:
     job = next(
         j
         for j in batch.list_namespaced_job("toe-validation").items
-        if j.metadata.labels["app.kubernetes.io/name"] == "gpu-check"
+        if (j.metadata.labels or {}).get("app.kubernetes.io/name") == "gpu-check"
     )
     template = batch.api_client.sanitize_for_serialization(job.spec.template)
     template["metadata"] = {"labels": {"rehearsal": name}}
