@@ -4,64 +4,33 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
 import pytest
 
 from tests.conftest import ROOT
+from tests.e2e.rehearsal import aws
 from tests.test_sweep import CLUSTER, DECOYS, REGION, _ids, new_account, seed_cluster, seed_untagged
 from toe import sweep
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def server_env() -> Iterator[dict[str, str]]:
-    """Start `moto.server` on 127.0.0.1 and give the environment that points AWS clients at it."""
-    port = _free_port()
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith("AWS_") and not key.startswith("MOTO_")
-    }
-    env.update(
-        AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}",
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_CONFIG_FILE="/nonexistent/aws-config",
-        AWS_SHARED_CREDENTIALS_FILE="/nonexistent/aws-credentials",
-        AWS_EC2_METADATA_DISABLED="true",
-        MOTO_EC2_LOAD_DEFAULT_AMIS="false",
-    )
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    stderr = server.stderr.read().decode() if server.stderr else ""
-                    pytest.fail(f"moto server did not start on port {port}: {stderr[-2000:]}")
-                time.sleep(0.1)
-        yield env
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    """moto's server on 127.0.0.1 (the rehearsal's), and the environment that points AWS clients
+    at it."""
+    with pytest.MonkeyPatch.context() as patch:
+        server = aws.Moto({}, patch=patch)
+        try:
+            env = {
+                key: value
+                for key, value in os.environ.items()
+                if not key.startswith("AWS_") and not key.startswith("MOTO_")
+            }
+            yield {**env, **server.client_environment(REGION)}
+        finally:
+            server.stop()
 
 
 def _sweep(env: dict[str, str], *args: str) -> tuple[int, dict]:

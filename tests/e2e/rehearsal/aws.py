@@ -18,6 +18,7 @@ moto's backend so that boto3 reaches it over HTTP like any other call:
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
 import urllib.parse
 from collections.abc import Callable
@@ -495,3 +496,23 @@ class Moto:
 
     def stop(self) -> None:
         self.server.shutdown()
+
+    def client_environment(self, region: str) -> dict[str, str]:
+        """What points an AWS SDK or CLI at this server: throw-away credentials, and no shared
+        config, credentials file or instance metadata to fall back to."""
+        return client_environment(self.url, region)
+
+
+def client_environment(url: str, region: str) -> dict[str, str]:
+    """`Moto.client_environment` for a server known by its URL (the world runs in a process of
+    its own)."""
+    return {
+        "AWS_ENDPOINT_URL": url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": region,
+        "AWS_REGION": region,
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }

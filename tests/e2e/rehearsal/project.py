@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import yaml
+from rehearsal.aws import client_environment
 from rehearsal.tools import Tools
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -84,14 +85,9 @@ def environment(
         PULUMI_SKIP_UPDATE_CHECK="true",
         PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION="true",
         PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK="true",
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_DEFAULT_REGION=region,
-        AWS_REGION=region,
-        AWS_ENDPOINT_URL=moto_url,
-        AWS_EC2_METADATA_DISABLED="true",
         TOE_PYTHON=str(python),
         MOTO_EC2_LOAD_DEFAULT_AMIS="false",
+        **client_environment(moto_url, region),
     )
     (home / "state").mkdir(parents=True, exist_ok=True)
     return env

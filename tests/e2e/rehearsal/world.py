@@ -42,12 +42,9 @@ class World:
         account = load_account(account_file)
         self.region = account.region
         self.moto = aws.Moto(account.quotas)
-        os.environ.update(
-            AWS_ACCESS_KEY_ID="testing",
-            AWS_SECRET_ACCESS_KEY="testing",
-            AWS_DEFAULT_REGION=self.region,
-            AWS_ENDPOINT_URL=self.moto.url,
-        )
+        for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+            os.environ.pop(key, None)
+        os.environ.update(self.moto.client_environment(self.region))
         import boto3
 
         self.session = boto3.session.Session(region_name=self.region)
