@@ -866,6 +866,120 @@ def test_a_desired_size_above_max_raises_max_and_offers_the_other_way(lookup, tm
     assert (cfg.node_groups[1].desired_size, cfg.node_groups[1].max_size) == (3, 3)
 
 
+def _taint(key="gpu-workload", value="", effect="NoSchedule"):
+    return [{"key": key, "value": value, "effect": effect}]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "kept"),
+    [
+        # A list that narrows the GPU pool stays a restriction (removing it allows every family).
+        (
+            {"gpuInstanceFamilies": ["g6", "G5x"]},
+            lambda c: c.gpu_pool.instance_families == ("g6", "g5"),
+        ),
+        ({"gpuInstanceFamilies": "g6"}, lambda c: c.gpu_pool.instance_families == ("g6",)),
+        ({"gpuInstanceFamilies": "g6, g5"}, lambda c: c.gpu_pool.instance_families == ("g6", "g5")),
+        ({"gpuInstanceCategories": ["G"]}, lambda c: c.gpu_pool.instance_categories == ("g",)),
+        ({"gpuExpireAfter": "never"}, lambda c: c.gpu_pool.expire_after == "Never"),
+        ({"gpuConsolidateAfter": "10 minutes"}, lambda c: c.gpu_pool.consolidate_after == "10m"),
+        ({"gpuConsolidateAfter": "1.5h"}, lambda c: c.gpu_pool.consolidate_after == "1h30m"),
+        ({"gpuNodePoolName": "GPU_Pool"}, lambda c: c.gpu_pool.name == "gpu-pool"),
+        ({"gpuNodePoolName": ["gpu"]}, lambda c: c.gpu_pool.name == "gpu"),
+        ({"gpuMaxGpus": "8 GPUs"}, lambda c: c.gpu_pool.max_gpus == 8),
+        ({"checkTimeoutSeconds": "30m"}, lambda c: c.checks.timeout_seconds == 1800),
+        # Naming an EFA type asks for EFA: the fix keeps EFA on, with a type that has it.
+        ({"efaInstanceType": "g6.8xlage"}, lambda c: c.checks.efa_instance_type == "g6.8xlarge"),
+        ({"efaInstanceType": "g6.xlarge"}, lambda c: c.checks.efa_instance_type == "g6.8xlarge"),
+        (
+            {"distributedCheck": True, "distributedMinBusbwGBps": "100 GB/s"},
+            lambda c: c.checks.distributed.min_busbw_gbps == 100.0,
+        ),
+        (
+            {"distributedCheck": True, "distributedMinBusbwGBps": "400 Gbps"},
+            lambda c: c.checks.distributed.min_busbw_gbps == 50.0,
+        ),
+        (
+            {"distributedCheck": True, "distributedInstanceFamilies": ["g6", "G5"]},
+            lambda c: c.checks.distributed.families == ("g6", "g5"),
+        ),
+        (
+            {
+                "distributedCheck": True,
+                "distributedInstanceFamilies": ["g6", "p5"],
+                "gpuInstanceCategories": ["g"],
+            },
+            lambda c: c.checks.distributed.families == ("g6",),
+        ),
+        # A taint keeps pods off, a label selects nodes: rewritten, never dropped.
+        (
+            {"nodeGroups": _groups(taints=_taint(key="gpu workload"))},
+            lambda c: [t.key for t in c.node_groups[1].taints] == ["gpu-workload"],
+        ),
+        (
+            {"nodeGroups": _groups(taints=_taint(key="team", value="ml team"))},
+            lambda c: [t.value for t in c.node_groups[1].taints] == ["ml-team"],
+        ),
+        (
+            {"nodeGroups": _groups(taints="gpu-workload")},
+            lambda c: (
+                [(t.key, t.effect) for t in c.node_groups[1].taints]
+                == [("gpu-workload", "NoSchedule")]
+            ),
+        ),
+        (
+            {"nodeGroups": _groups(labels={"team name": "ml team", "tier": 1})},
+            lambda c: dict(c.node_groups[1].labels) == {"team-name": "ml-team", "tier": "1"},
+        ),
+        (
+            {"nodeGroups": _groups(amiType="bottlerocket_x86_64")},
+            lambda c: c.node_groups[1].ami_type == "BOTTLEROCKET_x86_64",
+        ),
+        (
+            {"nodeGroups": _groups(amiType="BOTTLEROCKET_ARM_64")},  # ng-x86 is c6i: x86
+            lambda c: c.node_groups[1].ami_type == "BOTTLEROCKET_x86_64",
+        ),
+    ],
+    ids=lambda v: "" if callable(v) else str(v)[:60],
+)
+def test_every_fix_keeps_what_was_meant(lookup, tmp_path, overrides, kept):
+    """Each fix applied as the CLI would, until the config reads: what was written is kept."""
+    problems = _problems(lookup, **overrides)
+    assert not any(
+        p.fix.startswith("pulumi config rm") and " && " not in p.fix for p in problems.values()
+    ), problems
+    assert kept(_apply_every_fix(lookup, tmp_path, "dev", overrides))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key", "advice"),
+    [
+        ({"gpuInstanceFamilies": ["5"]}, "gpuInstanceFamilies", "would allow every one"),
+        (
+            {"gpuCheckImage": "registry.example.com/team/gpu-check"},
+            "gpuCheckImage",
+            "gpuCheckImage 'registry.example.com/team/gpu-check:<tag>'",
+        ),
+        (
+            {"efaCheckImage": "registry.example.com/efa:latest"},
+            "efaCheckImage",
+            "efaCheckImage 'registry.example.com/efa:<tag>'",
+        ),
+        ({"nodeGroups": _groups(taints="a:b:c")}, "nodeGroups[1].taints", "write each taint"),
+    ],
+)
+def test_what_cannot_be_read_gets_advice_not_a_reset(lookup, overrides, key, advice):
+    """Removing these keys would widen the pool, swap the image for another or drop a taint."""
+    fix = _problems(lookup, **overrides)[key].fix
+    assert not fix.startswith("pulumi config") and advice in fix, fix
+
+
+def test_an_unpinned_default_image_is_pinned_by_removing_the_key(lookup, tmp_path):
+    """`nvcr.io/nvidia/cuda:latest` is the default's repository: the default is it, pinned."""
+    cfg = _apply_every_fix(lookup, tmp_path, "dev", {"gpuCheckImage": "nvcr.io/nvidia/cuda:latest"})
+    assert cfg.checks.gpu_image.startswith("nvcr.io/nvidia/cuda:12.")
+
+
 def test_the_readmes_config_example_is_valid(lookup, tmp_path):
     import re
 

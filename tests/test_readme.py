@@ -92,14 +92,14 @@ def test_the_config_error_example_is_what_synth_prints(tmp_path, capsys):
     commands = _after(marker, "bash").splitlines()
     assert commands == [
         "pulumi config set --path 'nodeGroups[0].amiType' AL2_ARM_64",
-        "pulumi config set gpuConsolidateAfter '5 minutes'",
+        "pulumi config set gpuConsolidateAfter '10 minutes'",
         "python -m toe synth",
     ]
     for name in ("Pulumi.yaml", "__main__.py"):
         (tmp_path / name).symlink_to(ROOT / name)
     stack = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
     stack["config"]["training-on-eks:nodeGroups"][0]["amiType"] = "AL2_ARM_64"
-    stack["config"]["training-on-eks:gpuConsolidateAfter"] = "5 minutes"
+    stack["config"]["training-on-eks:gpuConsolidateAfter"] = "10 minutes"
     (tmp_path / "Pulumi.dev.yaml").write_text(yaml.safe_dump(stack, sort_keys=False))
     assert main(["synth", "--dir", str(tmp_path), "--out", str(tmp_path / "out")]) == 1
     assert capsys.readouterr().err == _after(marker, "text")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
+
+import core.config.intent as intent
 from core import instance_types as it
 from core.config.model import (
     CATEGORY_RE,
@@ -16,7 +19,7 @@ from core.config.model import (
     GpuPoolSpec,
 )
 from core.config.values import _Reader, _short
-from core.images import image_pinned
+from core.images import image_pinned, parse_ref
 
 
 def _checks(r: _Reader, pool: GpuPoolSpec | None, *, lookups: bool) -> ChecksSpec | None:
@@ -45,14 +48,14 @@ def _checks(r: _Reader, pool: GpuPoolSpec | None, *, lookups: bool) -> ChecksSpe
     if efa_required and not efa_type:
         # The check would report EFA unavailable every time, failing `pulumi up` only at the
         # readout, after the whole cluster is built.
-        meant = _efa_type_for(r, pool) if lookups else None
+        candidate = _efa_type_for(r, pool) if lookups else None
         r.problem(
             "efaRequired",
             "is true but efaInstanceType is empty, so the EFA check runs without EFA and fails "
             "pulumi up after the cluster is built; name the EFA-capable type to launch"
-            + (f" (e.g. {meant}, which the GPU pool can launch)" if meant else ""),
-            r.set_fix("efaInstanceType", meant)
-            if meant
+            + (f" (e.g. {candidate}, which the GPU pool can launch)" if candidate else ""),
+            r.set_fix("efaInstanceType", candidate)
+            if candidate
             else "pulumi config set --stack "
             f"{r.stack} efaInstanceType <an EFA-capable GPU type the pool can launch>",
         )
@@ -72,13 +75,35 @@ def _checks(r: _Reader, pool: GpuPoolSpec | None, *, lookups: bool) -> ChecksSpe
 
 def _image(r: _Reader, key: str) -> str:
     image = r.string(key, "") or ""
-    if not image_pinned(image):
-        r.problem(
-            key,
-            f"{_short(image)!r} must be pinned to a tag or digest (never latest)",
-            r.rm_fix(key),
+    if image_pinned(image):
+        return image
+    default = str(r.decls[key].default)
+    repository = _repository(image)
+    if not image or repository == _repository(default):
+        # The default is this image, pinned: removing the key keeps what was meant.
+        fix = r.rm_fix(key)
+        hint = f" (the fix pins it to the default, {default})" if image else ""
+    else:
+        # Another image: its tags are the registry's to say; removing the key would swap it for
+        # the default, a different image.
+        name = image.partition("@")[0]
+        bare = name.rsplit(":", 1)[0] if ":" in name.rsplit("/", 1)[-1] else name
+        fix = (
+            f"pin {key} to a tag the registry has, e.g. "
+            f"{r.set_fix(key, bare + ':<tag>')} (`python -m toe preflight` then checks it exists)"
         )
+        hint = ""
+    r.problem(key, f"{_short(image)!r} must be pinned to a tag or digest (never latest){hint}", fix)
     return image
+
+
+def _repository(image: str) -> str | None:
+    """registry/repository of a reference, the way the kubelet reads it; None if unreadable."""
+    try:
+        ref = parse_ref(image.partition("@")[0])
+    except ValueError:
+        return None
+    return f"{ref.registry}/{ref.repository}"
 
 
 def _distributed(
@@ -90,8 +115,16 @@ def _distributed(
     bound_text = (r.string("distributedMinBusbwGBps", "") or "").strip()
     bound: float | None = None
     if bound_text:
+        found = intent.gigabytes_per_second(bound_text)
         if DECIMAL_RE.fullmatch(bound_text) and float(bound_text) <= MAX_BUSBW_GBPS:
             bound = float(bound_text)
+        elif found is not None and found <= MAX_BUSBW_GBPS:
+            r.problem(
+                "distributedMinBusbwGBps",
+                f"must be a decimal number of GB/s, got {_short(bound_text)!r}; did you mean "
+                f"{found:g}" + (" (bits are an eighth of bytes)?" if "Gb" in bound_text else "?"),
+                r.set_fix("distributedMinBusbwGBps", f"{found:g}"),
+            )
         else:
             # Removing the key keeps the intent (a bandwidth floor): the instance type's own.
             r.problem(
@@ -128,12 +161,16 @@ def _distributed_fits_pool(
         or (pool.instance_families and f not in pool.instance_families)
     ]
     if outside:
+        inside = [f for f in spec.families if f not in outside]
         r.problem(
             "distributedInstanceFamilies",
             f"{', '.join(outside)} outside the GPU pool (gpuInstanceCategories "
             f"{list(pool.instance_categories)}, gpuInstanceFamilies "
-            f"{list(pool.instance_families)}): the check's pods could never be scheduled",
-            r.rm_fix("distributedInstanceFamilies"),
+            f"{list(pool.instance_families)}): the check's pods could never be scheduled"
+            + (f" (the fix keeps {', '.join(inside)})" if inside else ""),
+            r.set_fix("distributedInstanceFamilies", inside)
+            if inside
+            else r.rm_fix("distributedInstanceFamilies"),
         )
     if not spec.families and not spec.efa and "g" not in pool.instance_categories:
         r.problem(
@@ -175,9 +212,19 @@ def _distributed_fits_pool(
 EFA_CANDIDATES = ("g6.8xlarge", "g5.8xlarge", "g6e.8xlarge", "g6.12xlarge", "g5.12xlarge")
 
 
-def _efa_type_for(r: _Reader, pool: GpuPoolSpec | None) -> str | None:
-    """The first candidate that EC2 says has EFA and an NVIDIA GPU and that the pool can launch."""
-    for name in EFA_CANDIDATES:
+def _efa_type_for(r: _Reader, pool: GpuPoolSpec | None, near: str | None = None) -> str | None:
+    """The first type that EC2 says has EFA and an NVIDIA GPU and that the pool can launch: with
+    `near` (a type written), names close to it and its family's sizes first, smallest first."""
+    names = list(EFA_CANDIDATES)
+    catalog = (r.catalog() if r.catalog else None) or []
+    if near:
+        family = it.family(near)
+        names = [
+            *difflib.get_close_matches(near, catalog, n=3, cutoff=0.8),
+            *sorted((n for n in catalog if it.family(n) == family), key=it.size_rank),
+            *names,
+        ]
+    for name in dict.fromkeys(names):
         facts = r.facts("efaInstanceType", name)
         if (
             isinstance(facts, it.InstanceFacts)
@@ -191,22 +238,40 @@ def _efa_type_for(r: _Reader, pool: GpuPoolSpec | None) -> str | None:
 
 def _efa_type(r: _Reader, efa_type: str, pool: GpuPoolSpec | None) -> None:
     key = "efaInstanceType"
-    # Removing the key runs the check without EFA (it reports EFA unavailable): always valid.
-    fix = r.rm_fix(key)
     facts = r.facts(key, efa_type) if it.INSTANCE_TYPE_RE.fullmatch(efa_type) else None
     if facts == "error":
         return
     if facts is None:
-        r.problem(key, f"EC2 does not know instance type {_short(efa_type)!r}", fix)
+        problem = f"EC2 does not know instance type {_short(efa_type)!r}"
     elif not (facts.efa_supported and facts.has_nvidia_gpu):
-        r.problem(key, f"{efa_type} is not an EFA-capable NVIDIA GPU type", fix)
+        problem = f"{efa_type} is not an EFA-capable NVIDIA GPU type"
     elif pool is not None and not it.pool_can_launch(pool, facts):
         # Its pod could never be scheduled: the Job would only fail at its deadline.
-        r.problem(
-            key,
+        problem = (
             f"the GPU pool cannot launch {efa_type} ({facts.gpu_count} GPUs, {facts.vcpus} "
             f"vCPUs, {facts.memory_mib // 1024} GiB): it must be in gpuInstanceCategories/"
             f"gpuInstanceFamilies and fit gpuMaxGpus {pool.max_gpus}, gpuMaxCpu "
-            f"{pool.max_cpu}, gpuMaxMemoryGi {pool.max_memory_gi}",
-            fix,
+            f"{pool.max_cpu}, gpuMaxMemoryGi {pool.max_memory_gi}"
+        )
+    else:
+        return
+    # Naming a type asks for EFA: the fix keeps EFA with the nearest type that works; removing
+    # the key (the check then runs without EFA) only when the pool can launch none.
+    candidate = _efa_type_for(r, pool, near=efa_type)
+    if candidate and facts is None and it.family(candidate) == it.family(efa_type):
+        r.problem(key, f"{problem}; did you mean {candidate}?", r.set_fix(key, candidate))
+    elif candidate:
+        r.problem(
+            key,
+            f"{problem} (the fix sets {candidate}, the nearest EFA-capable NVIDIA type the GPU "
+            "pool can launch)",
+            r.set_fix(key, candidate),
+        )
+    else:
+        r.problem(
+            key,
+            f"{problem}; the GPU pool can launch no EFA-capable type (the fix removes the key, "
+            "so the EFA check runs without EFA; widening gpuInstanceFamilies or the limits "
+            "keeps EFA)",
+            r.rm_fix(key),
         )

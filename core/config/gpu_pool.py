@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import core.config.intent as intent
 from core.config.model import (
     CATEGORY_RE,
-    DURATION_RE,
     FAMILY_RE,
     INT32_MAX,
     K8S_NAME_RE,
@@ -17,9 +17,22 @@ from core.config.values import _Reader, _short
 def _gpu_pool(r: _Reader) -> GpuPoolSpec | None:
     before = len(r.problems)
     categories = r.names(
-        "gpuInstanceCategories", ["g", "p"], CATEGORY_RE, "instance category", needed=True
+        "gpuInstanceCategories",
+        ["g", "p"],
+        CATEGORY_RE,
+        "instance category",
+        needed=True,
+        offered=lambda: (
+            sorted({CATEGORY_RE.match(f)[0] for f in r.offered_families() or []}) or None
+        ),
     )
-    families = r.names("gpuInstanceFamilies", ["g6", "g5"], FAMILY_RE, "instance family")
+    families = r.names(
+        "gpuInstanceFamilies",
+        ["g6", "g5"],
+        FAMILY_RE,
+        "instance family",
+        offered=r.offered_families,
+    )
     capacity = r.strings("gpuCapacityTypes", ["on-demand"])
     if capacity is not None:
         if not capacity:
@@ -45,21 +58,15 @@ def _gpu_pool(r: _Reader) -> GpuPoolSpec | None:
     }
     durations = {}
     for key, example in (("gpuConsolidateAfter", "5m"), ("gpuExpireAfter", "24h")):
-        value = r.string(key, example)
-        if value is not None and not DURATION_RE.fullmatch(value):
-            r.problem(
-                key,
-                f"{_short(value)!r} is not a duration like 30s, 5m, 1h30m or Never",
-                r.rm_fix(key),
-            )
-            value = None
-        durations[key] = value
+        durations[key] = r.duration(key, example)
     name = r.string("gpuNodePoolName", "gpu-pool")
     if name is not None and not K8S_NAME_RE.fullmatch(name):
+        found = intent.dns_label(name)
         r.problem(
             "gpuNodePoolName",
-            f"{_short(name)!r} is not a Kubernetes object name",
-            r.rm_fix("gpuNodePoolName"),
+            f"{_short(name)!r} is not a Kubernetes object name (lower-case letters, digits and "
+            "'-', at most 63)" + (f"; did you mean {found}?" if found else ""),
+            r.set_fix("gpuNodePoolName", found) if found else r.rm_fix("gpuNodePoolName"),
         )
     if len(r.problems) > before:
         return None

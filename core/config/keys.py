@@ -10,6 +10,7 @@ import shlex
 from functools import cache
 from pathlib import Path
 
+from core.config.intent import closest
 from core.config.model import (
     ARN_RE,
     CLUSTER_NAME_RE,
@@ -18,7 +19,7 @@ from core.config.model import (
     AwsAccess,
     derive_cluster_name,
 )
-from core.config.values import _closest, _json_or_none, _Reader, _short, valid_regions
+from core.config.values import _json_or_none, _Reader, _short, valid_regions
 from core.eks_versions import load_eks_table, version_key
 from core.problems import chain, rm_command, set_command
 from core.wellknown import PROJECT
@@ -45,7 +46,7 @@ def _unknown_keys(r: _Reader) -> None:
         value = _json_or_none(raw) if str(raw).startswith(("[", "{")) else raw
         if namespace == "aws" and name not in aws_provider_keys():
             # The aws provider refuses a key it does not know, at preview.
-            meant = _closest(name, aws_provider_keys())
+            meant = closest(name, aws_provider_keys())
             r.problem(
                 key,
                 "is not a setting of the aws provider (pulumi_aws.config)"
@@ -54,9 +55,9 @@ def _unknown_keys(r: _Reader) -> None:
                 if meant and f"aws:{meant}" not in r.values
                 else r.rm_fix(key),
             )
-        elif sep and namespace not in (PROJECT, "aws") and _closest(namespace, [PROJECT], 0.8):
+        elif sep and namespace not in (PROJECT, "aws") and closest(namespace, [PROJECT], 0.8):
             # Pulumi hands `training_on_eks:x` to no one: the setting silently does nothing.
-            meant = name if name in declared else _closest(name, declared)
+            meant = name if name in declared else closest(name, declared)
             r.problem(
                 key,
                 f"is in the namespace {namespace!r}, which is not this project's ({PROJECT}), so "
@@ -75,7 +76,7 @@ def _unknown_keys(r: _Reader) -> None:
                     chain(literal_rm, r.set_fix(name, value)),
                 )
                 continue
-            suggestion = _closest(name, declared)
+            suggestion = closest(name, declared)
             if suggestion is None:
                 r.problem(
                     key,
@@ -102,7 +103,7 @@ def _region(r: _Reader) -> str | None:
         return None
     regions = valid_regions()
     if region not in regions:
-        nearest = _closest(region, regions) or example
+        nearest = closest(region, regions) or example
         # One message: every look-up (instance types, offerings) would fail on a bad region.
         r.problem(
             "aws:region",

@@ -6,13 +6,11 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import core.config.intent as intent
 from core import instance_types as it
 from core.config.model import (
-    DNS_SUBDOMAIN_RE,
     INT32_MAX,
     INTEGER_RE,
-    LABEL_NAME_RE,
-    LABEL_VALUE_RE,
     NODE_GROUP_EXAMPLE,
     NODE_GROUP_FIELDS,
     NODE_GROUP_NAME_RE,
@@ -22,7 +20,7 @@ from core.config.model import (
     NodeGroupSpec,
     Taint,
 )
-from core.config.values import _closest, _json_or_none, _Reader, _short
+from core.config.values import _json_or_none, _Reader, _short
 from core.problems import chain
 
 
@@ -193,7 +191,7 @@ def _unknown_fields(r: _Reader, key: str, item: Mapping) -> set[str]:
     for name, value in item.items():
         if name in NODE_GROUP_FIELDS:
             continue
-        suggestion = _closest(str(name), NODE_GROUP_FIELDS)
+        suggestion = intent.closest(str(name), NODE_GROUP_FIELDS)
         path = f"{key}.{name}"
         if suggestion is None or suggestion in item:
             r.problem(path, "is not a node group field", r.rm_fix(path))
@@ -215,30 +213,27 @@ def _labels(r: _Reader, key: str, raw: Any) -> tuple[tuple[str, str], ...]:
     good = []
     for lk, lv in labels.items():
         path = f'{key}.labels["{lk}"]'
-        if not _is_label_key(str(lk)) or not isinstance(lv, str) or not _is_label_value(lv):
-            r.problem(
-                path,
-                f"{_short(str(lk))}={_short(str(lv))} is not a valid Kubernetes label",
-                r.rm_fix(path),
-            )
-        else:
+        if intent.is_label_key(str(lk)) and isinstance(lv, str) and intent.is_label_value(lv):
             good.append((str(lk), lv))
+            continue
+        # Workloads select nodes by their labels: the fix writes the label as meant, and drops
+        # it only when nothing can be read into it.
+        fixed_key, fixed_value = intent.label_key(lk), intent.label_value(lv)
+        readable = fixed_key is not None and fixed_value is not None
+        said = f"{fixed_key}={fixed_value}" if fixed_key != lk else f"the text {fixed_value!r}"
+        r.problem(
+            path,
+            f"{_short(str(lk))}={_short(str(lv))} is not a valid Kubernetes label"
+            + (f"; did you mean {said}?" if readable else ""),
+            chain(r.rm_fix(path), r.set_fix(f'{key}.labels["{fixed_key}"]', fixed_value))
+            if readable
+            else r.rm_fix(path),
+        )
     return tuple(sorted(good))
 
 
-def _is_label_key(text: str) -> bool:
-    prefix, slash, name = text.rpartition("/")
-    if slash and (len(prefix) > 253 or not DNS_SUBDOMAIN_RE.fullmatch(prefix)):
-        return False
-    return bool(LABEL_NAME_RE.fullmatch(name))
-
-
-def _is_label_value(text: str) -> bool:
-    return len(text) <= 63 and bool(LABEL_VALUE_RE.fullmatch(text))
-
-
 # kubectl's taint syntax, `key=value:Effect` or `key:Effect` (kubectl taint nodes --help).
-KUBECTL_TAINT_RE = re.compile(r"(?P<key>[^=:\s]+)(=(?P<value>[^:\s]*))?:(?P<effect>[A-Za-z]+)")
+KUBECTL_TAINT_RE = re.compile(r"(?P<key>[^=:\s]+)(=(?P<value>[^:\s]*))?(:(?P<effect>[A-Za-z]+))?")
 
 
 def _kubectl_taint(text: Any) -> dict[str, str] | None:
@@ -246,7 +241,8 @@ def _kubectl_taint(text: Any) -> dict[str, str] | None:
     match = KUBECTL_TAINT_RE.fullmatch(text.strip()) if isinstance(text, str) else None
     if match is None:
         return None
-    effect = _closest(match["effect"], TAINT_EFFECTS) or match["effect"]
+    # No effect written: NoSchedule, the effect that keeps pods off without evicting any.
+    effect = intent.closest(match["effect"] or "NoSchedule", TAINT_EFFECTS) or match["effect"]
     taint = {"key": match["key"], "effect": effect}
     if match["value"]:
         taint["value"] = match["value"]
@@ -261,17 +257,18 @@ def _taints(r: _Reader, key: str, raw: Any) -> tuple[Taint, ...]:
         # no element's index shifts under the next command).
         items = [w for w in re.split(r"[\s,]+", raw) if w] if isinstance(raw, str) else raw
         written = [t if isinstance(t, Mapping) else _kubectl_taint(t) for t in items]
+        readable = bool(written) and None not in written
+        assumed = any(isinstance(t, str) and ":" not in t for t in items)
+        example = [{"key": "dedicated", "value": "x86", "effect": "NoSchedule"}]
         r.problem(
             f"{key}.taints",
             f"must be a list of {{key, value, effect}} objects, got {_short(repr(raw))}"
-            + (
-                "; kubectl's key=value:Effect is written as an object here"
-                if None not in written
-                else ""
-            ),
+            + ("; kubectl's key=value:Effect is written as an object here" if readable else "")
+            + (" (NoSchedule where no effect was written)" if readable and assumed else ""),
+            # A taint keeps pods off the nodes: never dropped by a fix, rewritten or explained.
             r.set_fix(f"{key}.taints", written)
-            if written and None not in written
-            else r.rm_fix(f"{key}.taints"),
+            if readable
+            else f"write each taint as an object, e.g. {r.set_fix(f'{key}.taints', example)}",
         )
         return ()
     if not isinstance(raw, list):
@@ -285,21 +282,30 @@ def _taints(r: _Reader, key: str, raw: Any) -> tuple[Taint, ...]:
             continue
         tk, tv, effect = taint.get("key"), taint.get("value", ""), taint.get("effect")
         ok = True
-        if not isinstance(tk, str) or not 1 <= len(tk) <= TAINT_KEY_MAX or not _is_label_key(tk):
+        if (
+            not isinstance(tk, str)
+            or not 1 <= len(tk) <= TAINT_KEY_MAX
+            or not intent.is_label_key(tk)
+        ):
             # EKS: 1-63 characters (botocore model, Taint.key); Kubernetes: a qualified name.
+            # A taint keeps pods off: the fix rewrites its key, dropping it only when unreadable.
+            fixed = intent.label_key(tk)
+            fixed = fixed if fixed and len(fixed) <= TAINT_KEY_MAX else None
             r.problem(
                 f"{tkey}.key",
                 f"{_short(repr(tk))} is not a taint key (a Kubernetes label key of "
-                f"1-{TAINT_KEY_MAX} characters)",
-                r.rm_fix(tkey),
+                f"1-{TAINT_KEY_MAX} characters)" + (f"; did you mean {fixed}?" if fixed else ""),
+                r.set_fix(f"{tkey}.key", fixed) if fixed else r.rm_fix(tkey),
             )
             ok = False
-        if not isinstance(tv, str) or len(tv) > TAINT_VALUE_MAX or not _is_label_value(tv):
+        if not isinstance(tv, str) or len(tv) > TAINT_VALUE_MAX or not intent.is_label_value(tv):
+            # Tolerations match the value: the fix keeps one, as meant, where it can.
+            fixed = intent.label_value(tv)
             r.problem(
                 f"{tkey}.value",
                 f"{_short(repr(tv))} is not a taint value (a Kubernetes label value of "
-                f"0-{TAINT_VALUE_MAX} characters)",
-                r.rm_fix(f"{tkey}.value"),
+                f"0-{TAINT_VALUE_MAX} characters)" + (f"; did you mean {fixed}?" if fixed else ""),
+                r.set_fix(f"{tkey}.value", fixed) if fixed else r.rm_fix(f"{tkey}.value"),
             )
             ok = False
         if effect not in TAINT_EFFECTS:
@@ -353,10 +359,12 @@ def _resolve_ami(r, key, item, minor, lookups) -> tuple[str | None, str | None]:
     explicit = str(explicit)
     ami_key = f"{key}.amiType"
     if explicit not in it.eks_enum("AMITypes"):
+        found = intent.ami_type(explicit, facts, minor)
         r.problem(
             ami_key,
-            f"{_short(repr(explicit))} is not an EKS AMI type; leave it unset to derive {derived}",
-            r.rm_fix(ami_key),
+            f"{_short(repr(explicit))} is not an EKS AMI type; "
+            + (f"did you mean {found}?" if found else f"leave it unset to derive {derived}"),
+            r.set_fix(ami_key, found) if found else r.rm_fix(ami_key),
         )
     elif minor is not None and minor >= it.FIRST_MINOR_WITHOUT_AL2 and it.is_al2(explicit):
         r.problem(
@@ -366,10 +374,11 @@ def _resolve_ami(r, key, item, minor, lookups) -> tuple[str | None, str | None]:
             r.set_fix(ami_key, derived),
         )
     elif it.ami_arch(explicit) not in (None, facts.kubernetes_arch):
+        found = intent.ami_type(explicit, facts, minor) or derived  # the same OS, this architecture
         r.problem(
             ami_key,
             f"{explicit} is for {it.ami_arch(explicit)} but "
-            f"{instance_type} is {facts.kubernetes_arch} (use {derived})",
-            r.set_fix(ami_key, derived),
+            f"{instance_type} is {facts.kubernetes_arch} (use {found})",
+            r.set_fix(ami_key, found),
         )
     return explicit, facts.kubernetes_arch

@@ -11,8 +11,9 @@ from datetime import UTC, date, datetime
 from functools import cache
 from typing import Any
 
+import core.config.intent as intent
 from core import instance_types as it
-from core.config.model import INTEGER_RE, Declaration
+from core.config.model import DURATION_RE, INTEGER_RE, Declaration
 from core.problems import Problem, rm_command, set_command
 from core.wellknown import PROJECT
 
@@ -32,15 +33,6 @@ def valid_regions() -> frozenset[str]:
 
 def _today() -> date:
     return datetime.now(UTC).date()
-
-
-def _closest(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str | None:
-    choices = list(choices)
-    folded = {c.lower(): c for c in choices}
-    if word.lower() in folded:
-        return folded[word.lower()]
-    found = difflib.get_close_matches(word, choices, n=1, cutoff=cutoff)
-    return found[0] if found else None
 
 
 # An instance-type catalog: every type name EC2 offers in the region (None when it cannot say).
@@ -114,7 +106,16 @@ class _Reader:
             kind = "a list" if isinstance(parsed, list) else "a map"
             # The CLI refuses a list or map for a string-typed key (pulumi/pkg workspace
             # validateStackConfigValue); our tools receive it as JSON text.
-            self.problem(key, f"must be text, got {kind} ({text})", self.default_fix(key, example))
+            if isinstance(parsed, list) and len(parsed) == 1 and isinstance(parsed[0], str):
+                self.problem(
+                    key,
+                    f"must be text, got {kind} ({_short(text)}); did you mean {parsed[0]!r}?",
+                    self.set_fix(key, parsed[0]),
+                )
+            else:
+                self.problem(
+                    key, f"must be text, got {kind} ({text})", self.default_fix(key, example)
+                )
             return None
         return text
 
@@ -150,10 +151,20 @@ class _Reader:
         if text is None:
             return None
         if not INTEGER_RE.fullmatch(text):
-            self.problem(
-                key, f"must be a whole number, got {text!r}", self.default_fix(key, example)
-            )
-            return None
+            number = intent.whole_number(text, seconds=key.endswith("Seconds"))
+            if number is None:
+                self.problem(
+                    key, f"must be a whole number, got {text!r}", self.default_fix(key, example)
+                )
+                return None
+            if low <= number <= high:
+                self.problem(
+                    key,
+                    f"must be a whole number, got {_short(text)!r}; did you mean {number}?",
+                    self.set_fix(key, number),
+                )
+                return None
+            text = str(number)  # the range problem below says what to set
         value = int(text)
         if not low <= value <= high:
             # The nearest allowed value keeps what was meant (a short timeout stays short; the
@@ -173,14 +184,23 @@ class _Reader:
         if text is None:
             return None
         value = _json_or_none(text)
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return value
+        found = intent.words(text, value)
+        if found:
+            # `pulumi config set KEY g6` stores the text "g6", not a list: the list it meant.
+            self.problem(
+                key,
+                f"must be a list of strings, got {_short(text)}; did you mean {found}?",
+                self.set_fix(key, found),
+            )
+        else:
             self.problem(
                 key,
                 f"must be a list of strings, got {_short(text)}",
                 self.default_fix(key, example),
             )
-            return None
-        return value
+        return None
 
     def names(
         self,
@@ -190,16 +210,57 @@ class _Reader:
         what: str,
         *,
         needed: bool = False,
+        offered: Callable[[], Iterable[str] | None] | None = None,
     ) -> list[str] | None:
         """A list of strings, each of which `pattern` matches whole (each one an `what`, e.g.
-        an instance family); `needed`: an empty list is a problem too."""
+        an instance family); `needed`: an empty list is a problem too. Only the well-formed
+        names are returned, so that later rules never read a malformed one.
+
+        Such a list narrows what may launch, so a fix never removes it (the default is wider):
+        it sets the names as meant (`G6` as g6; with `offered`, EC2's names in the region, the
+        nearest offered one), or, when nothing can be read, says what to write."""
         items = self.strings(key, example)
         if needed and items == []:
             self.problem(key, f"must name at least one {what}", self.rm_fix(key))
-        for item in items or []:
-            if not pattern.fullmatch(item):
-                self.problem(key, f"{_short(repr(item))} is not an {what}", self.rm_fix(key))
-        return items
+        bad = [item for item in items or [] if not pattern.fullmatch(item)]
+        if not bad:
+            return items
+        choices = offered() if offered else None
+        fixed = {item: intent.name(item, pattern, choices) for item in bad}
+        kept = list(dict.fromkeys(fixed.get(item, item) for item in items if fixed.get(item, item)))
+        said = _short(", ".join(repr(item) for item in bad), 120)
+        found = [
+            fixed[item] + ("" if len(bad) == 1 else f" for {item!r}") for item in bad if fixed[item]
+        ]
+        dropped = [repr(item) for item in bad if not fixed[item]]
+        verdict = f"is not an {what}" if len(bad) == 1 else f"are not {what} names"
+        self.problem(
+            key,
+            f"{said} {verdict}"
+            + (f"; did you mean {', '.join(found)}?" if found else "")
+            + (f" (the fix drops {', '.join(dropped)})" if dropped and kept else ""),
+            self.set_fix(key, kept)
+            if kept
+            else f"set {key} to the {what} names meant, e.g. "
+            f"{self.set_fix(key, example)} (removing it would allow every one)",
+        )
+        return [item for item in items if pattern.fullmatch(item)]
+
+    def duration(self, key: str, example: str) -> str | None:
+        """A Karpenter duration (`5m`, `1h30m`, `Never`); `never` or `10 minutes` get the
+        duration they mean as their fix."""
+        value = self.string(key, example)
+        if value is None or DURATION_RE.fullmatch(value):
+            return value
+        found = intent.duration(value)
+        default = self.decls[key].default
+        self.problem(
+            key,
+            f"{_short(value)!r} is not a duration like 30s, 5m, 1h30m or Never"
+            + (f"; did you mean {found}?" if found else f" (the fix sets the default, {default})"),
+            self.set_fix(key, found) if found else self.rm_fix(key),
+        )
+        return None
 
     # -------------------------------------------------------------------- instance types
 
@@ -220,6 +281,11 @@ class _Reader:
                         unchecked=True,
                     )
         return self._lookups[instance_type]
+
+    def offered_families(self) -> list[str] | None:
+        """The instance families EC2 offers in the region, or None when it cannot say."""
+        names = self.catalog() if self.catalog else None
+        return sorted({it.family(n) for n in names}) if names else None
 
     def suggest_type(self, typed: str, arch: str | None) -> str | None:
         """The nearest type EC2 offers here of the intended architecture, or None.

@@ -1,0 +1,181 @@
+"""What a person meant by a value the reader refuses: the nearest valid value, or None.
+
+Every fix the reader offers for a malformed value starts here, so that the fix keeps the intent
+(`never` stays Never, `10 minutes` stays ten minutes, a family list stays a restriction) instead
+of removing the key and falling back to a default that may mean the opposite. A function returns
+None when nothing can be read into the text; the caller then gives advice, or removes the key
+only where the default cannot reverse what was written.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from core import instance_types as it
+from core.config.model import (
+    DNS_SUBDOMAIN_RE,
+    DURATION_RE,
+    K8S_NAME_RE,
+    LABEL_NAME_RE,
+    LABEL_VALUE_RE,
+)
+
+
+def closest(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str | None:
+    """The choice nearest to `word` by difflib's ratio, letter case aside (equal first), or None."""
+    folded = {c.lower(): c for c in choices}
+    found = difflib.get_close_matches(word.lower(), list(folded), n=1, cutoff=cutoff)
+    return folded[found[0]] if found else None
+
+
+def words(text: str, parsed: Any) -> list[str] | None:
+    """A list of strings from `g6, g5`, `g6 g5`, `[g6, g5]` or a JSON list of numbers: what the
+    CLI stores when `pulumi config set KEY g6` is typed for a list-typed key."""
+    if isinstance(parsed, list) and all(isinstance(v, str | int | float) for v in parsed):
+        found = [str(v) for v in parsed]
+    elif isinstance(parsed, dict):
+        return None
+    else:
+        found = re.findall(r"[^\s,\[\]'\"]+", text)
+    return found or None
+
+
+def name(item: str, pattern: re.Pattern[str], offered: Iterable[str] | None = None) -> str | None:
+    """An instance family or category written in capitals or with spaces (`G6 `, `P4D`) as the
+    name it is; with `offered` (what EC2 offers in the region), the nearest offered one."""
+    folded = item.strip().lower()
+    if not pattern.fullmatch(folded):
+        return None
+    if offered is not None:
+        offered = sorted(set(offered))
+        if folded in offered:
+            return folded
+        return closest(folded, offered, cutoff=0.5)
+    return folded
+
+
+# Units of a duration as people write them; Karpenter takes s, m and h only (NodePool CRD:
+# `^(([0-9]+(s|m|h))+|Never)$`).
+_SECONDS = {
+    **dict.fromkeys(("s", "sec", "secs", "second", "seconds"), 1),
+    **dict.fromkeys(("m", "min", "mins", "minute", "minutes"), 60),
+    **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), 3600),
+    **dict.fromkeys(("d", "day", "days"), 86400),
+}
+_PART = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]+)\s*,?")
+
+
+def duration(text: str) -> str | None:
+    """`never` as Never, `10 minutes` as 10m, `1.5h` as 1h30m, `1d` as 24h; None for text
+    without a unit on each number (`90` could be seconds or minutes)."""
+    if text.strip().lower() == "never":
+        return "Never"
+    if not re.fullmatch(rf"(?:{_PART.pattern})+\s*", text):
+        return None
+    parts = _PART.findall(text)
+    if any(unit.lower() not in _SECONDS for _, unit in parts):
+        return None
+    total = sum(float(number) * _SECONDS[unit.lower()] for number, unit in parts)
+    if total != int(total) or total == 0:
+        return None
+    hours, rest = divmod(int(total), 3600)
+    minutes, seconds = divmod(rest, 60)
+    found = "".join(f"{n}{u}" for n, u in ((hours, "h"), (minutes, "m"), (seconds, "s")) if n)
+    return found if DURATION_RE.fullmatch(found) else None
+
+
+def dns_label(text: str) -> str | None:
+    """`GPU_Pool` as `gpu-pool`: a Kubernetes object name (RFC 1123 label, 63 characters)."""
+    found = re.sub(r"[^a-z0-9]+", "-", text.strip().lower()).strip("-")[:63].rstrip("-")
+    return found if K8S_NAME_RE.fullmatch(found) else None
+
+
+def is_label_key(text: str) -> bool:
+    """A Kubernetes qualified name: `[prefix/]name` (apimachinery validation IsQualifiedName)."""
+    prefix, slash, label = text.rpartition("/")
+    if slash and (len(prefix) > 253 or not DNS_SUBDOMAIN_RE.fullmatch(prefix)):
+        return False
+    return bool(LABEL_NAME_RE.fullmatch(label))
+
+
+def is_label_value(text: str) -> bool:
+    return len(text) <= 63 and bool(LABEL_VALUE_RE.fullmatch(text))
+
+
+def _label_part(text: str) -> str:
+    """Runs of characters a label name may not hold become `-`; the ends are alphanumeric."""
+    found = re.sub(r"[^A-Za-z0-9_.-]+", "-", text.strip())
+    return re.sub(r"^[^A-Za-z0-9]+|[^A-Za-z0-9]+$", "", found[:63])
+
+
+def label_key(text: Any) -> str | None:
+    """`gpu workload` as `gpu-workload`; a prefix keeps its own rules (lower-case DNS)."""
+    if not isinstance(text, str | int | float) or isinstance(text, bool):
+        return None
+    prefix, slash, label = str(text).rpartition("/")
+    if slash:
+        prefix = re.sub(r"[^a-z0-9.-]+", "-", prefix.strip().lower()).strip("-.")
+    found = f"{prefix}/{_label_part(label)}" if slash else _label_part(label)
+    return found if is_label_key(found) else None
+
+
+def label_value(text: Any) -> str | None:
+    """`ml team` as `ml-team`, `1` or `true` (YAML read them as a number, a boolean) as text."""
+    if isinstance(text, bool):
+        found = str(text).lower()
+    elif isinstance(text, str | int | float):
+        found = _label_part(str(text))
+    else:
+        return None
+    return found if is_label_value(found) else None
+
+
+# Bus bandwidth as people write it: GB/s (bytes) is what nccl-tests prints; Gb/s and Gbps are
+# bits, an eighth of that (EC2 states network performance in Gbps).
+_BANDWIDTH = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(GB/s|GBps|GB|Gb/s|Gbps|Gbit/s|Gbit)?\s*")
+
+
+def gigabytes_per_second(text: str) -> float | None:
+    """`100 GB/s` as 100.0, `400 Gbps` as 50.0; None for anything else."""
+    found = _BANDWIDTH.fullmatch(text)
+    if not found:
+        return None
+    number = float(found.group(1))
+    return number / 8 if (found.group(2) or "").startswith("Gb") else number
+
+
+_WHOLE = re.compile(r"\s*([0-9]+)(?:\.0+)?\s*([A-Za-z]*)\s*")
+
+
+def whole_number(text: str, seconds: bool = False) -> int | None:
+    """`8 GPUs` as 8; for a key in seconds, `30m` as 1800. None when a unit cannot be read."""
+    found = _WHOLE.fullmatch(text)
+    if not found:
+        return None
+    number, unit = int(found.group(1)), found.group(2).lower()
+    if seconds and unit:
+        return number * _SECONDS[unit] if unit in _SECONDS else None
+    return number
+
+
+def ami_type(written: str, facts: it.InstanceFacts, minor: int | None) -> str | None:
+    """The EKS AMI type `written` means for this instance type: the same OS and variant for its
+    architecture (`BOTTLEROCKET_ARM_64` on x86 is BOTTLEROCKET_x86_64), never an AL2 one where
+    EKS publishes none."""
+    arch = facts.kubernetes_arch
+    usable = [
+        a
+        for a in it.eks_enum("AMITypes")
+        if it.ami_arch(a) == arch
+        and not (minor is not None and minor >= it.FIRST_MINOR_WITHOUT_AL2 and it.is_al2(a))
+    ]
+    folded = written.upper()
+    swapped = (
+        folded.replace("ARM_64", "X86_64")
+        if arch == "amd64"
+        else folded.replace("X86_64", "ARM_64")
+    )
+    return closest(swapped, usable, cutoff=0.75)

@@ -1,0 +1,95 @@
+"""What a person meant by a refused value (core/config/intent.py): the nearest valid value, or
+None where nothing can be read into the text, so that no fix guesses."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.config import intent
+from core.config.model import DURATION_RE, FAMILY_RE, K8S_NAME_RE
+
+
+@pytest.mark.parametrize(
+    ("text", "meant"),
+    [
+        ("never", "Never"),
+        (" NEVER ", "Never"),
+        ("10 minutes", "10m"),
+        ("1.5h", "1h30m"),
+        ("1 hour 30 min", "1h30m"),
+        ("1d", "24h"),
+        ("90 seconds", "1m30s"),
+        ("90", None),  # seconds or minutes: no telling
+        ("5 parsecs", None),
+        ("0s", None),
+        ("1.5s", None),
+        ("10m then", None),
+    ],
+)
+def test_a_duration_is_read_as_karpenter_writes_it(text, meant):
+    assert intent.duration(text) == meant
+    if meant:
+        assert DURATION_RE.fullmatch(meant)
+
+
+@pytest.mark.parametrize(
+    ("text", "meant"),
+    [("GPU_Pool", "gpu-pool"), ("gpu pool!", "gpu-pool"), ("--", None), ("x" * 80, "x" * 63)],
+)
+def test_an_object_name_is_lower_case_dns(text, meant):
+    assert intent.dns_label(text) == meant
+    if meant:
+        assert K8S_NAME_RE.fullmatch(meant)
+
+
+@pytest.mark.parametrize(
+    ("key", "meant"),
+    [
+        ("gpu workload", "gpu-workload"),
+        ("Example.COM/team name", "example.com/team-name"),
+        ("-x-", "x"),
+        ("", None),
+        (["a"], None),
+    ],
+)
+def test_a_label_key_is_a_qualified_name(key, meant):
+    assert intent.label_key(key) == meant
+    if meant:
+        assert intent.is_label_key(meant)
+
+
+@pytest.mark.parametrize(
+    ("value", "meant"), [("ml team", "ml-team"), (1, "1"), (True, "true"), ("", ""), ({}, None)]
+)
+def test_a_label_value_is_text(value, meant):
+    assert intent.label_value(value) == meant
+
+
+@pytest.mark.parametrize(
+    ("text", "meant"),
+    [("100 GB/s", 100.0), ("12.5GBps", 12.5), ("400 Gbps", 50.0), ("fast", None), ("-1", None)],
+)
+def test_bandwidth_is_gigabytes_per_second(text, meant):
+    assert intent.gigabytes_per_second(text) == meant
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds", "meant"),
+    [("8 GPUs", False, 8), ("30m", True, 1800), ("20 min", True, 1200), ("2 parsecs", True, None)],
+)
+def test_a_whole_number_with_a_unit(text, seconds, meant):
+    assert intent.whole_number(text, seconds=seconds) == meant
+
+
+def test_a_name_is_folded_and_matched_to_what_ec2_offers():
+    offered = ["g5", "g6", "p4d", "r5"]
+    assert intent.name("G6 ", FAMILY_RE) == "g6"
+    assert intent.name("G5x", FAMILY_RE, offered) == "g5"
+    assert intent.name("5", FAMILY_RE, offered) is None  # not a family's shape: no guess
+
+
+def test_a_list_is_read_from_what_the_cli_stores_for_a_plain_value():
+    assert intent.words("g6, g5", None) == ["g6", "g5"]
+    assert intent.words("[g6 g5]", None) == ["g6", "g5"]
+    assert intent.words("", None) is None
+    assert intent.words('{"a": 1}', {"a": 1}) is None
