@@ -928,6 +928,18 @@ def _taint(key="gpu-workload", value="", effect="NoSchedule"):
             ),
         ),
         (
+            {"nodeGroups": _groups(taints=_taint()[0])},  # one taint, not in a list
+            lambda c: [t.key for t in c.node_groups[1].taints] == ["gpu-workload"],
+        ),
+        (
+            {"nodeGroups": _groups(labels=["team=ml", "tier=1"])},
+            lambda c: dict(c.node_groups[1].labels) == {"team": "ml", "tier": "1"},
+        ),
+        (
+            {"nodeGroups": _groups(labels="team=ml")},
+            lambda c: dict(c.node_groups[1].labels) == {"team": "ml"},
+        ),
+        (
             {"nodeGroups": _groups(labels={"team name": "ml team", "tier": 1})},
             lambda c: dict(c.node_groups[1].labels) == {"team-name": "ml-team", "tier": "1"},
         ),
@@ -938,6 +950,15 @@ def _taint(key="gpu-workload", value="", effect="NoSchedule"):
         (
             {"nodeGroups": _groups(amiType="BOTTLEROCKET_ARM_64")},  # ng-x86 is c6i: x86
             lambda c: c.node_groups[1].ami_type == "BOTTLEROCKET_x86_64",
+        ),
+        # An admin pasted with spaces stays an admin; a role written bare stays assumed.
+        (
+            {"clusterAdminArns": [" arn:aws:iam::123456789012:role/Instructor "]},
+            lambda c: c.cluster_admin_arns == ("arn:aws:iam::123456789012:role/Instructor",),
+        ),
+        (
+            {"aws:assumeRoles": "arn:aws:iam::123456789012:role/Deployer"},
+            lambda c: c.aws.assume_role_arn == "arn:aws:iam::123456789012:role/Deployer",
         ),
     ],
     ids=lambda v: "" if callable(v) else str(v)[:60],
@@ -966,6 +987,8 @@ def test_every_fix_keeps_what_was_meant(lookup, tmp_path, overrides, kept):
             "efaCheckImage 'registry.example.com/efa:<tag>'",
         ),
         ({"nodeGroups": _groups(taints="a:b:c")}, "nodeGroups[1].taints", "write each taint"),
+        ({"clusterAdminArns": ["Instructor"]}, "clusterAdminArns", "aws sts get-caller-identity"),
+        ({"aws:assumeRoles": "Deployer"}, "aws:assumeRoles", "'aws:assumeRoles[0].roleArn'"),
     ],
 )
 def test_what_cannot_be_read_gets_advice_not_a_reset(lookup, overrides, key, advice):

@@ -21,6 +21,7 @@ from core.config.model import (
     K8S_NAME_RE,
     LABEL_NAME_RE,
     LABEL_VALUE_RE,
+    TAINT_EFFECTS,
 )
 
 
@@ -179,3 +180,20 @@ def ami_type(written: str, facts: it.InstanceFacts, minor: int | None) -> str | 
         else folded.replace("X86_64", "ARM_64")
     )
     return closest(swapped, usable, cutoff=0.75)
+
+
+# kubectl's taint syntax, `key=value:Effect` or `key:Effect` (kubectl taint nodes --help).
+KUBECTL_TAINT_RE = re.compile(r"(?P<key>[^=:\s]+)(=(?P<value>[^:\s]*))?(:(?P<effect>[A-Za-z]+))?")
+
+
+def kubectl_taint(text: Any) -> dict[str, str] | None:
+    """`dedicated=x86:NoSchedule` as {key, value, effect}, when that is what it reads as."""
+    match = KUBECTL_TAINT_RE.fullmatch(text.strip()) if isinstance(text, str) else None
+    if match is None:
+        return None
+    # No effect written: NoSchedule, the effect that keeps pods off without evicting any.
+    effect = closest(match["effect"] or "NoSchedule", TAINT_EFFECTS) or match["effect"]
+    taint = {"key": match["key"], "effect": effect}
+    if match["value"]:
+        taint["value"] = match["value"]
+    return taint

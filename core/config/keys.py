@@ -10,7 +10,7 @@ import shlex
 from functools import cache
 from pathlib import Path
 
-from core.config.intent import closest
+import core.config.intent as intent
 from core.config.model import (
     ARN_RE,
     CLUSTER_NAME_RE,
@@ -46,7 +46,7 @@ def _unknown_keys(r: _Reader) -> None:
         value = _json_or_none(raw) if str(raw).startswith(("[", "{")) else raw
         if namespace == "aws" and name not in aws_provider_keys():
             # The aws provider refuses a key it does not know, at preview.
-            meant = closest(name, aws_provider_keys())
+            meant = intent.closest(name, aws_provider_keys())
             r.problem(
                 key,
                 "is not a setting of the aws provider (pulumi_aws.config)"
@@ -55,9 +55,11 @@ def _unknown_keys(r: _Reader) -> None:
                 if meant and f"aws:{meant}" not in r.values
                 else r.rm_fix(key),
             )
-        elif sep and namespace not in (PROJECT, "aws") and closest(namespace, [PROJECT], 0.8):
+        elif (
+            sep and namespace not in (PROJECT, "aws") and intent.closest(namespace, [PROJECT], 0.8)
+        ):
             # Pulumi hands `training_on_eks:x` to no one: the setting silently does nothing.
-            meant = name if name in declared else closest(name, declared)
+            meant = name if name in declared else intent.closest(name, declared)
             r.problem(
                 key,
                 f"is in the namespace {namespace!r}, which is not this project's ({PROJECT}), so "
@@ -76,7 +78,7 @@ def _unknown_keys(r: _Reader) -> None:
                     chain(literal_rm, r.set_fix(name, value)),
                 )
                 continue
-            suggestion = closest(name, declared)
+            suggestion = intent.closest(name, declared)
             if suggestion is None:
                 r.problem(
                     key,
@@ -103,7 +105,7 @@ def _region(r: _Reader) -> str | None:
         return None
     regions = valid_regions()
     if region not in regions:
-        nearest = closest(region, regions) or example
+        nearest = intent.closest(region, regions) or example
         # One message: every look-up (instance types, offerings) would fail on a bad region.
         r.problem(
             "aws:region",
@@ -129,10 +131,21 @@ def _aws_access(r: _Reader, region: str | None) -> AwsAccess | None:
         if isinstance(parsed, list):
             parsed = parsed[0] if parsed else {}
         if not isinstance(parsed, dict) or not isinstance(parsed.get("roleArn", ""), str):
+            # Removing it would run as the caller's own identity instead of the role: the fix
+            # keeps the role where one was written.
+            arn = parsed if isinstance(parsed, str) else raw.strip()
+            path = (
+                "aws:assumeRoles[0].roleArn"
+                if key == "aws:assumeRoles"
+                else "aws:assumeRole.roleArn"
+            )
             r.problem(
                 key,
                 "must be an object with roleArn (a list of them for assumeRoles)",
-                rm_command(key, stack=r.stack),
+                chain(rm_command(key, stack=r.stack), set_command(path, arn, stack=r.stack))
+                if ARN_RE.fullmatch(arn)
+                else "write it as the aws provider reads it: "
+                + set_command(path, "<role ARN>", stack=r.stack),
             )
             return None
         role = parsed
@@ -259,20 +272,13 @@ def _cidrs(r: _Reader) -> tuple[str, ...]:
     parsed = _json_or_none(text)
     if not isinstance(parsed, list):
         # A block (or several) written as text rather than a list: the fix is the list of it.
-        written = [w for w in re.split(r"[\s,]+", text.strip("[]() ")) if w]
-        meant = [_nearest_cidr(w) for w in written]
-        if written and None not in meant:
-            r.problem(
-                key,
-                f"must be a list of CIDR blocks, got the text {_short(text)!r}",
-                r.set_fix(key, meant),
-            )
-        else:
-            r.problem(
-                key,
-                f"must be a list of CIDR blocks, got {_short(text)!r}",
-                _CIDR_ADVICE.format(stack=r.stack),
-            )
+        meant = [_nearest_cidr(w) for w in intent.words(text.strip("() "), parsed) or []]
+        readable = bool(meant) and None not in meant
+        r.problem(
+            key,
+            f"must be a list of CIDR blocks, got {'the text ' if readable else ''}{_short(text)!r}",
+            r.set_fix(key, meant) if readable else _CIDR_ADVICE.format(stack=r.stack),
+        )
         return ()
     if not all(isinstance(c, str) for c in parsed):
         r.problem(
@@ -338,13 +344,26 @@ def _admins(r: _Reader) -> tuple[str, ...]:
     arns = r.strings("clusterAdminArns", ["arn:aws:iam::123456789012:role/Instructor"]) or []
     seen: list[str] = []
     for arn in arns:
-        others = [a for a in arns if a != arn]
         if not ARN_RE.fullmatch(arn):
-            r.problem(
-                "clusterAdminArns",
-                f"{_short(arn)!r} is not an IAM principal ARN",
-                r.set_fix("clusterAdminArns", others) if others else r.rm_fix("clusterAdminArns"),
-            )
+            # Each entry is a person meant to administer the cluster: the fix keeps it (pasted
+            # with spaces or quotes), never drops it.
+            pasted = arn.strip().strip("'\"").strip()
+            if ARN_RE.fullmatch(pasted):
+                fixed = [pasted if a == arn else a for a in arns]
+                r.problem(
+                    "clusterAdminArns",
+                    f"{_short(arn)!r} is not an IAM principal ARN; did you mean {pasted}?",
+                    r.set_fix("clusterAdminArns", list(dict.fromkeys(fixed))),
+                )
+            else:
+                r.problem(
+                    "clusterAdminArns",
+                    f"{_short(arn)!r} is not an IAM principal ARN "
+                    "(arn:aws:iam::<12-digit account>:role/<name> or :user/<name>)",
+                    "replace it with the ARN the person signs in as: `aws sts "
+                    "get-caller-identity --query Arn --output text` run as them, or `aws iam "
+                    "get-role --role-name <name> --query Role.Arn`",
+                )
         elif arn in seen:
             # EKS refuses a second access entry for one principal (CreateAccessEntry:
             # ResourceInUseException).

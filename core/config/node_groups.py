@@ -208,7 +208,19 @@ def _unknown_fields(r: _Reader, key: str, item: Mapping) -> set[str]:
 def _labels(r: _Reader, key: str, raw: Any) -> tuple[tuple[str, str], ...]:
     labels = raw or {}
     if not isinstance(labels, Mapping):
-        r.wrong_shape(f"{key}.labels", "a map of label key to value", labels)
+        # kubectl's `key=value` words (a list, or one text) are the same labels as a map.
+        words = labels.split(",") if isinstance(labels, str) else labels
+        readable = isinstance(words, list) and all(isinstance(w, str) for w in words)
+        pairs = [w.strip().partition("=") for w in words] if readable else []
+        if pairs and all(eq for _, eq, _ in pairs):
+            r.problem(
+                f"{key}.labels",
+                f"must be a map of label key to value, got {_short(repr(labels))}; kubectl's "
+                "key=value is written as a map here",
+                r.set_fix(f"{key}.labels", {k: v for k, _, v in pairs}),
+            )
+        else:
+            r.wrong_shape(f"{key}.labels", "a map of label key to value", labels)
         return ()
     good = []
     for lk, lv in labels.items():
@@ -232,23 +244,6 @@ def _labels(r: _Reader, key: str, raw: Any) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(good))
 
 
-# kubectl's taint syntax, `key=value:Effect` or `key:Effect` (kubectl taint nodes --help).
-KUBECTL_TAINT_RE = re.compile(r"(?P<key>[^=:\s]+)(=(?P<value>[^:\s]*))?(:(?P<effect>[A-Za-z]+))?")
-
-
-def _kubectl_taint(text: Any) -> dict[str, str] | None:
-    """`dedicated=x86:NoSchedule` as {key, value, effect}, when that is what it reads as."""
-    match = KUBECTL_TAINT_RE.fullmatch(text.strip()) if isinstance(text, str) else None
-    if match is None:
-        return None
-    # No effect written: NoSchedule, the effect that keeps pods off without evicting any.
-    effect = intent.closest(match["effect"] or "NoSchedule", TAINT_EFFECTS) or match["effect"]
-    taint = {"key": match["key"], "effect": effect}
-    if match["value"]:
-        taint["value"] = match["value"]
-    return taint
-
-
 def _taints(r: _Reader, key: str, raw: Any) -> tuple[Taint, ...]:
     if raw is None:
         return ()
@@ -256,7 +251,7 @@ def _taints(r: _Reader, key: str, raw: Any) -> tuple[Taint, ...]:
         # kubectl's syntax: the fix writes the same taints as objects (the list whole, so that
         # no element's index shifts under the next command).
         items = [w for w in re.split(r"[\s,]+", raw) if w] if isinstance(raw, str) else raw
-        written = [t if isinstance(t, Mapping) else _kubectl_taint(t) for t in items]
+        written = [t if isinstance(t, Mapping) else intent.kubectl_taint(t) for t in items]
         readable = bool(written) and None not in written
         assumed = any(isinstance(t, str) and ":" not in t for t in items)
         example = [{"key": "dedicated", "value": "x86", "effect": "NoSchedule"}]
@@ -269,6 +264,14 @@ def _taints(r: _Reader, key: str, raw: Any) -> tuple[Taint, ...]:
             r.set_fix(f"{key}.taints", written)
             if readable
             else f"write each taint as an object, e.g. {r.set_fix(f'{key}.taints', example)}",
+        )
+        return ()
+    if isinstance(raw, Mapping):
+        # One taint written without its list: the same taint, in one.
+        r.problem(
+            f"{key}.taints",
+            f"must be a list of {{key, value, effect}} objects, got one, {_short(repr(raw))}",
+            r.set_fix(f"{key}.taints", [dict(raw)]),
         )
         return ()
     if not isinstance(raw, list):
