@@ -27,7 +27,6 @@ from policies.views import (  # noqa: F401  (re-exported)
     ENGINE_NODE_GROUP,
     SUBNET_TAG,
     _tolerates,
-    duration_seconds,
     instance_arch,
     is_graviton,
     nodepool_can_launch_gpus,

@@ -111,20 +111,6 @@ def instance_arch(instance_type: str) -> str | None:
     return "arm64" if is_graviton(instance_type) else "amd64"
 
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-
-
-_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
-
-
-def duration_seconds(text: Any) -> float | None:
-    """Seconds of a Go/Karpenter duration (`30s`, `5m`, `1h30m`); None for `Never` or garbage."""
-    text = str(text or "")
-    if not text or _DURATION_PART.sub("", text) != "":
-        return None
-    return sum(float(n) * _DURATION_UNITS[u] for n, u in _DURATION_PART.findall(text))
-
-
 @dataclass(frozen=True)
 class ClusterView:
     """One EKS cluster, from either the mock's component inputs or the engine's aws resource."""

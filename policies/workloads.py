@@ -13,6 +13,7 @@ from pulumi_policy import (
     StackValidationArgs,
 )
 
+from core import durations
 from core import wellknown as wk
 from core.images import image_pinned
 from policies.views import (
@@ -29,7 +30,6 @@ from policies.views import (
     _tolerates,
     _values,
     containers,
-    duration_seconds,
     is_nodepool,
     k8s_kind,
     nodepool_can_launch_gpus,
@@ -107,7 +107,7 @@ def validate_gpu_nodepool_guardrails(
             None,
         )
     after = _get(props, "spec", "disruption", "consolidateAfter")
-    seconds = duration_seconds(after)
+    seconds = durations.seconds(after)
     if seconds is None or seconds > MAX_CONSOLIDATE_AFTER_SECONDS:
         shown = "unset" if after is None else repr(after)
         report_violation(

@@ -217,12 +217,6 @@ def test_an_efa_type_adds_its_own_node_for_its_pull(ec2, tmp_path):
     assert lines["GPU check"].quantity == f"1 x g4dn.xlarge, {gpu_minutes:.0f} min each"
 
 
-def test_durations():
-    assert cost.duration_seconds("5m") == 300
-    assert cost.duration_seconds("1h30m") == 5400
-    assert cost.duration_seconds("Never") == float("inf")
-
-
 def test_cli_offline_prints_the_bill_and_json(capsys):
     assert main(["cost", "--offline", "--hours", "6", "--date", "2026-12-01"]) == 0
     out = capsys.readouterr().out

@@ -17,6 +17,7 @@ import yaml
 from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValidationPolicy
 from pulumi_policy.policy import _POLICY_PACK_NAME_RE
 
+from core import durations
 from core import wellknown as wk
 from policies import rules
 from toe.offline.harness import UNKNOWN, ProgramRun, Registration, run_program
@@ -153,10 +154,25 @@ def test_graviton_rule_agrees_with_the_dev_stack_node_groups() -> None:
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("30s", 30), ("5m", 300), ("30m", 1800), ("1h30m", 5400), ("2h", 7200), ("Never", None)],
+    [
+        ("30s", 30),
+        ("5m", 300),
+        ("30m", 1800),
+        ("1h30m", 5400),
+        ("2h", 7200),
+        ("Never", float("inf")),
+        # Go's time.ParseDuration reads these; the NodePool CRD's pattern refuses them.
+        ("500ms", None),
+        ("1.5h", None),
+        ("", None),
+        (None, None),
+    ],
 )
-def test_karpenter_durations(text: str, seconds: float | None) -> None:
-    assert rules.duration_seconds(text) == seconds
+def test_karpenter_durations(text: str | None, seconds: float | None) -> None:
+    """One reader for the config, the policy pack and `toe cost` (core/durations.py)."""
+    assert durations.seconds(text) == seconds
+    if seconds not in (None, float("inf")):
+        assert durations.written(int(seconds)) == text
 
 
 @pytest.mark.parametrize(

@@ -16,13 +16,14 @@ old it is. Every line names its price's source."""
 
 from __future__ import annotations
 
-import math
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from core import durations
 from toe.preflight import CouldNotCheck
 from toe.prices import PriceBook
 
@@ -206,7 +207,7 @@ def _gpu_node_seconds(cfg, latencies) -> dict[str, float]:
     of the pods it holds, then the empty node waits `gpuConsolidateAfter` (toe/data/latencies.yaml,
     the same model as `synth --timeline`)."""
     launch = latencies.step("auto_mode_node_launch").seconds
-    consolidate = duration_seconds(cfg.gpu_pool.consolidate_after)
+    consolidate = durations.seconds(cfg.gpu_pool.consolidate_after)
 
     def pod(image: str, check: str) -> float:
         run = latencies.job_runs.get(check) or latencies.job_runs["default"]
@@ -233,16 +234,6 @@ def _no_lookup(instance_type: str) -> None:
     return None
 
 
-def duration_seconds(text: str) -> float:
-    """A Karpenter duration (`30s`, `5m`, `1h30m`) in seconds; `Never` is infinite."""
-    import re
-
-    if text == "Never":
-        return math.inf
-    units = {"s": 1, "m": 60, "h": 3600}
-    return float(sum(int(n) * units[u] for n, u in re.findall(r"([0-9]+)([smh])", text)))
-
-
 def run(
     stacks: Sequence[str],
     *,
@@ -256,8 +247,6 @@ def run(
 ) -> CostReport:
     """The cost of `stacks`. Without credentials (or with `offline`), EC2's facts come from moto's
     copy of EC2's data in the simulated workshop account and prices from the bundled table."""
-    import contextlib
-
     from toe import guidance
     from toe.preflight import Clients
     from toe.preflight import fleet as fp

@@ -14,10 +14,10 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from core import durations
 from core import instance_types as it
 from core.config.model import (
     DNS_SUBDOMAIN_RE,
-    DURATION_RE,
     K8S_NAME_RE,
     LABEL_NAME_RE,
     LABEL_VALUE_RE,
@@ -58,8 +58,7 @@ def name(item: str, pattern: re.Pattern[str], offered: Iterable[str] | None = No
     return folded
 
 
-# Units of a duration as people write them; Karpenter takes s, m and h only (NodePool CRD:
-# `^(([0-9]+(s|m|h))+|Never)$`).
+# Units of a duration as people write them; Karpenter takes s, m and h only (core/durations.py).
 _SECONDS = {
     **dict.fromkeys(("s", "sec", "secs", "second", "seconds"), 1),
     **dict.fromkeys(("m", "min", "mins", "minute", "minutes"), 60),
@@ -72,8 +71,8 @@ _PART = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]+)\s*,?")
 def duration(text: str) -> str | None:
     """`never` as Never, `10 minutes` as 10m, `1.5h` as 1h30m, `1d` as 24h; None for text
     without a unit on each number (`90` could be seconds or minutes)."""
-    if text.strip().lower() == "never":
-        return "Never"
+    if text.strip().lower() == durations.NEVER.lower():
+        return durations.NEVER
     if not re.fullmatch(rf"(?:{_PART.pattern})+\s*", text):
         return None
     parts = _PART.findall(text)
@@ -82,10 +81,7 @@ def duration(text: str) -> str | None:
     total = sum(float(number) * _SECONDS[unit.lower()] for number, unit in parts)
     if total != int(total) or total == 0:
         return None
-    hours, rest = divmod(int(total), 3600)
-    minutes, seconds = divmod(rest, 60)
-    found = "".join(f"{n}{u}" for n, u in ((hours, "h"), (minutes, "m"), (seconds, "s")) if n)
-    return found if DURATION_RE.fullmatch(found) else None
+    return durations.written(int(total))
 
 
 def dns_label(text: str) -> str | None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from core import durations
 from core.problems import ConfigError, Problem
 
 PROJECT_FILE = Path(__file__).resolve().parents[2] / "Pulumi.yaml"
@@ -44,8 +45,8 @@ LABEL_NAME_RE = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 DNS_SUBDOMAIN_RE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
 
-# The NodePool CRD's duration pattern for consolidateAfter / expireAfter.
-DURATION_RE = re.compile(r"([0-9]+(s|m|h))+|Never")
+# The NodePool CRD's duration pattern for consolidateAfter / expireAfter (one home: durations).
+DURATION_RE = durations.PATTERN
 
 
 CATEGORY_RE = re.compile(r"[a-z]+")
