@@ -5,6 +5,7 @@ container's state and termination message, bounded in time; what they mean is co
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -285,8 +286,6 @@ def read_distributed(
     its result and judge it (core/fabric.py: EFA carried it when expected, busbw at least the
     floor); a pod that never got a node is `pending` (or `unavailable` when the scheduler says
     there is no capacity), quoting why. Never raises."""
-    import time
-
     sleep, clock = sleep or time.sleep, clock or time.monotonic
     deadline = clock() + timeout_seconds
     while True:

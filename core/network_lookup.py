@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import difflib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -193,8 +194,6 @@ def _pattern_from(
     `typed` shares with other names, else that name itself, matching subnets in `min_azs` zones
     and none of `avoid` (the other pattern's subnets); then the next nearest name. None when no
     such pattern exists."""
-    import difflib
-
     if not subnets:
         return None
     avoided = {s.id for s in avoid}

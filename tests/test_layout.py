@@ -10,6 +10,7 @@ tests/e2e/rehearsal/  the stand-ins judge the program: from the kernel they take
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
@@ -173,3 +174,23 @@ def test_no_module_outgrows_one_concern():
         if len(text.splitlines()) > MAX_MODULE_LINES and "over 400 lines" not in doc:
             big.append(f"{path.relative_to(ROOT)}: {len(text.splitlines())} lines")
     assert big == []
+
+
+def test_standard_library_imports_stand_at_the_top():
+    """An import inside a function defers a cost (pulumi, boto3, rich when the CLI starts) or
+    breaks a cycle; the standard library's cost nothing, so they stand where a reader looks."""
+    inside = []
+    for path in [*_sources().values(), ROOT / "__main__.py"]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for found in ast.walk(node):
+                if isinstance(found, ast.Import):
+                    names = [a.name for a in found.names]
+                elif isinstance(found, ast.ImportFrom) and found.level == 0:
+                    names = [found.module or ""]
+                else:
+                    continue
+                if any(n.split(".")[0] in sys.stdlib_module_names for n in names):
+                    inside.append(f"{path.relative_to(ROOT)}:{found.lineno} in {node.name}")
+    assert inside == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -257,8 +258,6 @@ def write_planned(planned: Iterable[PlannedStackFile]) -> list[Path]:
     Each is written beside its target and renamed over it, so a link put there meanwhile is
     replaced, never followed out of the project.
     """
-    import tempfile
-
     written = []
     for item in planned:
         fd, temp = tempfile.mkstemp(prefix=f".{item.path.name}.", dir=item.path.parent)

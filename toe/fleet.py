@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import shutil
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -116,8 +117,6 @@ def pulumi_root_problem(root: Path | None) -> str | None:
 def toolchain_problem(work_dir: Path) -> str | None:
     """Why the program cannot start here, before every stack fails on it: Pulumi.yaml's uv
     toolchain runs `uv sync` before each program run, so `uv` must be on PATH."""
-    import shutil
-
     import yaml
 
     runtime = yaml.safe_load((work_dir / "Pulumi.yaml").read_text()).get("runtime") or {}

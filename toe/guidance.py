@@ -3,7 +3,9 @@ not answer, a missing kubeconfig, an unknown stack, and AWS's own error text."""
 
 from __future__ import annotations
 
+import difflib
 import os
+import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -67,9 +69,6 @@ def unknown_stacks(stacks: Sequence[str], project_dir: Path) -> str:
     """One message for stack names that have no stack file: the stacks there are, the nearest
     name, and the command that creates them (with --dir when the project is not the current
     folder)."""
-    import difflib
-    import shlex
-
     names = ", ".join(repr(s) for s in stacks)
     if not (project_dir / "Pulumi.yaml").is_file():
         return (

@@ -7,6 +7,7 @@ import json
 import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from components import readout
@@ -111,8 +112,6 @@ def stack_outputs(stack: str, runner: Runner = subprocess.run) -> dict[str, Any]
         detail = (proc.stderr or proc.stdout or "").strip().splitlines()
         last = detail[-1] if detail else ""
         if "no stack named" in last:
-            from pathlib import Path
-
             from toe import guidance
 
             raise ReportError(f"{guidance.unknown_stack(stack, Path.cwd())} ({last.strip()})")
@@ -194,8 +193,6 @@ _KUBECONFIG_LISTS = ("clusters", "contexts", "users")
 def read_kubeconfig(path: str) -> dict[str, Any]:
     """The kubeconfig at `path` as a mapping; ReportError saying what the file is otherwise (a
     folder, not YAML, the masked `[secret]` of `pulumi stack output`, some other document)."""
-    from pathlib import Path
-
     import yaml
 
     from toe import guidance

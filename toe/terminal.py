@@ -7,6 +7,7 @@ Every console prints with markup off, so a security group named `k8s-[/x]-sg` or
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
@@ -74,8 +75,6 @@ def add_report_arguments(parser: argparse.ArgumentParser, *, quoting: str) -> No
 
 def positive_seconds(text: str) -> float:
     """argparse type: a number of seconds above 0."""
-    import math
-
     try:
         value = float(text)
     except ValueError:

@@ -4,6 +4,7 @@ version, subnet patterns, public-access CIDRs and admin ARNs.
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import re
 import shlex
@@ -29,8 +30,6 @@ from core.wellknown import PROJECT
 def aws_provider_keys() -> frozenset[str]:
     """The `aws:*` settings the aws provider reads: every key its SDK's config module asks for
     (pulumi_aws/config/vars.py, generated from the provider's schema)."""
-    import importlib.util
-
     spec = importlib.util.find_spec("pulumi_aws.config.vars")
     text = Path(spec.origin).read_text(encoding="utf-8")
     return frozenset(re.findall(r"__config__\.get(?:_[a-z]+)?\('([A-Za-z0-9]+)'", text))

@@ -4,6 +4,7 @@ providers and hooks are checked as the engine checks them, and the monitor that 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import threading
@@ -110,8 +111,6 @@ def check_dynamic_inputs(request) -> None:
     and in up: the inputs deserialized by `pulumi.dynamic`'s own call (`deserialize_properties(
     news, keep_unknowns=True)`), so values unknown at preview arrive as `Unknown()` objects, and
     the provider rebuilt from its `__provider` string (pulumi/dynamic/__main__.py, Check)."""
-    import base64
-
     import dill
     from pulumi.runtime import rpc
     from pulumi.runtime._serialization import _deserialize

@@ -7,7 +7,12 @@ the engine only knows after `up` render as `<computed>`; secret values as `[secr
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
+import shutil
+import sys
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,8 +70,6 @@ def policy_runner(project_dir: Path | None = None):
     project_dir = resolve_dir(project_dir)
     if not (project_dir / "policies" / "rules.py").exists():
         return None
-    import importlib
-    import sys
 
     if str(project_dir) not in sys.path:
         sys.path.insert(0, str(project_dir))
@@ -213,10 +216,6 @@ def write(
 ) -> list[Path]:
     """Write the files into a fresh folder, then move it into place: `out` ends up holding exactly
     one synth's output, even when two run at once, and nothing synth did not write is deleted."""
-    import contextlib
-    import shutil
-    import tempfile
-
     _ours(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
