@@ -81,10 +81,15 @@ class ImageRef:
 
     def with_tag(self, tag: str) -> str:
         """The same repository at another tag, written as the user wrote the registry."""
-        name = self.text.partition("@")[0]
-        head, slash, last = name.rpartition("/")
-        last = last.partition(":")[0]
-        return f"{head}{slash}{last}:{tag}"
+        return with_tag(self.text, tag)
+
+
+def with_tag(image: str, tag: str) -> str:
+    """`image`'s repository at `tag` (its own tag or digest dropped), as it was written."""
+    name = image.partition("@")[0]
+    head, slash, last = name.rpartition("/")
+    last = last.partition(":")[0]
+    return f"{head}{slash}{last}:{tag}"
 
 
 def parse_ref(image: str) -> ImageRef:

@@ -19,7 +19,7 @@ from core.config.model import (
     GpuPoolSpec,
 )
 from core.config.values import _Reader, _short
-from core.images import image_pinned, parse_ref
+from core.images import image_pinned, parse_ref, with_tag
 
 
 def _checks(r: _Reader, pool: GpuPoolSpec | None, *, lookups: bool) -> ChecksSpec | None:
@@ -86,11 +86,10 @@ def _image(r: _Reader, key: str) -> str:
     else:
         # Another image: its tags are the registry's to say; removing the key would swap it for
         # the default, a different image.
-        name = image.partition("@")[0]
-        bare = name.rsplit(":", 1)[0] if ":" in name.rsplit("/", 1)[-1] else name
         fix = (
             f"pin {key} to a tag the registry has, e.g. "
-            f"{r.set_fix(key, bare + ':<tag>')} (`python -m toe preflight` then checks it exists)"
+            f"{r.set_fix(key, with_tag(image, '<tag>'))} (`python -m toe preflight` then checks "
+            "it exists)"
         )
         hint = ""
     r.problem(key, f"{_short(image)!r} must be pinned to a tag or digest (never latest){hint}", fix)

@@ -50,12 +50,7 @@ def name(item: str, pattern: re.Pattern[str], offered: Iterable[str] | None = No
     folded = item.strip().lower()
     if not pattern.fullmatch(folded):
         return None
-    if offered is not None:
-        offered = sorted(set(offered))
-        if folded in offered:
-            return folded
-        return closest(folded, offered, cutoff=0.5)
-    return folded
+    return folded if offered is None else closest(folded, offered, cutoff=0.5)
 
 
 # Units of a duration as people write them; Karpenter takes s, m and h only (core/durations.py).
