@@ -23,34 +23,15 @@ cfg = stack.config
 network = Network("network", NetworkArgs(facts=stack.network, config=cfg))
 cluster = Cluster("cluster", ClusterArgs(config=cfg, network=stack.network))
 gpu_pool = GpuNodePool(
-    "gpu",
-    GpuNodePoolArgs(
-        spec=cfg.gpu_pool,
-        provider=cluster.provider,
-        access=cfg.access,
-        cluster_name=cfg.cluster_name,
-    ),
+    "gpu", GpuNodePoolArgs(spec=cfg.gpu_pool, cluster=cluster, access=cfg.access)
 )
 node_groups = NodeGroups(
     "nodes",
-    NodeGroupsArgs(
-        cluster=cluster.eks,
-        cluster_name=cfg.cluster_name,
-        groups=cfg.node_groups,
-        subnet_ids=tuple(s.id for s in stack.network.private),
-    ),
+    NodeGroupsArgs(cluster=cluster, groups=cfg.node_groups, subnets=stack.network.private),
 )
 validation = Validation(
     "validation",
-    ValidationArgs(
-        checks=cfg.checks,
-        nodepool=gpu_pool,
-        provider=cluster.provider,
-        cluster_name=cfg.cluster_name,
-        access=cfg.access,
-        endpoint=cluster.endpoint,
-        certificate_authority=cluster.certificate_authority,
-    ),
+    ValidationArgs(checks=cfg.checks, nodepool=gpu_pool, cluster=cluster, access=cfg.access),
 )
 
 outputs.export(cfg.region, cluster, network, node_groups, gpu_pool, validation)

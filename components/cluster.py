@@ -58,12 +58,14 @@ class Cluster(pulumi.ComponentResource):
     update_kubeconfig_command: pulumi.Output[str]
     provider: k8s.Provider
     eks: eks.Cluster
+    cluster_name: str  # the EKS name as configured (known at preview, for hooks and tags)
 
     def __init__(
         self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("training-on-eks:cluster:Cluster", name, None, opts)
         cfg, net = args.config, args.network
+        self.cluster_name = cfg.cluster_name
         admins, skipped = extra_admins(cfg.cluster_admin_arns, _deployer_arn())
         for arn in skipped:
             pulumi.log.warn(

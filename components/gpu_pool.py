@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.cluster import Cluster
 from components.teardown import DrainTarget, nodepool_drain_hook
 from core import k8s_objects
 from core.config import AwsAccess, GpuPoolSpec
@@ -15,8 +16,7 @@ from core.config import AwsAccess, GpuPoolSpec
 @dataclass(frozen=True)
 class GpuNodePoolArgs:
     spec: GpuPoolSpec
-    provider: k8s.Provider
-    cluster_name: str
+    cluster: Cluster
     access: AwsAccess
 
 
@@ -42,13 +42,13 @@ class GpuNodePool(pulumi.ComponentResource):
             spec=body["spec"],
             opts=pulumi.ResourceOptions(
                 parent=self,
-                provider=args.provider,
+                provider=args.cluster.provider,
                 # On destroy, wait until Auto Mode has removed the pool's GPU nodes before the
                 # node groups and the cluster go (needs `pulumi destroy --run-program`).
                 hooks=pulumi.ResourceHookBinding(
                     after_delete=[
                         nodepool_drain_hook(
-                            DrainTarget(args.cluster_name, args.spec.name, args.access)
+                            DrainTarget(args.cluster.cluster_name, args.spec.name, args.access)
                         )
                     ]
                 ),

@@ -9,8 +9,10 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_eks as eks
 
+from components.cluster import Cluster
 from core import wellknown as wk
 from core.config import NodeGroupSpec
+from core.network_lookup import SubnetFacts
 
 ASSUME_EC2 = json.dumps(
     {
@@ -28,10 +30,9 @@ ASSUME_EC2 = json.dumps(
 
 @dataclass(frozen=True)
 class NodeGroupsArgs:
-    cluster: eks.Cluster
-    cluster_name: str
+    cluster: Cluster
     groups: tuple[NodeGroupSpec, ...]
-    subnet_ids: tuple[str, ...]
+    subnets: tuple[SubnetFacts, ...]  # the private subnets: the nodes get no public address
 
 
 class NodeGroups(pulumi.ComponentResource):
@@ -59,7 +60,7 @@ class NodeGroups(pulumi.ComponentResource):
         for group in args.groups:
             eks.ManagedNodeGroup(
                 f"{name}-{group.name}",
-                cluster=args.cluster,
+                cluster=args.cluster.eks,
                 node_group_name=group.name,
                 node_role=role,
                 instance_types=[group.instance_type],
@@ -67,7 +68,7 @@ class NodeGroups(pulumi.ComponentResource):
                 ami_type=group.ami_type,
                 capacity_type=group.capacity_type,
                 disk_size=group.disk_size,
-                subnet_ids=list(args.subnet_ids),
+                subnet_ids=[s.id for s in args.subnets],
                 scaling_config=aws.eks.NodeGroupScalingConfigArgs(
                     min_size=group.min_size,
                     desired_size=group.desired_size,
@@ -84,7 +85,7 @@ class NodeGroups(pulumi.ComponentResource):
                 ]
                 or None,
                 enable_imd_sv2=True,
-                tags={"training-on-eks/cluster": args.cluster_name},
+                tags={"training-on-eks/cluster": args.cluster.cluster_name},
                 opts=pulumi.ResourceOptions(parent=self, depends_on=attachments),
             )
         self.names = pulumi.Output.from_input([g.name for g in args.groups])

@@ -8,6 +8,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.cluster import Cluster
 from components.gpu_pool import GpuNodePool
 from components.readout import ValidationReadout, ValidationReadoutArgs
 from core import k8s_objects
@@ -19,11 +20,8 @@ from core.config import AwsAccess, ChecksSpec
 class ValidationArgs:
     checks: ChecksSpec
     nodepool: GpuNodePool
-    provider: k8s.Provider
-    cluster_name: str
+    cluster: Cluster
     access: AwsAccess
-    endpoint: pulumi.Input[str]
-    certificate_authority: pulumi.Input[str]
 
 
 def job_specs(checks: ChecksSpec, nodepool: str, configmap: Any) -> list[k8s_objects.CheckJobSpec]:
@@ -71,7 +69,7 @@ class Validation(pulumi.ComponentResource):
         self, name: str, args: ValidationArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("training-on-eks:validation:Validation", name, None, opts)
-        on_cluster = pulumi.ResourceOptions(parent=self, provider=args.provider)
+        on_cluster = pulumi.ResourceOptions(parent=self, provider=args.cluster.provider)
         ns = k8s_objects.namespace(wk.VALIDATION_NAMESPACE)
         namespace = k8s.core.v1.Namespace(f"{name}-ns", metadata=ns["metadata"], opts=on_cluster)
         cm = k8s_objects.scripts_configmap(
@@ -111,10 +109,10 @@ class Validation(pulumi.ComponentResource):
         readout = ValidationReadout(
             f"{name}-readout",
             ValidationReadoutArgs(
-                cluster_name=args.cluster_name,
+                cluster_name=args.cluster.cluster_name,
                 access=args.access,
-                endpoint=args.endpoint,
-                certificate_authority=args.certificate_authority,
+                endpoint=args.cluster.endpoint,
+                certificate_authority=args.cluster.certificate_authority,
                 namespace=wk.VALIDATION_NAMESPACE,
                 gpu_job_name=names[wk.GPU_CHECK],
                 efa_job_name=names[wk.EFA_CHECK],
