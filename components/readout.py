@@ -257,6 +257,33 @@ class ValidationReadoutArgs:
     run_id: pulumi.Input[str] = "0"
 
 
+def inputs(args: ValidationReadoutArgs) -> dict[str, Any]:
+    """The resource's inputs (INPUT_KEYS): what the provider reads, and compares to replace."""
+    return {
+        "clusterName": args.cluster_name,
+        "region": args.access.region,
+        "awsProfile": args.access.profile or "",
+        "assumeRoleArn": args.access.assume_role_arn or "",
+        "assumeRoleSessionName": args.access.assume_role_session_name or "",
+        "assumeRoleExternalId": args.access.assume_role_external_id or "",
+        "endpoint": args.endpoint,
+        "certificateAuthority": args.certificate_authority,
+        "namespace": args.namespace,
+        "gpuJobName": args.gpu_job_name,
+        "efaJobName": args.efa_job_name if args.efa_job_name is not None else "",
+        "efaRequested": args.efa_requested,
+        "efaRequired": args.efa_required,
+        "distributedJobName": (
+            args.distributed_job_name if args.distributed_job_name is not None else ""
+        ),
+        "distributedRequired": args.distributed_required,
+        "distributedTimeoutSeconds": args.distributed_timeout_seconds,
+        "distributedEfa": args.distributed_efa,
+        "distributedMinBusbwGBps": args.distributed_min_busbw_gbps,
+        "runId": args.run_id,
+    }
+
+
 class ValidationReadout(
     pulumi.dynamic.Resource, module="training-on-eks", name="ValidationReadout"
 ):
@@ -271,31 +298,7 @@ class ValidationReadout(
         opts: pulumi.ResourceOptions | None = None,
         provider: ReadoutProvider | None = None,
     ) -> None:
-        props = {
-            "clusterName": args.cluster_name,
-            "region": args.access.region,
-            "awsProfile": args.access.profile or "",
-            "assumeRoleArn": args.access.assume_role_arn or "",
-            "assumeRoleSessionName": args.access.assume_role_session_name or "",
-            "assumeRoleExternalId": args.access.assume_role_external_id or "",
-            "endpoint": args.endpoint,
-            "certificateAuthority": args.certificate_authority,
-            "namespace": args.namespace,
-            "gpuJobName": args.gpu_job_name,
-            "efaJobName": args.efa_job_name if args.efa_job_name is not None else "",
-            "efaRequested": args.efa_requested,
-            "efaRequired": args.efa_required,
-            "distributedJobName": (
-                args.distributed_job_name if args.distributed_job_name is not None else ""
-            ),
-            "distributedRequired": args.distributed_required,
-            "distributedTimeoutSeconds": args.distributed_timeout_seconds,
-            "distributedEfa": args.distributed_efa,
-            "distributedMinBusbwGBps": args.distributed_min_busbw_gbps,
-            "runId": args.run_id,
-            "validation": None,
-            "validationSummary": None,
-        }
+        props = {**inputs(args), "validation": None, "validationSummary": None}
         super().__init__(provider or ReadoutProvider(), name, props, opts)
 
     @property

@@ -11,7 +11,7 @@ import pytest
 from components import readout
 from core import k8s_objects, results
 from core import wellknown as wk
-from core.config import DistributedSpec
+from core.config import AwsAccess, DistributedSpec
 from toe.offline import simulated_cluster as sim
 from toe.offline.harness import run_program
 
@@ -267,21 +267,20 @@ def test_an_image_pull_failure_is_an_error_at_once():
 
 
 def _provider_props(required: bool) -> dict:
-    return {
-        "clusterName": "toe-dev",
-        "region": "ap-northeast-2",
-        "endpoint": "https://example",
-        "certificateAuthority": "Q0E=",
-        "namespace": sim.NS,
-        "gpuJobName": "gpu",
-        "efaJobName": "efa",
-        "efaRequested": False,
-        "efaRequired": False,
-        "distributedJobName": JOB,
-        "distributedRequired": required,
-        "distributedTimeoutSeconds": 0,
-        "runId": "1",
-    }
+    """The readout's inputs as ValidationReadout sends them, with a distributed Job."""
+    args = readout.ValidationReadoutArgs(
+        cluster_name="toe-dev",
+        access=AwsAccess("ap-northeast-2"),
+        endpoint="https://example",
+        certificate_authority="Q0E=",
+        namespace=sim.NS,
+        gpu_job_name="gpu",
+        efa_job_name="efa",
+        distributed_job_name=JOB,
+        distributed_required=required,
+        run_id="1",
+    )
+    return readout.inputs(args)
 
 
 def _cluster_with(distributed_message: str):

@@ -383,3 +383,6 @@ def test_validation_readout_resource_under_mocks(monkeypatch: pytest.MonkeyPatch
     assert args.typ == "pulumi-python:dynamic/training-on-eks:ValidationReadout"
     assert {k: args.inputs[k] for k in PROPS} == {**PROPS, "runId": "7"}
     assert "__provider" in args.inputs
+    # Every input the resource sends is one the provider's diff compares, and the other way round.
+    sent = set(args.inputs) - {"__provider", "validation", "validationSummary"}
+    assert sent == set(readout.INPUT_KEYS)
