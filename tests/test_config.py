@@ -674,7 +674,8 @@ def test_names_with_a_trailing_newline_are_refused(lookup, overrides, key):
         ({"nodeGroups": _groups(maxSize=10**30)}, "nodeGroups[1].maxSize", "32-bit"),
         ({"nodeGroups": _groups(diskSize=2**40)}, "nodeGroups[1].diskSize", "32-bit"),
         ({"checkTimeoutSeconds": 10**20}, "checkTimeoutSeconds", "between 300 and 86400"),
-        ({"checkTimeoutSeconds": "1e+20"}, "checkTimeoutSeconds", "must be a whole number"),
+        ({"checkTimeoutSeconds": "1e+20"}, "checkTimeoutSeconds", "got 1e+20 (the fix sets"),
+        ({"checkTimeoutSeconds": "soon"}, "checkTimeoutSeconds", "must be a whole number"),
         ({"gpuMaxCpu": 2**63}, "gpuMaxCpu", "between 1 and"),
     ],
 )
@@ -888,6 +889,17 @@ def _taint(key="gpu-workload", value="", effect="NoSchedule"):
         ({"gpuNodePoolName": ["gpu"]}, lambda c: c.gpu_pool.name == "gpu"),
         ({"gpuMaxGpus": "8 GPUs"}, lambda c: c.gpu_pool.max_gpus == 8),
         ({"checkTimeoutSeconds": "30m"}, lambda c: c.checks.timeout_seconds == 1800),
+        # A number is read as written: 0 is 0s in any unit, half a GPU is at least one, a size
+        # with its unit is that size, a size out of range the nearest one EKS takes.
+        ({"gpuConsolidateAfter": "0"}, lambda c: c.gpu_pool.consolidate_after == "0s"),
+        ({"gpuMaxGpus": "0.5"}, lambda c: c.gpu_pool.max_gpus == 1),
+        ({"checkTimeoutSeconds": "1e+20"}, lambda c: c.checks.timeout_seconds == 86400),
+        ({"nodeGroups": _groups(diskSize="100 GiB")}, lambda c: c.node_groups[1].disk_size == 100),
+        (
+            {"nodeGroups": _groups(minSize="3 nodes", desiredSize=3, maxSize=3)},
+            lambda c: c.node_groups[1].min_size == 3,
+        ),
+        ({"nodeGroups": _groups(minSize=-1)}, lambda c: c.node_groups[1].min_size == 0),
         # Naming an EFA type asks for EFA: the fix keeps EFA on, with a type that has it.
         ({"efaInstanceType": "g6.8xlage"}, lambda c: c.checks.efa_instance_type == "g6.8xlarge"),
         ({"efaInstanceType": "g6.xlarge"}, lambda c: c.checks.efa_instance_type == "g6.8xlarge"),
@@ -989,6 +1001,14 @@ def test_every_fix_keeps_what_was_meant(lookup, tmp_path, overrides, kept):
         ({"nodeGroups": _groups(taints="a:b:c")}, "nodeGroups[1].taints", "write each taint"),
         ({"clusterAdminArns": ["Instructor"]}, "clusterAdminArns", "aws sts get-caller-identity"),
         ({"aws:assumeRoles": "Deployer"}, "aws:assumeRoles", "'aws:assumeRoles[0].roleArn'"),
+        # Which was meant only the writer knows: both readings, each a command.
+        ({"gpuMaxGpus": "1.5"}, "gpuMaxGpus", "gpuMaxGpus 1 or pulumi config set"),
+        ({"gpuConsolidateAfter": "90"}, "gpuConsolidateAfter", "1m30s or pulumi config set"),
+        (
+            {"nodeGroups": _groups(diskSize="50.5")},
+            "nodeGroups[1].diskSize",
+            "diskSize' 50 or pulumi config set",
+        ),
     ],
 )
 def test_what_cannot_be_read_gets_advice_not_a_reset(lookup, overrides, key, advice):

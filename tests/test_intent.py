@@ -75,10 +75,36 @@ def test_bandwidth_is_gigabytes_per_second(text, meant):
 
 @pytest.mark.parametrize(
     ("text", "seconds", "meant"),
-    [("8 GPUs", False, 8), ("30m", True, 1800), ("20 min", True, 1200), ("2 parsecs", True, None)],
+    [
+        ("8 GPUs", False, 8),
+        ("30m", True, 1800),
+        ("20 min", True, 1200),
+        ("2 parsecs", True, None),
+        ("4.0", False, 4),
+        ("1e+20", False, 10**20),
+        ("1e400", False, None),
+        ("1.5h", True, 5400),
+        ("1.5", False, None),
+    ],
 )
 def test_a_whole_number_with_a_unit(text, seconds, meant):
     assert intent.whole_number(text, seconds=seconds) == meant
+
+
+@pytest.mark.parametrize(
+    ("text", "around"), [("1.5", (1, 2)), ("0.25", (0, 1)), ("4.0", None), ("4", None), ("x", None)]
+)
+def test_a_fraction_lies_between_two_whole_numbers(text, around):
+    assert intent.whole_numbers_around(text) == around
+
+
+@pytest.mark.parametrize(
+    ("text", "readings"),
+    [("90", ["1m30s", "1h30m"]), ("300", ["5m", "5h"]), (" 0 ", ["0s"]), ("5m", []), ("-1", [])],
+)
+def test_a_number_without_a_unit_reads_as_seconds_or_minutes(text, readings):
+    assert intent.unitless_duration(text) == readings
+    assert all(DURATION_RE.fullmatch(r) for r in readings)  # the NodePool CRD's pattern
 
 
 def test_a_name_is_folded_and_matched_to_what_ec2_offers():

@@ -10,6 +10,7 @@ only where the default cannot reverse what was written.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -139,18 +140,41 @@ def gigabytes_per_second(text: str) -> float | None:
     return number / 8 if (found.group(2) or "").startswith("Gb") else number
 
 
-_WHOLE = re.compile(r"\s*([0-9]+)(?:\.0+)?\s*([A-Za-z]*)\s*")
+_WHOLE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)\s*([A-Za-z]*)\s*")
 
 
 def whole_number(text: str, seconds: bool = False) -> int | None:
-    """`8 GPUs` as 8; for a key in seconds, `30m` as 1800. None when a unit cannot be read."""
+    """`8 GPUs` as 8, `4.0` as 4, `1e+20` as 10**20; for a key in seconds, `30m` as 1800 and
+    `1.5h` as 5400. None for a fraction of a whole thing (`1.5` GPUs: `whole_numbers_around`)
+    or a unit it cannot read."""
     found = _WHOLE.fullmatch(text)
     if not found:
         return None
-    number, unit = int(found.group(1)), found.group(2).lower()
+    number, unit = float(found.group(1)), found.group(2).lower()
     if seconds and unit:
-        return number * _SECONDS[unit] if unit in _SECONDS else None
-    return number
+        if unit not in _SECONDS:
+            return None
+        number *= _SECONDS[unit]
+    return int(number) if math.isfinite(number) and number == int(number) else None
+
+
+def whole_numbers_around(text: str) -> tuple[int, int] | None:
+    """`1.5` as (1, 2): the whole numbers either side of a fraction; which one was meant (a
+    limit of 1.5 GPUs: 1 or 2?) only the writer knows."""
+    found = re.fullmatch(r"\s*([0-9]+)\.([0-9]*[1-9][0-9]*)\s*", text)
+    return (int(found.group(1)), int(found.group(1)) + 1) if found else None
+
+
+def unitless_duration(text: str) -> list[str]:
+    """`90` as [1m30s, 1h30m], the durations it is in seconds and in minutes; `0` as [0s]; []
+    for anything but a bare whole number. Karpenter's durations carry a unit on every number."""
+    found = re.fullmatch(r"\s*([0-9]+)\s*", text)
+    if not found:
+        return []
+    number = int(found.group(1))
+    if number == 0:
+        return ["0s"]
+    return [durations.written(number), durations.written(number * 60)]
 
 
 def ami_type(written: str, facts: it.InstanceFacts, minor: int | None) -> str | None:

@@ -10,7 +10,6 @@ import core.config.intent as intent
 from core import instance_types as it
 from core.config.model import (
     INT32_MAX,
-    INTEGER_RE,
     NODE_GROUP_EXAMPLE,
     NODE_GROUP_FIELDS,
     NODE_GROUP_NAME_RE,
@@ -46,23 +45,11 @@ def _node_groups(r: _Reader, minor: int | None, *, lookups: bool) -> tuple[NodeG
 
 
 def _int_field(r: _Reader, key: str, item: Mapping, name: str, default: int | None) -> int | None:
-    value = item.get(name, default)
-    if isinstance(value, float) and value.is_integer() and abs(value) <= INT32_MAX:
-        value = int(value)
-    if isinstance(value, str) and INTEGER_RE.fullmatch(value):
-        value = int(value)
     path = f"{key}.{name}"
-    if not isinstance(value, int) or isinstance(value, bool):
-        r.problem(path, f"must be a whole number, got {_short(repr(value))}", r.set_fix(path, 2))
-        return None
-    if not 0 <= value <= INT32_MAX:
-        r.problem(
-            path,
-            f"must be between 0 and {INT32_MAX} (EKS takes 32-bit sizes), got {_short(str(value))}",
-            r.set_fix(path, 2),
-        )
-        return None
-    return value
+    value = item.get(name, default)
+    example = 2 if default is None else default
+    unit = " (EKS takes 32-bit sizes)"
+    return r.whole(path, value, 0, INT32_MAX, unit, unreadable=r.set_fix(path, example))
 
 
 def _size_problems(r: _Reader, key: str, lo: int, want: int, hi: int) -> None:

@@ -150,12 +150,38 @@ class _Reader:
         text = self.required(key, example)
         if text is None:
             return None
-        if not INTEGER_RE.fullmatch(text):
+        return self.whole(key, text, low, high, unit, unreadable=self.default_fix(key, example))
+
+    def whole(
+        self, key: str, value: object, low: int, high: int, unit: str = "", *, unreadable: str
+    ) -> int | None:
+        """`value` (text, or a number inside a list or object) as a whole number from `low` to
+        `high`, or None with a problem whose fix keeps what was meant: `8 GPUs` is 8, `30m` in a
+        key in seconds 1800, `1.5` asks for 1 or 2, a number out of range gets the nearest
+        allowed one; `unreadable` is the fix when no number can be read."""
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            self.problem(key, f"must be a whole number, got {_short(repr(value))}", unreadable)
+            return None
+        text = value if isinstance(value, str) else str(value)
+        number = int(text) if INTEGER_RE.fullmatch(text) else None
+        if isinstance(value, float) and value.is_integer():
+            number = int(value)  # YAML's 2.0 in a node group
+        if number is None:
             number = intent.whole_number(text, seconds=key.endswith("Seconds"))
-            if number is None:
+            around = intent.whole_numbers_around(text) if number is None else None
+            meant = [n for n in around or () if low <= n <= high]
+            if len(meant) == 2:
                 self.problem(
-                    key, f"must be a whole number, got {text!r}", self.default_fix(key, example)
+                    key,
+                    f"must be a whole number, got {_short(text)!r}",
+                    f"set the whole number meant: {self.set_fix(key, meant[0])} or "
+                    f"{self.set_fix(key, meant[1])}",
                 )
+                return None
+            if around:
+                number = meant[0] if meant else around[0]  # out of range: the range fix below
+            if number is None:
+                self.problem(key, f"must be a whole number, got {_short(text)!r}", unreadable)
                 return None
             if low <= number <= high:
                 self.problem(
@@ -164,12 +190,10 @@ class _Reader:
                     self.set_fix(key, number),
                 )
                 return None
-            text = str(number)  # the range problem below says what to set
-        value = int(text)
-        if not low <= value <= high:
+        if not low <= number <= high:
             # The nearest allowed value keeps what was meant (a short timeout stays short; the
             # default could be the opposite of it).
-            nearest = low if value < low else high
+            nearest = low if number < low else high
             self.problem(
                 key,
                 f"must be between {low} and {high}{unit}, got {_short(text)} (the fix sets the "
@@ -177,7 +201,7 @@ class _Reader:
                 self.set_fix(key, nearest),
             )
             return None
-        return value
+        return number
 
     def strings(self, key: str, example: list[str]) -> list[str] | None:
         text = self.required(key, example)
@@ -253,6 +277,19 @@ class _Reader:
         if value is None or DURATION_RE.fullmatch(value):
             return value
         found = intent.duration(value)
+        readings = [] if found else intent.unitless_duration(value)
+        if len(readings) == 2:
+            seconds, minutes = readings
+            number = value.strip()
+            self.problem(
+                key,
+                f"{number!r} has no unit (a duration carries one: {number}s is {seconds}, "
+                f"{number}m is {minutes})",
+                f"set the duration meant: {self.set_fix(key, seconds)} or "
+                f"{self.set_fix(key, minutes)}",
+            )
+            return None
+        found = found or (readings[0] if readings else None)
         default = self.decls[key].default
         self.problem(
             key,
