@@ -944,6 +944,13 @@ def _taint(key="gpu-workload", value="", effect="NoSchedule"):
             lambda c: [t.key for t in c.node_groups[1].taints] == ["gpu-workload"],
         ),
         (
+            {"nodeGroups": _groups(taints={"gpu": True})},  # kubectl's key=value, as a map
+            lambda c: (
+                [(t.key, t.value, t.effect) for t in c.node_groups[1].taints]
+                == [("gpu", "true", "NoSchedule")]
+            ),
+        ),
+        (
             {"nodeGroups": _groups(labels=["team=ml", "tier=1"])},
             lambda c: dict(c.node_groups[1].labels) == {"team": "ml", "tier": "1"},
         ),
@@ -999,6 +1006,12 @@ def test_every_fix_keeps_what_was_meant(lookup, tmp_path, overrides, kept):
             "efaCheckImage 'registry.example.com/efa:<tag>'",
         ),
         ({"nodeGroups": _groups(taints="a:b:c")}, "nodeGroups[1].taints", "write each taint"),
+        (
+            {"nodeGroups": _groups(taints=[{"value": "x86", "effect": "NoSchedule"}])},
+            "nodeGroups[1].taints[0].key",
+            "removing the taint would let every pod",
+        ),
+        ({"nodeGroups": _groups(taints="é")}, "nodeGroups[1].taints", "write each taint"),
         ({"clusterAdminArns": ["Instructor"]}, "clusterAdminArns", "aws sts get-caller-identity"),
         ({"aws:assumeRoles": "Deployer"}, "aws:assumeRoles", "'aws:assumeRoles[0].roleArn'"),
         # Which was meant only the writer knows: both readings, each a command.

@@ -119,3 +119,14 @@ def test_a_list_is_read_from_what_the_cli_stores_for_a_plain_value():
     assert intent.words("[g6 g5]", None) == ["g6", "g5"]
     assert intent.words("", None) is None
     assert intent.words('{"a": 1}', {"a": 1}) is None
+
+
+def test_a_taint_is_rewritten_as_kubernetes_takes_it_or_not_at_all():
+    assert intent.taint("gpu workload", True, "noschedule") == {
+        "key": "gpu-workload",
+        "value": "true",
+        "effect": "NoSchedule",
+    }
+    assert intent.taint("dedicated", "", "NoExecute") == {"key": "dedicated", "effect": "NoExecute"}
+    assert intent.taint("é", "x", "NoSchedule") is None  # no key can be read: no guess
+    assert intent.kubectl_taint("[bold]x[/]") is None

@@ -207,8 +207,15 @@ def kubectl_taint(text: Any) -> dict[str, str] | None:
     if match is None:
         return None
     # No effect written: NoSchedule, the effect that keeps pods off without evicting any.
-    effect = closest(match["effect"] or "NoSchedule", TAINT_EFFECTS) or match["effect"]
-    taint = {"key": match["key"], "effect": effect}
-    if match["value"]:
-        taint["value"] = match["value"]
-    return taint
+    return taint(match["key"], match["value"] or "", match["effect"] or "NoSchedule")
+
+
+def taint(key: Any, value: Any, effect: str) -> dict[str, str] | None:
+    """A taint object with the key and value rewritten as `label_key`/`label_value` do, the
+    effect as the nearest of EKS's; None when the key or the value cannot be read."""
+    found = {"key": label_key(key), "value": label_value(value) if value != "" else ""}
+    if None in found.values():
+        return None
+    if not found["value"]:
+        del found["value"]
+    return {**found, "effect": closest(effect, TAINT_EFFECTS) or effect}

@@ -254,12 +254,7 @@ def _taints(r: _Reader, key: str, raw: Any) -> tuple[Taint, ...]:
         )
         return ()
     if isinstance(raw, Mapping):
-        # One taint written without its list: the same taint, in one.
-        r.problem(
-            f"{key}.taints",
-            f"must be a list of {{key, value, effect}} objects, got one, {_short(repr(raw))}",
-            r.set_fix(f"{key}.taints", [dict(raw)]),
-        )
+        r.problem(f"{key}.taints", *_taints_from_a_map(r, key, raw))
         return ()
     if not isinstance(raw, list):
         r.wrong_shape(f"{key}.taints", "a list of {key, value, effect}", raw)
@@ -285,7 +280,10 @@ def _taints(r: _Reader, key: str, raw: Any) -> tuple[Taint, ...]:
                 f"{tkey}.key",
                 f"{_short(repr(tk))} is not a taint key (a Kubernetes label key of "
                 f"1-{TAINT_KEY_MAX} characters)" + (f"; did you mean {fixed}?" if fixed else ""),
-                r.set_fix(f"{tkey}.key", fixed) if fixed else r.rm_fix(tkey),
+                r.set_fix(f"{tkey}.key", fixed)
+                if fixed
+                else f"give the taint its key, e.g. {r.set_fix(f'{tkey}.key', 'dedicated')} "
+                "(removing the taint would let every pod onto these nodes)",
             )
             ok = False
         if not isinstance(tv, str) or len(tv) > TAINT_VALUE_MAX or not intent.is_label_value(tv):
@@ -308,6 +306,23 @@ def _taints(r: _Reader, key: str, raw: Any) -> tuple[Taint, ...]:
         if ok:
             taints.append(Taint(tk, tv, effect))
     return tuple(taints)
+
+
+def _taints_from_a_map(r: _Reader, key: str, raw: Mapping) -> tuple[str, str]:
+    """The message and fix for taints written as a map instead of a list: one taint object
+    without its list, or kubectl's `key: value` pairs (NoSchedule, as kubectl without an
+    effect); advice when neither reads."""
+    said = f"must be a list of {{key, value, effect}} objects, got a map, {_short(repr(raw))}"
+    if set(raw) <= {"key", "value", "effect"}:
+        return said + " (one taint without its list)", r.set_fix(f"{key}.taints", [dict(raw)])
+    pairs = [intent.taint(k, v, "NoSchedule") for k, v in raw.items()]
+    if None not in pairs:
+        return (
+            said + "; read as kubectl's key=value, NoSchedule where no effect was written",
+            r.set_fix(f"{key}.taints", pairs),
+        )
+    example = [{"key": "dedicated", "value": "x86", "effect": "NoSchedule"}]
+    return said, f"write each taint as an object, e.g. {r.set_fix(f'{key}.taints', example)}"
 
 
 def _resolve_ami(r, key, item, minor, lookups) -> tuple[str | None, str | None]:
