@@ -686,6 +686,16 @@ def test_out_of_range_and_mistyped_values_name_their_key(lookup, tmp_path, overr
     assert _apply_every_fix(lookup, tmp_path, "dev", overrides) is not None
 
 
+@pytest.mark.parametrize("written", [" ", "é", "--"])
+def test_a_cluster_name_with_nothing_to_keep_gets_the_stacks_own(lookup, tmp_path, written):
+    """Never another stack's name: two stacks with one cluster would fight over it."""
+    found = _problems(lookup, stack="attendee07", clusterName=written, **dev_values())
+    assert "names it after the stack, toe-attendee07" in found["clusterName"].message
+    overrides = {"clusterName": written, **dev_values()}
+    cfg = _apply_every_fix(lookup, tmp_path, "attendee07", overrides)
+    assert cfg.cluster_name == "toe-attendee07"
+
+
 def test_a_stack_whose_cluster_name_eks_refuses_is_refused(lookup, tmp_path):
     found = _problems(lookup, stack="Attendee.07", **dev_values())
     problem = found["clusterName"]

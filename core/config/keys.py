@@ -159,26 +159,40 @@ def _aws_access(r: _Reader, region: str | None) -> AwsAccess | None:
 
 
 def _cluster_name(r: _Reader) -> str | None:
-    explicit = r.string("clusterName", "toe-attendee-01")
+    explicit = r.string("clusterName", derive_cluster_name(r.stack))
     name = explicit or derive_cluster_name(r.stack)
     if CLUSTER_NAME_RE.fullmatch(name):
         return name
+    note, fix = _cluster_name_fix(r, name)
     r.problem(
         "clusterName",
-        f"{name!r} is not a valid EKS cluster name (1-100 letters, digits, '-' or '_', starting "
-        "with a letter or digit)"
+        f"{_short(name)!r} is not a valid EKS cluster name (1-100 letters, digits, '-' or '_', "
+        f"starting with a letter or digit){note}"
         if explicit
         else f"the cluster name derives from the stack name as {name!r}, which EKS refuses "
         "(1-100 letters, digits, '-' or '_'); rename the stack, or set clusterName",
-        r.set_fix("clusterName", _cluster_name_from(name)),
+        fix,
     )
     return None
 
 
-def _cluster_name_from(text: str) -> str:
+def _cluster_name_fix(r: _Reader, name: str) -> tuple[str, str]:
+    """What the message adds, and the fix: the name written, cleaned; else this stack's own
+    derived name (never another stack's: two stacks with one cluster name would fight over
+    the cluster and its subnet tags)."""
+    cleaned = _cleaned_cluster_name(name)
+    if cleaned:
+        return "", r.set_fix("clusterName", cleaned)
+    derived = derive_cluster_name(r.stack)
+    if CLUSTER_NAME_RE.fullmatch(derived):
+        return f"; the fix names it after the stack, {derived}", r.rm_fix("clusterName")
+    return "", r.set_fix("clusterName", _cleaned_cluster_name(derived) or "toe")
+
+
+def _cleaned_cluster_name(text: str) -> str | None:
     """A valid EKS name close to `text` (for fixes only: the program never renames silently)."""
     cleaned = re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-_")[:100]
-    return cleaned if CLUSTER_NAME_RE.fullmatch(cleaned) else "toe-attendee-01"
+    return cleaned if CLUSTER_NAME_RE.fullmatch(cleaned) else None
 
 
 def _kubernetes_version(r: _Reader) -> str | None:
