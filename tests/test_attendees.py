@@ -257,3 +257,13 @@ def test_force_keeps_the_stacks_own_cluster_name_and_run_id(project: Path):
     assert config["training-on-eks:clusterName"] == "toe-a01"  # no rename, no replacement
     assert config["training-on-eks:runId"] == "7"
     assert "cluster toe-a01." in path.read_text()
+
+
+@pytest.mark.parametrize(
+    ("stack", "like"),
+    [("bad name", "bad-name"), ("Team.07", "Team-07"), ("a" * 100, "a" * 96)],
+)
+def test_a_refused_stack_name_gets_the_nearest_name_both_pulumi_and_eks_take(stack, like):
+    (error,) = attendees.stack_name_errors(stack)
+    assert error.endswith(f"choose a name such as {like}")
+    assert attendees.stack_name_errors(like) == []  # the suggestion is taken as it stands

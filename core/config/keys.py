@@ -18,6 +18,7 @@ from core.config.model import (
     VERSION_RE,
     YAML_ATE_A_ZERO_RE,
     AwsAccess,
+    cleaned_cluster_name,
     derive_cluster_name,
 )
 from core.config.values import _json_or_none, _Reader, _short, valid_regions
@@ -180,19 +181,13 @@ def _cluster_name_fix(r: _Reader, name: str) -> tuple[str, str]:
     """What the message adds, and the fix: the name written, cleaned; else this stack's own
     derived name (never another stack's: two stacks with one cluster name would fight over
     the cluster and its subnet tags)."""
-    cleaned = _cleaned_cluster_name(name)
+    cleaned = cleaned_cluster_name(name)
     if cleaned:
         return "", r.set_fix("clusterName", cleaned)
     derived = derive_cluster_name(r.stack)
     if CLUSTER_NAME_RE.fullmatch(derived):
         return f"; the fix names it after the stack, {derived}", r.rm_fix("clusterName")
-    return "", r.set_fix("clusterName", _cleaned_cluster_name(derived) or "toe")
-
-
-def _cleaned_cluster_name(text: str) -> str | None:
-    """A valid EKS name close to `text` (for fixes only: the program never renames silently)."""
-    cleaned = re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-_")[:100]
-    return cleaned if CLUSTER_NAME_RE.fullmatch(cleaned) else None
+    return "", r.set_fix("clusterName", cleaned_cluster_name(derived) or "toe")
 
 
 def _kubernetes_version(r: _Reader) -> str | None:

@@ -287,3 +287,10 @@ class Reading:
 def derive_cluster_name(stack: str) -> str:
     """`toe-<stack>`, exactly: a stack whose derived name EKS refuses must set clusterName."""
     return f"toe-{stack}"
+
+
+def cleaned_cluster_name(text: str) -> str | None:
+    """A valid EKS name close to `text` (`Team.07` as Team-07), for fixes only: the program
+    never renames silently."""
+    cleaned = re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-_")[:100]
+    return cleaned if CLUSTER_NAME_RE.fullmatch(cleaned) else None
