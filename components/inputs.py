@@ -29,15 +29,7 @@ def resolve(reading: Reading, stack: str, network_api: NetworkApi, account_api=N
     problems = list(reading.problems)
     facts = None
     if reading.network is not None:
-        inputs = reading.network
-        facts, found = find_network(
-            network_api,
-            stack=stack,
-            region=inputs.region,
-            vpc_name=inputs.vpc_name,
-            private_pattern=inputs.private_pattern,
-            public_pattern=inputs.public_pattern,
-        )
+        facts, found = find_network(network_api, reading.network, stack=stack)
         problems += found
     if problems or reading.config is None or facts is None:
         raise ConfigError(stack, problems)

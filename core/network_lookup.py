@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from core.aws_errors import aws_error, call_failed, unparsable
+from core.config.model import NetworkInputs
 from core.problems import ConfigError, Problem, set_command
 
 MIN_PRIVATE_AZS = 2  # EKS needs subnets in at least two availability zones
@@ -67,19 +68,15 @@ def subnet_filters(vpc_id: str, pattern: str) -> list[dict]:
 
 
 def find_network(
-    api: NetworkApi,
-    *,
-    stack: str,
-    region: str,
-    vpc_name: str,
-    private_pattern: str,
-    public_pattern: str,
+    api: NetworkApi, inputs: NetworkInputs, *, stack: str
 ) -> tuple[NetworkFacts | None, list[Problem]]:
     """Apply the look-up rules: the facts, or the problems naming what was searched and found.
 
     A look-up that fails (access denied, throttling, no network) is a problem that quotes AWS,
     not a claim that the VPC is missing.
     """
+    region, vpc_name = inputs.region, inputs.vpc_name
+    private_pattern, public_pattern = inputs.private_pattern, inputs.public_pattern
     try:
         vpcs = api.find_vpcs(vpc_filters(vpc_name))
         if len(vpcs) != 1:
@@ -231,9 +228,9 @@ def _vpc_problem(
     return Problem("vpcName", why, set_command("vpcName", example, stack=stack))
 
 
-def resolve_network(api: NetworkApi, *, stack: str, **inputs: str) -> NetworkFacts:
+def resolve_network(api: NetworkApi, inputs: NetworkInputs, *, stack: str) -> NetworkFacts:
     """`find_network`, raising one ConfigError with its problems."""
-    facts, problems = find_network(api, stack=stack, **inputs)
+    facts, problems = find_network(api, inputs, stack=stack)
     if facts is None:
         raise ConfigError(stack, problems)
     return facts

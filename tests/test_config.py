@@ -59,7 +59,7 @@ def test_dev_stack_reads_the_workshop_values(lookup):
     assert cfg.region == REGION
     assert cfg.kubernetes_version == "1.33"
     assert cfg.cluster_name == "toe-dev"
-    assert cfg.vpc_name == "training-on-eks"
+    assert cfg.network.vpc_name == "training-on-eks"
     assert [
         (g.name, g.instance_type, g.min_size, g.desired_size, g.max_size) for g in cfg.node_groups
     ] == [("ng-arm", "c7g.2xlarge", 2, 2, 2), ("ng-x86", "c6i.2xlarge", 2, 2, 2)]

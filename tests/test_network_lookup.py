@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import boto3
 import pytest
 from moto import mock_aws
 
+from core.config import NetworkInputs
 from core.network_lookup import Boto3NetworkApi, resolve_network
 from core.problems import ConfigError
 from tests.fakes.error_page import PAGE, error_page_server
@@ -15,13 +18,7 @@ REGION = "ap-northeast-2"
 
 
 # What the dev stack looks up.
-DEV_LOOKUP = {
-    "stack": "dev",
-    "region": REGION,
-    "vpc_name": "training-on-eks",
-    "private_pattern": "TOE-priv-subnet-*",
-    "public_pattern": "TOE-pub-subnet-*",
-}
+DEV_LOOKUP = NetworkInputs(REGION, "training-on-eks", "TOE-priv-subnet-*", "TOE-pub-subnet-*")
 
 
 def resolve(account: Account, **kw):
@@ -29,7 +26,7 @@ def resolve(account: Account, **kw):
         session = boto3.Session(region_name=REGION)
         create_in_moto(account, session)
         api = Boto3NetworkApi(session.client("ec2"))
-        return resolve_network(api, **{**DEV_LOOKUP, **kw})
+        return resolve_network(api, dataclasses.replace(DEV_LOOKUP, **kw), stack="dev")
 
 
 def account(*vpcs: VpcSpec) -> Account:
@@ -195,7 +192,7 @@ def test_an_html_error_page_is_one_unchecked_problem(page, status, line):
             aws_secret_access_key="testing",
             config=Config(retries={"max_attempts": 1}),
         )
-        facts, problems = find_network(Boto3NetworkApi(ec2), **DEV_LOOKUP)
+        facts, problems = find_network(Boto3NetworkApi(ec2), DEV_LOOKUP, stack="dev")
     assert facts is None and len(problems) == 1 and problems[0].unchecked
     assert problems[0].message.startswith(line)
     assert "\n" not in problems[0].message and "<" not in problems[0].message

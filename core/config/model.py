@@ -229,6 +229,16 @@ class AwsAccess:
 
 
 @dataclass(frozen=True)
+class NetworkInputs:
+    """The keys the VPC look-up needs, when they are valid (even if other keys are not)."""
+
+    region: str
+    vpc_name: str
+    private_pattern: str
+    public_pattern: str
+
+
+@dataclass(frozen=True)
 class StackConfig:
     """Everything the program needs from configuration, validated."""
 
@@ -237,9 +247,7 @@ class StackConfig:
     region: str
     cluster_name: str
     kubernetes_version: str
-    vpc_name: str
-    private_subnet_pattern: str
-    public_subnet_pattern: str
+    network: NetworkInputs  # where the VPC and subnets are looked up
     manage_subnet_role_tags: bool
     endpoint_public_access: bool
     public_access_cidrs: tuple[str, ...]
@@ -257,16 +265,6 @@ class StackConfig:
     @property
     def access(self) -> AwsAccess:
         return self.aws or AwsAccess(self.region)
-
-
-@dataclass(frozen=True)
-class NetworkInputs:
-    """The keys the VPC look-up needs, when they are valid (even if other keys are not)."""
-
-    region: str
-    vpc_name: str
-    private_pattern: str
-    public_pattern: str
 
 
 @dataclass(frozen=True)

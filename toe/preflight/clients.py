@@ -113,11 +113,4 @@ class AccountChecker:
         """The stack's VPC and subnets by the program's look-up rules: (facts or None, problems)."""
         from core.network_lookup import Boto3NetworkApi, find_network
 
-        return find_network(
-            Boto3NetworkApi(self.clients.ec2),
-            stack=cfg.stack,
-            region=cfg.region,
-            vpc_name=cfg.vpc_name,
-            private_pattern=cfg.private_subnet_pattern,
-            public_pattern=cfg.public_subnet_pattern,
-        )
+        return find_network(Boto3NetworkApi(self.clients.ec2), cfg.network, stack=cfg.stack)

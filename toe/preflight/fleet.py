@@ -155,7 +155,7 @@ class _FleetChecker(FleetChecks):
                     f"{first.key}: {first.message}{more}", []
                 ).append(stack)
                 continue
-            key = (cfg.vpc_name, cfg.private_subnet_pattern, cfg.public_subnet_pattern)
+            key = cfg.network
             if key not in networks:
                 networks[key] = self.find_network(cfg)
             network, problems = networks[key]
