@@ -954,6 +954,10 @@ def _taint(key="gpu-workload", value="", effect="NoSchedule"):
             lambda c: [t.key for t in c.node_groups[1].taints] == ["gpu-workload"],
         ),
         (
+            {"nodeGroups": _groups(taints=[{"key": "gpu", "valu": "x86", "effect": "NoSchedule"}])},
+            lambda c: [t.value for t in c.node_groups[1].taints] == ["x86"],  # a field's typo
+        ),
+        (
             {"nodeGroups": _groups(taints={"gpu": True})},  # kubectl's key=value, as a map
             lambda c: (
                 [(t.key, t.value, t.effect) for t in c.node_groups[1].taints]

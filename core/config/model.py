@@ -97,6 +97,9 @@ TAINT_EFFECTS = {
 KARPENTER_CAPACITY_TYPES = ("on-demand", "spot", "reserved")
 
 
+# The fields of one taint in a node group (EKS Taint: key, value, effect).
+TAINT_FIELDS = ("key", "value", "effect")
+
 NODE_GROUP_FIELDS = (
     "name",
     "instanceType",
