@@ -922,6 +922,14 @@ def _taint(key="gpu-workload", value="", effect="NoSchedule"):
             lambda c: c.checks.distributed.min_busbw_gbps == 50.0,
         ),
         (
+            {"distributedCheck": True, "distributedMinBusbwGBps": "99999"},
+            lambda c: c.checks.distributed.min_busbw_gbps == 10000.0,  # the nearest allowed
+        ),
+        (
+            {"distributedCheck": True, "distributedMinBusbwGBps": "-1"},
+            lambda c: c.checks.distributed.min_busbw_gbps == 0.0,  # no floor, as -1 meant
+        ),
+        (
             {"distributedCheck": True, "distributedInstanceFamilies": ["g6", "G5"]},
             lambda c: c.checks.distributed.families == ("g6", "g5"),
         ),

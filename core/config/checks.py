@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 
 import core.config.intent as intent
 from core import instance_types as it
@@ -123,6 +124,15 @@ def _distributed(
                 f"must be a decimal number of GB/s, got {_short(bound_text)!r}; did you mean "
                 f"{found:g}" + (" (bits are an eighth of bytes)?" if "Gb" in bound_text else "?"),
                 r.set_fix("distributedMinBusbwGBps", f"{found:g}"),
+            )
+        elif found is not None or re.fullmatch(r"-[0-9]+(?:\.[0-9]+)?", bound_text):
+            # Out of range: the nearest allowed floor (0 lets any bandwidth pass, as -1 meant).
+            nearest = 0 if bound_text.startswith("-") else MAX_BUSBW_GBPS
+            r.problem(
+                "distributedMinBusbwGBps",
+                f"must be from 0 to {MAX_BUSBW_GBPS:g} GB/s, got {_short(bound_text)} (the fix "
+                f"sets the nearest allowed value, {nearest:g})",
+                r.set_fix("distributedMinBusbwGBps", f"{nearest:g}"),
             )
         else:
             # Removing the key keeps the intent (a bandwidth floor): the instance type's own.
