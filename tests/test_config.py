@@ -1001,6 +1001,15 @@ def _taint(key="gpu-workload", value="", effect="NoSchedule"):
             {"aws:assumeRoles": "arn:aws:iam::123456789012:role/Deployer"},
             lambda c: c.aws.assume_role_arn == "arn:aws:iam::123456789012:role/Deployer",
         ),
+        # A misspelt field would drop the role: up would run as the caller, maybe elsewhere.
+        (
+            {"aws:assumeRoles": [{"rolearn": "arn:aws:iam::123456789012:role/Deployer"}]},
+            lambda c: c.aws.assume_role_arn == "arn:aws:iam::123456789012:role/Deployer",
+        ),
+        (
+            {"aws:assumeRole": {"RoleArn": "arn:aws:iam::123456789012:role/Deployer"}},
+            lambda c: c.aws.assume_role_arn == "arn:aws:iam::123456789012:role/Deployer",
+        ),
     ],
     ids=lambda v: "" if callable(v) else str(v)[:60],
 )

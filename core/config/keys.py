@@ -36,6 +36,16 @@ def aws_provider_keys() -> frozenset[str]:
     return frozenset(re.findall(r"__config__\.get(?:_[a-z]+)?\('([A-Za-z0-9]+)'", text))
 
 
+@cache
+def assume_role_fields() -> tuple[str, ...]:
+    """The fields of one `aws:assumeRoles` entry as the aws provider names them (roleArn,
+    sessionName, ...: the getters of pulumi_aws.config.outputs.AssumeRoles)."""
+    from pulumi_aws.config.outputs import AssumeRoles
+
+    getters = (v.fget for v in vars(AssumeRoles).values() if isinstance(v, property))
+    return tuple(sorted(getattr(f, "_pulumi_name", f.__name__) for f in getters))
+
+
 def _unknown_keys(r: _Reader) -> None:
     """Keys this project does not declare, aws:* keys the aws provider does not read, and keys in
     a namespace that is nearly this project's, are mistakes. (A stack file's key without a
@@ -47,6 +57,8 @@ def _unknown_keys(r: _Reader) -> None:
         if namespace == "aws" and name not in aws_provider_keys():
             # The aws provider refuses a key it does not know, at preview.
             meant = intent.closest(name, aws_provider_keys())
+            if (name, meant) == ("assumeRole", "assumeRoles") and isinstance(value, dict):
+                value = [value]  # pulumi-aws 7 takes a list of roles (aws:assumeRoles)
             r.problem(
                 key,
                 "is not a setting of the aws provider (pulumi_aws.config)"
@@ -128,6 +140,7 @@ def _aws_access(r: _Reader, region: str | None) -> AwsAccess | None:
         if not raw:
             continue
         parsed = _json_or_none(raw)
+        entry = f"{key}[0]" if isinstance(parsed, list) else key
         if isinstance(parsed, list):
             parsed = parsed[0] if parsed else {}
         if not isinstance(parsed, dict) or not isinstance(parsed.get("roleArn", ""), str):
@@ -149,6 +162,8 @@ def _aws_access(r: _Reader, region: str | None) -> AwsAccess | None:
             )
             return None
         role = parsed
+        if key.partition(":")[2] in aws_provider_keys():  # else _unknown_keys moves it
+            _unknown_role_fields(r, key, entry, role)
         break
     return AwsAccess(
         region=region,
@@ -157,6 +172,29 @@ def _aws_access(r: _Reader, region: str | None) -> AwsAccess | None:
         assume_role_session_name=role.get("sessionName") or None,
         assume_role_external_id=role.get("externalId") or None,
     )
+
+
+def _unknown_role_fields(r: _Reader, key: str, entry: str, role: dict) -> None:
+    """A misspelt field (`rolearn`) would be dropped by the provider, and without roleArn
+    `pulumi up` runs as the caller's own identity, maybe in another account: a problem.
+    `entry` is the path of the role object (`aws:assumeRoles[0]`)."""
+    fields = assume_role_fields()
+    for name, value in role.items():
+        if name in fields:
+            continue
+        meant = intent.closest(str(name), fields)
+        path = f"{entry}.{name}"
+        r.problem(
+            key,
+            f"{name!r} is not a field of an assume-role entry ({', '.join(fields)})"
+            + (f"; did you mean {meant}?" if meant else ""),
+            chain(
+                rm_command(path, stack=r.stack),
+                set_command(f"{entry}.{meant}", value, stack=r.stack),
+            )
+            if meant and meant not in role
+            else rm_command(path, stack=r.stack),
+        )
 
 
 def _cluster_name(r: _Reader) -> str | None:
