@@ -12,19 +12,10 @@ from datetime import date
 from typing import Any
 
 from core import instance_types as it
+from core.config.aws_keys import _aws_access, _region, _unknown_keys, aws_provider_keys
 from core.config.checks import _checks
 from core.config.gpu_pool import _gpu_pool
-from core.config.keys import (
-    _admins,
-    _aws_access,
-    _cidrs,
-    _cluster_name,
-    _kubernetes_version,
-    _pattern,
-    _region,
-    _unknown_keys,
-    aws_provider_keys,
-)
+from core.config.keys import _admins, _cidrs, _cluster_name, _kubernetes_version, _pattern
 from core.config.model import (
     PROJECT_FILE,
     AwsAccess,

@@ -1,15 +1,10 @@
-"""Rules for the stack-level keys: unknown keys, region and AWS access, cluster name, Kubernetes
-version, subnet patterns, public-access CIDRs and admin ARNs.
+"""Rules for the stack-level keys: cluster name, Kubernetes version, subnet patterns,
+public-access CIDRs and admin ARNs (which keys exist, and AWS access: aws_keys.py).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import ipaddress
-import re
-import shlex
-from functools import cache
-from pathlib import Path
 
 import core.config.intent as intent
 from core.config.model import (
@@ -17,184 +12,11 @@ from core.config.model import (
     CLUSTER_NAME_RE,
     VERSION_RE,
     YAML_ATE_A_ZERO_RE,
-    AwsAccess,
     cleaned_cluster_name,
     derive_cluster_name,
 )
-from core.config.values import _json_or_none, _Reader, _short, valid_regions
+from core.config.values import _json_or_none, _Reader, _short
 from core.eks_versions import load_eks_table, version_key
-from core.problems import chain, rm_command, set_command
-from core.wellknown import PROJECT
-
-
-@cache
-def aws_provider_keys() -> frozenset[str]:
-    """The `aws:*` settings the aws provider reads: every key its SDK's config module asks for
-    (pulumi_aws/config/vars.py, generated from the provider's schema)."""
-    spec = importlib.util.find_spec("pulumi_aws.config.vars")
-    text = Path(spec.origin).read_text(encoding="utf-8")
-    return frozenset(re.findall(r"__config__\.get(?:_[a-z]+)?\('([A-Za-z0-9]+)'", text))
-
-
-@cache
-def assume_role_fields() -> tuple[str, ...]:
-    """The fields of one `aws:assumeRoles` entry as the aws provider names them (roleArn,
-    sessionName, ...: the getters of pulumi_aws.config.outputs.AssumeRoles)."""
-    from pulumi_aws.config.outputs import AssumeRoles
-
-    getters = (v.fget for v in vars(AssumeRoles).values() if isinstance(v, property))
-    return tuple(sorted(getattr(f, "_pulumi_name", f.__name__) for f in getters))
-
-
-def _unknown_keys(r: _Reader) -> None:
-    """Keys this project does not declare, aws:* keys the aws provider does not read, and keys in
-    a namespace that is nearly this project's, are mistakes. (A stack file's key without a
-    namespace is the project's: toe.stackfiles qualifies it as the CLI does.)"""
-    declared = set(r.decls)
-    for key, raw in r.values.items():
-        namespace, sep, name = key.partition(":")
-        value = _json_or_none(raw) if str(raw).startswith(("[", "{")) else raw
-        if namespace == "aws" and name not in aws_provider_keys():
-            # The aws provider refuses a key it does not know, at preview.
-            meant = intent.closest(name, aws_provider_keys())
-            if (name, meant) == ("assumeRole", "assumeRoles") and isinstance(value, dict):
-                value = [value]  # pulumi-aws 7 takes a list of roles (aws:assumeRoles)
-            r.problem(
-                key,
-                "is not a setting of the aws provider (pulumi_aws.config)"
-                + (f"; did you mean aws:{meant}?" if meant else ""),
-                chain(r.rm_fix(key), set_command(f"aws:{meant}", value, stack=r.stack))
-                if meant and f"aws:{meant}" not in r.values
-                else r.rm_fix(key),
-            )
-        elif (
-            sep and namespace not in (PROJECT, "aws") and intent.closest(namespace, [PROJECT], 0.8)
-        ):
-            # Pulumi hands `training_on_eks:x` to no one: the setting silently does nothing.
-            meant = name if name in declared else intent.closest(name, declared)
-            r.problem(
-                key,
-                f"is in the namespace {namespace!r}, which is not this project's ({PROJECT}), so "
-                "it sets nothing" + (f"; did you mean {PROJECT}:{meant}?" if meant else ""),
-                chain(r.rm_fix(key), r.set_fix(meant, value)) if meant else r.rm_fix(key),
-            )
-        elif namespace == PROJECT and name not in declared:
-            base = re.match(r"[A-Za-z0-9_]+", name)
-            if base and base[0] in declared and name != base[0]:
-                # `pulumi config set 'nodeGroups[0].amiType' X` without --path stores a key of that
-                # literal name; the same command with --path sets the element.
-                literal_rm = f"pulumi config rm --stack {shlex.quote(r.stack)} {shlex.quote(key)}"
-                r.problem(
-                    key,
-                    f"is a path into {base[0]} that was set without --path, so it sets nothing",
-                    chain(literal_rm, r.set_fix(name, value)),
-                )
-                continue
-            suggestion = intent.closest(name, declared)
-            if suggestion is None:
-                r.problem(
-                    key,
-                    "is not a setting of this project (see Pulumi.yaml)",
-                    r.rm_fix(key),
-                )
-                continue
-            r.problem(
-                key,
-                f"is not a setting of this project; did you mean {suggestion}?",
-                chain(r.rm_fix(key), r.set_fix(suggestion, value)),
-            )
-
-
-def _region(r: _Reader) -> str | None:
-    region = r.values.get("aws:region")
-    example = "ap-northeast-2"
-    if not region:
-        r.problem(
-            "aws:region",
-            "is required and not set",
-            set_command("aws:region", example, stack=r.stack),
-        )
-        return None
-    regions = valid_regions()
-    if region not in regions:
-        nearest = intent.closest(region, regions) or example
-        # One message: every look-up (instance types, offerings) would fail on a bad region.
-        r.problem(
-            "aws:region",
-            f"{region!r} is not an AWS region (botocore's endpoint data); did you mean {nearest}?",
-            set_command("aws:region", nearest, stack=r.stack),
-        )
-        return None
-    return region
-
-
-def _aws_access(r: _Reader, region: str | None) -> AwsAccess | None:
-    """The aws provider's profile and first assume-role entry (pulumi-aws 7: `aws:assumeRoles`,
-    a list of {roleArn, sessionName, externalId}; `aws:assumeRole` before it)."""
-    if region is None:
-        return None
-    profile = r.values.get("aws:profile") or None
-    role: dict = {}
-    for key in ("aws:assumeRoles", "aws:assumeRole"):
-        raw = r.values.get(key)
-        if not raw:
-            continue
-        parsed = _json_or_none(raw)
-        entry = f"{key}[0]" if isinstance(parsed, list) else key
-        if isinstance(parsed, list):
-            parsed = parsed[0] if parsed else {}
-        if not isinstance(parsed, dict) or not isinstance(parsed.get("roleArn", ""), str):
-            # Removing it would run as the caller's own identity instead of the role: the fix
-            # keeps the role where one was written.
-            arn = parsed if isinstance(parsed, str) else raw.strip()
-            path = (
-                "aws:assumeRoles[0].roleArn"
-                if key == "aws:assumeRoles"
-                else "aws:assumeRole.roleArn"
-            )
-            r.problem(
-                key,
-                "must be an object with roleArn (a list of them for assumeRoles)",
-                chain(rm_command(key, stack=r.stack), set_command(path, arn, stack=r.stack))
-                if ARN_RE.fullmatch(arn)
-                else "write it as the aws provider reads it: "
-                + set_command(path, "<role ARN>", stack=r.stack),
-            )
-            return None
-        role = parsed
-        if key.partition(":")[2] in aws_provider_keys():  # else _unknown_keys moves it
-            _unknown_role_fields(r, key, entry, role)
-        break
-    return AwsAccess(
-        region=region,
-        profile=profile,
-        assume_role_arn=role.get("roleArn") or None,
-        assume_role_session_name=role.get("sessionName") or None,
-        assume_role_external_id=role.get("externalId") or None,
-    )
-
-
-def _unknown_role_fields(r: _Reader, key: str, entry: str, role: dict) -> None:
-    """A misspelt field (`rolearn`) would be dropped by the provider, and without roleArn
-    `pulumi up` runs as the caller's own identity, maybe in another account: a problem.
-    `entry` is the path of the role object (`aws:assumeRoles[0]`)."""
-    fields = assume_role_fields()
-    for name, value in role.items():
-        if name in fields:
-            continue
-        meant = intent.closest(str(name), fields)
-        path = f"{entry}.{name}"
-        r.problem(
-            key,
-            f"{name!r} is not a field of an assume-role entry ({', '.join(fields)})"
-            + (f"; did you mean {meant}?" if meant else ""),
-            chain(
-                rm_command(path, stack=r.stack),
-                set_command(f"{entry}.{meant}", value, stack=r.stack),
-            )
-            if meant and meant not in role
-            else rm_command(path, stack=r.stack),
-        )
 
 
 def _cluster_name(r: _Reader) -> str | None:
