@@ -1001,6 +1001,7 @@ def _taint(key="gpu-workload", value="", effect="NoSchedule"):
             {"aws:assumeRoles": "arn:aws:iam::123456789012:role/Deployer"},
             lambda c: c.aws.assume_role_arn == "arn:aws:iam::123456789012:role/Deployer",
         ),
+        ({"aws:profile": ["workshop"]}, lambda c: c.aws.profile == "workshop"),
         # A misspelt field would drop the role: up would run as the caller, maybe elsewhere.
         (
             {"aws:assumeRoles": [{"rolearn": "arn:aws:iam::123456789012:role/Deployer"}]},
@@ -1045,6 +1046,7 @@ def test_every_fix_keeps_what_was_meant(lookup, tmp_path, overrides, kept):
         ({"nodeGroups": _groups(taints="é")}, "nodeGroups[1].taints", "write each taint"),
         ({"clusterAdminArns": ["Instructor"]}, "clusterAdminArns", "aws sts get-caller-identity"),
         ({"aws:assumeRoles": "Deployer"}, "aws:assumeRoles", "'aws:assumeRoles[0].roleArn'"),
+        ({"aws:profile": {"name": "workshop"}}, "aws:profile", "aws configure list-profiles"),
         # Which was meant only the writer knows: both readings, each a command.
         ({"gpuMaxGpus": "1.5"}, "gpuMaxGpus", "gpuMaxGpus 1 or pulumi config set"),
         ({"gpuConsolidateAfter": "90"}, "gpuConsolidateAfter", "1m30s or pulumi config set"),

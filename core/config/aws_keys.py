@@ -12,7 +12,7 @@ from pathlib import Path
 
 import core.config.intent as intent
 from core.config.model import ARN_RE, AwsAccess
-from core.config.values import _json_or_none, _Reader, valid_regions
+from core.config.values import _json_or_none, _Reader, _short, valid_regions
 from core.problems import chain, rm_command, set_command
 from core.wellknown import PROJECT
 
@@ -124,6 +124,19 @@ def _aws_access(r: _Reader, region: str | None) -> AwsAccess | None:
     if region is None:
         return None
     profile = r.values.get("aws:profile") or None
+    written = _json_or_none(profile) if profile and profile.startswith(("[", "{")) else None
+    if written is not None:
+        # A profile is one name from ~/.aws/config; a list of one is that name.
+        one = written[0] if isinstance(written, list) and len(written) == 1 else None
+        r.problem(
+            "aws:profile",
+            f"must be the name of one AWS profile, got {_short(profile)}",
+            set_command("aws:profile", one, stack=r.stack)
+            if isinstance(one, str) and one.strip()
+            else "set the profile to use: aws configure list-profiles; "
+            + set_command("aws:profile", "<profile>", stack=r.stack),
+        )
+        return None
     role: dict = {}
     for key in ("aws:assumeRoles", "aws:assumeRole"):
         raw = r.values.get(key)
