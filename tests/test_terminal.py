@@ -58,3 +58,20 @@ def test_fleet_parallel_must_be_a_positive_number(capsys, value):
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert "--parallel" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["report", "--cluster", "x", "--region", "us-weast-2"], "did you mean us-west-2?"),
+        (["sweep", "--cluster", "toe-dev", "--region", "Seoul"], "'Seoul' is not an AWS region"),
+        (["preflight", "--region", "ap-northeast2"], "did you mean ap-northeast-2?"),
+        (["report", "--cluster", "toe dev"], "is not an EKS cluster name"),
+    ],
+)
+def test_a_region_or_cluster_name_aws_refuses_is_a_usage_error_before_any_call(argv, said, capsys):
+    """The config reader's own rules, at the command line: no credentials are looked for."""
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    assert done.value.code == 2
+    assert said in capsys.readouterr().err

@@ -73,6 +73,34 @@ def add_report_arguments(parser: argparse.ArgumentParser, *, quoting: str) -> No
     )
 
 
+def aws_region(text: str) -> str:
+    """argparse type for --region: a region botocore knows (the config reader's own rule)."""
+    from core.config import valid_regions
+    from core.config.intent import closest
+
+    regions = valid_regions()
+    if text in regions:
+        return text
+    near = closest(text, regions)
+    raise argparse.ArgumentTypeError(
+        f"{text!r} is not an AWS region (botocore's endpoint data)"
+        + (f"; did you mean {near}?" if near else "; e.g. ap-northeast-2")
+    )
+
+
+def eks_cluster_name(text: str) -> str:
+    """argparse type for --cluster: a name EKS takes (the config reader's own rule)."""
+    from core.config.model import CLUSTER_NAME_RE, cleaned_cluster_name
+
+    if CLUSTER_NAME_RE.fullmatch(text):
+        return text
+    like = cleaned_cluster_name(text)
+    raise argparse.ArgumentTypeError(
+        f"{text!r} is not an EKS cluster name (1-100 letters, digits, '-' or '_', starting with "
+        "a letter or digit)" + (f"; did you mean {like}?" if like else "")
+    )
+
+
 def positive_seconds(text: str) -> float:
     """argparse type: a number of seconds above 0."""
     try:

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from core import wellknown as wk
-from toe.terminal import positive_seconds
+from toe.terminal import aws_region, eks_cluster_name, positive_seconds
 
 NAME = "report"
 HELP = (
@@ -17,13 +17,21 @@ HELP = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     target = parser.add_mutually_exclusive_group(required=True)
-    target.add_argument("--cluster", metavar="NAME", help="EKS cluster name (boto3 credentials)")
+    target.add_argument(
+        "--cluster",
+        metavar="NAME",
+        type=eks_cluster_name,
+        help="EKS cluster name (boto3 credentials)",
+    )
     target.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig file to use instead")
     target.add_argument(
         "--stack", metavar="NAME", help="read clusterName/region from this stack's outputs"
     )
     parser.add_argument(
-        "--region", default=None, help="AWS region of --cluster (default ap-northeast-2)"
+        "--region",
+        type=aws_region,
+        default=None,
+        help="AWS region of --cluster (default ap-northeast-2)",
     )
     parser.add_argument("--context", default=None, help="kubeconfig context (with --kubeconfig)")
     parser.add_argument(

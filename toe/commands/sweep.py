@@ -7,6 +7,8 @@ import json
 import sys
 from typing import Any
 
+from toe.terminal import aws_region
+
 NAME = "sweep"
 HELP = (
     "List the AWS resources tied to a cluster that Pulumi does not manage (instances, load "
@@ -77,7 +79,9 @@ OUTPUT_SCHEMA: dict[str, Any] = {
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cluster", required=True, help="EKS cluster name, e.g. toe-dev")
-    parser.add_argument("--region", required=True, help="AWS region, e.g. ap-northeast-2")
+    parser.add_argument(
+        "--region", type=aws_region, required=True, help="AWS region, e.g. ap-northeast-2"
+    )
     parser.add_argument(
         "--vpc-id", default=None, help="only look in this VPC (volumes have no VPC)"
     )
