@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Protocol
 
+import core.config.intent as intent
 from core.aws_errors import asking, aws_error, call_failed, response_body
 from core.config import GpuPoolSpec, NodeGroupSpec, StackConfig
 from core.instance_types import (
@@ -13,6 +14,7 @@ from core.instance_types import (
     LookupFailed,
     category,
     facts_from_describe,
+    family,
     pool_admits,
     pool_can_launch,
     pulumi_lookup,
@@ -115,6 +117,38 @@ def gpu_candidates(pool: GpuPoolSpec, offered: Mapping[str, frozenset[str]]) -> 
     return sorted(names, key=size_rank)
 
 
+def gpu_family_problems(
+    pool: GpuPoolSpec, offered: Mapping[str, frozenset[str]], region: str, stack: str | None = None
+) -> list[Problem]:
+    """Families the pool names of which no private zone offers a type (`g5x`, or a family this
+    region lacks): Karpenter would launch nothing of them. The fix names the nearest family
+    offered there in the pool's categories, keeping the list a restriction."""
+    types = [n for n, zones in offered.items() if zones]
+    here = sorted({family(n) for n in types})
+    missing = [f for f in pool.instance_families if f not in here]
+    if not missing:
+        return []
+    choices = sorted({family(n) for n in types if category(n) in pool.instance_categories})
+    nearest = {f: intent.closest(f, choices, cutoff=0.5) for f in missing}
+    kept = list(
+        dict.fromkeys(nearest.get(f, f) for f in pool.instance_families if nearest.get(f, f))
+    )
+    meant = [nearest[f] + (f" for {f}" if len(missing) > 1 else "") for f in missing if nearest[f]]
+    return [
+        Problem(
+            "gpuInstanceFamilies",
+            f"{', '.join(missing)}: EC2 offers no type of "
+            f"{'this family' if len(missing) == 1 else 'these families'} in the private "
+            f"subnets' zones in {region}"
+            + (f"; did you mean {', '.join(meant)}?" if meant else ""),
+            set_command("gpuInstanceFamilies", kept, stack=stack)
+            if kept
+            else "set gpuInstanceFamilies to families offered here, e.g. "
+            + set_command("gpuInstanceFamilies", choices[:2] or ["g6", "g5"], stack=stack),
+        )
+    ]
+
+
 def gpu_capacity_problems(
     pool: GpuPoolSpec,
     region: str,
@@ -187,6 +221,9 @@ def blocking_problems(api: AccountApi, cfg: StackConfig, network: NetworkFacts) 
         return []
     problems = node_group_offering_problems(cfg.node_groups, offered, azs, cfg.region, cfg.stack)
     pool = cfg.gpu_pool
+    families = gpu_family_problems(pool, offered, cfg.region, cfg.stack)
+    if families:  # what the pool can launch is judged once its families are ones offered here
+        return problems + families
     candidates = gpu_candidates(pool, offered)
     codes = sorted({c for c in (quota_code(n) for n in candidates) if c in GPU_QUOTAS})
     quotas = {code: api.quota(code) for code in codes}

@@ -121,6 +121,28 @@ def test_pool_limits_bound_what_can_launch(ec2_api):
     assert it.pool_can_launch(wide, facts["p5.48xlarge"])
 
 
+def test_a_family_no_private_zone_offers_gets_the_nearest_offered_one(ec2_api):
+    """EC2's own offerings (moto's copy) judge the names: g5x is a typo of g5, p4d is offered in
+    ap-northeast-2 but not in the private subnets' zones, and the list stays a restriction."""
+    offered = ec2_api.offerings(AZS)
+    assert ac.gpu_family_problems(POOL, offered, "ap-northeast-2") == []  # no families named
+    named = dataclasses.replace(POOL, instance_families=("g6", "g5x"))
+    (problem,) = ac.gpu_family_problems(named, offered, "ap-northeast-2", "dev")
+    assert problem.key == "gpuInstanceFamilies"
+    assert problem.message.startswith("g5x: EC2 offers no type of this family")
+    assert problem.message.endswith("did you mean g5?")
+    assert problem.fix.endswith(
+        "'gpuInstanceFamilies[0]' g6 && pulumi config set --stack dev "
+        "--path 'gpuInstanceFamilies[1]' g5"
+    )
+    elsewhere = dataclasses.replace(POOL, instance_families=("p4d",))
+    (problem,) = ac.gpu_family_problems(elsewhere, offered, "ap-northeast-2")
+    assert problem.message.startswith("p4d: EC2 offers no type of this family in the private")
+    unreadable = dataclasses.replace(POOL, instance_families=("zz9",))
+    (problem,) = ac.gpu_family_problems(unreadable, offered, "ap-northeast-2")
+    assert problem.fix.startswith("set gpuInstanceFamilies to families offered here, e.g.")
+
+
 def test_boto3_quota_falls_back_to_the_aws_default():
     client = boto3.client("service-quotas", region_name="ap-northeast-2")
     stub = Stubber(client)
