@@ -11,7 +11,7 @@ from components.network import Network, NetworkArgs
 from components.node_groups import NodeGroups, NodeGroupsArgs
 from components.validation import Validation, ValidationArgs
 from core import config
-from core.account_checks import PulumiAccountApi
+from core.account_apis import PulumiAccountApi
 from core.network_lookup import PulumiNetworkApi
 
 # Every configuration, look-up and account problem is reported at once, before anything exists.

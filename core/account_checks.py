@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 import core.config.intent as intent
-from core.aws_errors import asking, aws_error, call_failed, response_body
 from core.config import GpuPoolSpec, NodeGroupSpec, StackConfig
 from core.instance_types import (
-    NOT_FOUND_CODE,
     InstanceFacts,
-    LookupFailed,
     category,
-    facts_from_describe,
     family,
     pool_admits,
     pool_can_launch,
-    pulumi_lookup,
     size_rank,
 )
 from core.network_lookup import NetworkFacts
@@ -120,31 +115,59 @@ def gpu_candidates(pool: GpuPoolSpec, offered: Mapping[str, frozenset[str]]) -> 
 def gpu_family_problems(
     pool: GpuPoolSpec, offered: Mapping[str, frozenset[str]], region: str, stack: str | None = None
 ) -> list[Problem]:
-    """Families the pool names of which no private zone offers a type (`g5x`, or a family this
-    region lacks): Karpenter would launch nothing of them. The fix names the nearest family
-    offered there in the pool's categories, keeping the list a restriction."""
+    """Families (and categories) the pool names of which no private zone offers a type (`g5x`,
+    or one this region lacks): Karpenter would launch nothing of them. The fix names the nearest
+    one offered there, keeping the list a restriction."""
     types = [n for n, zones in offered.items() if zones]
-    here = sorted({family(n) for n in types})
-    missing = [f for f in pool.instance_families if f not in here]
+    categories = sorted({category(n) for n in types})
+    problems = _not_offered(
+        "gpuInstanceCategories", pool.instance_categories, categories, categories, region, stack
+    )
+    if problems:  # families are judged once the categories are ones offered here
+        return problems
+    families = sorted({family(n) for n in types})
+    in_pool = sorted({family(n) for n in types if category(n) in pool.instance_categories})
+    return _not_offered(
+        "gpuInstanceFamilies", pool.instance_families, families, in_pool, region, stack
+    )
+
+
+# What each key names, in the singular and the plural, and what its advice suggests.
+_NAMES = {
+    "gpuInstanceCategories": ("category", "categories", ["g", "p"]),
+    "gpuInstanceFamilies": ("family", "families", ["g6", "g5"]),
+}
+
+
+def _not_offered(
+    key: str,
+    named: Sequence[str],
+    here: Sequence[str],
+    choices: Sequence[str],
+    region: str,
+    stack: str | None,
+) -> list[Problem]:
+    """The names of `named` not in `here`; the fix swaps each for its nearest of `choices`."""
+    one, many, example = _NAMES[key]
+    missing = [name for name in named if name not in here]
     if not missing:
         return []
-    choices = sorted({family(n) for n in types if category(n) in pool.instance_categories})
-    nearest = {f: intent.closest(f, choices, cutoff=0.5) for f in missing}
-    kept = list(
-        dict.fromkeys(nearest.get(f, f) for f in pool.instance_families if nearest.get(f, f))
-    )
-    meant = [nearest[f] + (f" for {f}" if len(missing) > 1 else "") for f in missing if nearest[f]]
+    nearest = {name: intent.closest(name, choices, cutoff=0.5) for name in missing}
+    kept = list(dict.fromkeys(nearest.get(n, n) for n in named if nearest.get(n, n)))
+    meant = [nearest[n] + (f" for {n}" if len(missing) > 1 else "") for n in missing if nearest[n]]
+    dropped = [n for n in missing if not nearest[n]]
     return [
         Problem(
-            "gpuInstanceFamilies",
+            key,
             f"{', '.join(missing)}: EC2 offers no type of "
-            f"{'this family' if len(missing) == 1 else 'these families'} in the private "
-            f"subnets' zones in {region}"
-            + (f"; did you mean {', '.join(meant)}?" if meant else ""),
-            set_command("gpuInstanceFamilies", kept, stack=stack)
+            f"{f'this {one}' if len(missing) == 1 else f'these {many}'} in the private subnets' "
+            f"zones in {region}"
+            + (f"; did you mean {', '.join(meant)}?" if meant else "")
+            + (f" (the fix drops {', '.join(dropped)})" if dropped and kept else ""),
+            set_command(key, kept, stack=stack)
             if kept
-            else "set gpuInstanceFamilies to families offered here, e.g. "
-            + set_command("gpuInstanceFamilies", choices[:2] or ["g6", "g5"], stack=stack),
+            else f"set {key} to {many} offered here, e.g. "
+            + set_command(key, [c for c in example if c in here] or example, stack=stack),
         )
     ]
 
@@ -251,140 +274,3 @@ def _one_by_one(api: AccountApi) -> Callable[[str], InstanceFacts | None]:
         return api.describe([name]).get(name)
 
     return describe
-
-
-# ---------------------------------------------------------------------------- implementations
-
-
-def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-class Boto3AccountApi:
-    """AccountApi over boto3 EC2 and Service Quotas clients; `errors` keeps why a quota failed
-    (one line), `bodies` the whole answer when it was not AWS's error document."""
-
-    def __init__(self, ec2_client, quotas_client) -> None:
-        self._ec2 = ec2_client
-        self._quotas = quotas_client
-        self.errors: dict[str, str] = {}
-        self.bodies: dict[str, str] = {}
-        self.sources: dict[str, str] = {}
-
-    def offerings(self, azs: Sequence[str]) -> dict[str, frozenset[str]]:
-        if not azs:
-            return {}
-        found: dict[str, set[str]] = {}
-        pages = self._ec2.get_paginator("describe_instance_type_offerings").paginate(
-            LocationType="availability-zone",
-            Filters=[{"Name": "location", "Values": list(azs)}],
-        )
-        for page in pages:
-            for offer in page["InstanceTypeOfferings"]:
-                found.setdefault(offer["InstanceType"], set()).add(offer["Location"])
-        return {name: frozenset(zones) for name, zones in found.items()}
-
-    def describe(self, instance_types: Sequence[str]) -> dict[str, InstanceFacts]:
-        """Facts of the named types; raises LookupFailed when EC2 cannot be asked."""
-        result: dict[str, InstanceFacts] = {}
-        for chunk in _chunks(sorted(set(instance_types)), 100):  # the API's limit per call
-            try:
-                items = self._ec2.describe_instance_types(InstanceTypes=list(chunk))
-            except self._ec2.exceptions.ClientError as err:
-                if err.response.get("Error", {}).get("Code") != NOT_FOUND_CODE:
-                    raise LookupFailed(call_failed(err, "EC2")) from None
-                items = {"InstanceTypes": []}
-                for name in chunk:  # one unknown name fails the batch: ask one by one
-                    try:
-                        one = self._ec2.describe_instance_types(InstanceTypes=[name])
-                    except self._ec2.exceptions.ClientError:
-                        continue
-                    items["InstanceTypes"] += one["InstanceTypes"]
-            for item in items["InstanceTypes"]:
-                result[item["InstanceType"]] = facts_from_describe(item)
-        return result
-
-    def quota(self, code: str) -> float | None:
-        """The applied value; the AWS default when none was ever applied (NoSuchResource)."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            value, self.sources[code] = service_quota(self._quotas, SERVICE_CODE, code)
-        except ClientError as err:
-            self.errors[code] = aws_error(err)
-            body = response_body(err)
-            if body is not None:
-                self.bodies[code] = body
-            return None
-        except BotoCoreError as err:
-            self.errors[code] = str(err)
-            return None
-        return value
-
-
-def service_quota(quotas_client, service: str, code: str) -> tuple[float, str]:
-    """A quota's applied value, else AWS's default when none was ever applied
-    (NoSuchResourceException), with which it is ("applied", "AWS default"); raises the client's
-    error when neither can be read."""
-    with asking("Service Quotas"):
-        try:
-            value = quotas_client.get_service_quota(ServiceCode=service, QuotaCode=code)
-            source = "applied"
-        except quotas_client.exceptions.NoSuchResourceException:
-            value = quotas_client.get_aws_default_service_quota(ServiceCode=service, QuotaCode=code)
-            source = "AWS default"
-    return float(value["Quota"]["Value"]), source
-
-
-class PulumiAccountApi:
-    """AccountApi over the AWS provider's functions (plain invokes: values known at preview)."""
-
-    def offerings(self, azs: Sequence[str]) -> dict[str, frozenset[str]] | None:
-        import pulumi
-        import pulumi_aws as aws
-
-        if not azs:
-            return {}
-        try:
-            found = aws.ec2.get_instance_type_offerings(
-                location_type="availability-zone",
-                filters=[
-                    aws.ec2.GetInstanceTypeOfferingsFilterArgs(name="location", values=list(azs))
-                ],
-            )
-        except Exception as err:  # access denied, throttled: do not block on what is unknown
-            pulumi.log.warn(
-                f"could not check the instance types offered in {', '.join(azs)}: {err}"
-            )
-            return None
-        zones: dict[str, set[str]] = {}
-        for name, zone in zip(found.instance_types or [], found.locations or [], strict=False):
-            zones.setdefault(name, set()).add(zone)
-        return {name: frozenset(z) for name, z in zones.items()}
-
-    def describe(self, instance_types: Sequence[str]) -> dict[str, InstanceFacts]:
-        import pulumi
-
-        lookup = pulumi_lookup()
-        found: dict[str, InstanceFacts] = {}
-        for name in instance_types:
-            try:
-                facts = lookup(name)
-            except LookupFailed as err:
-                pulumi.log.warn(f"could not describe {name}: {err}")
-                continue
-            if facts is not None:
-                found[name] = facts
-        return found
-
-    def quota(self, code: str) -> float | None:
-        import pulumi
-        import pulumi_aws as aws
-
-        try:
-            found = aws.servicequotas.get_service_quota(service_code=SERVICE_CODE, quota_code=code)
-        except Exception as err:  # no servicequotas:GetServiceQuota: do not block on it
-            pulumi.log.warn(f"could not read EC2 quota {code} ({QUOTA_NAMES.get(code, '')}): {err}")
-            return None
-        return float(found.value) if found.value is not None else None

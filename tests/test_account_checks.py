@@ -9,6 +9,7 @@ import pytest
 from botocore.stub import Stubber
 from conftest import workshop_pool
 
+from core import account_apis
 from core import account_checks as ac
 from core import instance_types as it
 from core.config import NodeGroupSpec
@@ -28,13 +29,15 @@ def ec2_api():
     """Boto3AccountApi over moto's EC2 (AWS's own offerings and instance data)."""
     with simulated_aws(load_account()):
         session = boto3.Session(region_name="ap-northeast-2")
-        yield ac.Boto3AccountApi(session.client("ec2"), session.client("service-quotas"))
+        yield account_apis.Boto3AccountApi(session.client("ec2"), session.client("service-quotas"))
 
 
 class CountingApi:
     """An AccountApi over moto that counts the types described one by one (as invokes would)."""
 
-    def __init__(self, inner: ac.Boto3AccountApi, quotas: dict[str, float | None]) -> None:
+    def __init__(
+        self, inner: account_apis.Boto3AccountApi, quotas: dict[str, float | None]
+    ) -> None:
         self.inner = inner
         self.quotas = quotas
         self.described: list[str] = []
@@ -154,7 +157,7 @@ def test_boto3_quota_falls_back_to_the_aws_default():
         params,
     )
     stub.add_client_error("get_service_quota", "AccessDeniedException", "no", 403)
-    api = ac.Boto3AccountApi(None, client)
+    api = account_apis.Boto3AccountApi(None, client)
     with stub:
         assert api.quota(ac.QUOTA_P) == 0.0
         assert api.sources[ac.QUOTA_P] == "AWS default"

@@ -8,7 +8,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from core import account_checks as ac
+from core import account_apis
 from core import instance_types as it
 from toe.preflight.verdicts import UNCHECKED, Check, CouldNotCheck
 
@@ -106,7 +106,7 @@ class AccountChecker:
         self.region = region
         self.clients = clients
         self.project_dir = project_dir
-        self.api = ac.Boto3AccountApi(clients.ec2, clients.quotas)
+        self.api = account_apis.Boto3AccountApi(clients.ec2, clients.quotas)
         self.lookup = cache(it.boto3_lookup(clients.ec2))
 
     def find_network(self, cfg):

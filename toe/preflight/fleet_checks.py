@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from core import account_apis
 from core import account_checks as ac
 from core.aws_errors import asking
 from toe.preflight.clients import AccountChecker, bodies_data
@@ -189,7 +190,7 @@ class FleetChecks(AccountChecker):
         with asking("EKS"):
             for page in self.clients.eks.get_paginator("list_clusters").paginate():
                 existing.update(page["clusters"])
-        quota, source = ac.service_quota(self.clients.quotas, "eks", EKS_CLUSTERS_QUOTA)
+        quota, source = account_apis.service_quota(self.clients.quotas, "eks", EKS_CLUSTERS_QUOTA)
         names = [d.cluster_name for d in demands]
         new = [n for n in names if n not in existing]
         lines = [
