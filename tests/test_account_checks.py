@@ -146,6 +146,18 @@ def test_a_family_no_private_zone_offers_gets_the_nearest_offered_one(ec2_api):
     assert problem.fix.startswith("set gpuInstanceFamilies to families offered here, e.g.")
 
 
+def test_a_category_no_private_zone_offers_is_judged_before_the_families(ec2_api):
+    offered = ec2_api.offerings(AZS)
+    pool = dataclasses.replace(POOL, instance_categories=("g", "q"), instance_families=("g5x",))
+    (problem,) = ac.gpu_family_problems(pool, offered, "ap-northeast-2")
+    assert problem.key == "gpuInstanceCategories"
+    assert problem.message.endswith("(the fix drops q)")
+    assert (
+        problem.fix == "pulumi config rm gpuInstanceCategories && pulumi config set --path "
+        "'gpuInstanceCategories[0]' g"
+    )
+
+
 def test_boto3_quota_falls_back_to_the_aws_default():
     client = boto3.client("service-quotas", region_name="ap-northeast-2")
     stub = Stubber(client)
