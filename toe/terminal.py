@@ -88,6 +88,11 @@ def aws_region(text: str) -> str:
     )
 
 
+def add_region(parser: argparse.ArgumentParser, help: str, *, required: bool = False) -> None:
+    """--region, taken only when it names a region AWS has."""
+    parser.add_argument("--region", type=aws_region, required=required, default=None, help=help)
+
+
 def eks_cluster_name(text: str) -> str:
     """argparse type for --cluster: a name EKS takes (the config reader's own rule)."""
     from core.config.model import CLUSTER_NAME_RE, cleaned_cluster_name

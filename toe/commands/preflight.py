@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from toe.terminal import add_report_arguments, aws_region
+from toe.terminal import add_region, add_report_arguments
 
 NAME = "preflight"
 HELP = (
@@ -19,9 +19,7 @@ LABEL = {"pass": "PASS", "warn": "WARN", "unchecked": "COULD NOT CHECK", "fail":
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stack", default="dev", help="stack whose Pulumi.<stack>.yaml to check")
-    parser.add_argument(
-        "--region", type=aws_region, help="AWS region (default: the stack's aws:region)"
-    )
+    add_region(parser, "AWS region (default: the stack's aws:region)")
     parser.add_argument(
         "--fleet",
         action="store_true",

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from core import wellknown as wk
-from toe.terminal import aws_region, eks_cluster_name, positive_seconds
+from toe.terminal import add_region, eks_cluster_name, positive_seconds
 
 NAME = "report"
 HELP = (
@@ -27,12 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     target.add_argument(
         "--stack", metavar="NAME", help="read clusterName/region from this stack's outputs"
     )
-    parser.add_argument(
-        "--region",
-        type=aws_region,
-        default=None,
-        help="AWS region of --cluster (default ap-northeast-2)",
-    )
+    add_region(parser, "AWS region of --cluster (default ap-northeast-2)")
     parser.add_argument("--context", default=None, help="kubeconfig context (with --kubeconfig)")
     parser.add_argument(
         "--namespace", default=wk.VALIDATION_NAMESPACE, help="namespace of the validation Jobs"

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from toe.terminal import aws_region
+from toe.terminal import add_region
 
 NAME = "sweep"
 HELP = (
@@ -79,9 +79,7 @@ OUTPUT_SCHEMA: dict[str, Any] = {
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cluster", required=True, help="EKS cluster name, e.g. toe-dev")
-    parser.add_argument(
-        "--region", type=aws_region, required=True, help="AWS region, e.g. ap-northeast-2"
-    )
+    add_region(parser, "AWS region, e.g. ap-northeast-2", required=True)
     parser.add_argument(
         "--vpc-id", default=None, help="only look in this VPC (volumes have no VPC)"
     )
