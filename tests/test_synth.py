@@ -304,6 +304,15 @@ def test_command_names_an_unknown_stack(tmp_path, capsys):
     assert "Pulumi.nope.yaml" in err and "dev" in err
 
 
+def test_a_project_folder_without_the_program_is_named_as_such(tmp_path, capsys):
+    """`--dir` at a folder with only the settings: say so, not FileNotFoundError."""
+    for name in ("Pulumi.yaml", "Pulumi.dev.yaml"):
+        (tmp_path / name).write_text((ROOT / name).read_text())
+    assert cli.main(["synth", "--dir", str(tmp_path), "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert "has no __main__.py" in err and "FileNotFoundError" not in err
+
+
 def test_verdicts_of_the_policy_pack_are_written_and_printed(result, monkeypatch, capsys):
     if synth.policy_runner() is None:
         pytest.skip("policies/rules.py is not in this checkout")
