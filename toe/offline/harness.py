@@ -39,7 +39,7 @@ from toe.offline.program import (
     unwrap_secret,
 )
 from toe.stack_secrets import SecretText
-from toe.stackfiles import resolve_dir, stack_config
+from toe.stackfiles import StackFileError, resolve_dir, stack_config
 
 # What callers read from the harness (one name each), defined in its parts.
 __all__ = [
@@ -119,6 +119,11 @@ def run_program(
         account = load_account(account)
     project_dir = resolve_dir(project_dir)
     cfg = stack_config(stack, project_dir, config)
+    if not (project_dir / "__main__.py").is_file():
+        raise StackFileError(
+            f"{project_dir} has no __main__.py, the program to run: the folder must hold the "
+            "whole project (Pulumi.yaml, the stack files and the program), not only its settings"
+        )
     project = yaml.safe_load((project_dir / "Pulumi.yaml").read_text())["name"]
     region = cfg.get("aws:region") or account.region
     with _RUN_LOCK, simulated_aws(account):

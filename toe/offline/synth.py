@@ -125,12 +125,6 @@ def synth(
     project_dir = resolve_dir(project_dir)
     if not (project_dir / f"Pulumi.{stack}.yaml").exists():
         raise SynthError(guidance.unknown_stack(stack, project_dir))
-    if not (project_dir / "__main__.py").is_file():
-        raise SynthError(
-            f"{project_dir} has no __main__.py, the program synth runs: --dir names a copy of "
-            "the whole project (Pulumi.yaml, the stack files and the program), not only its "
-            "settings"
-        )
     out = Path(out_dir) if out_dir is not None else default_out_dir(stack)
     _ours(out)  # before the program runs: refuse a folder of someone else's files at once
     loaded = load_account(account) if account is not None else None
