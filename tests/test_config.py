@@ -1002,6 +1002,10 @@ def _taint(key="gpu-workload", value="", effect="NoSchedule"):
             lambda c: c.aws.assume_role_arn == "arn:aws:iam::123456789012:role/Deployer",
         ),
         ({"aws:profile": ["workshop"]}, lambda c: c.aws.profile == "workshop"),
+        (
+            {"gpuCheckImage": "nvcr.io/nvidia/cuda:12.9.1-base-ubuntu24.04 "},  # pinned, padded
+            lambda c: c.checks.gpu_image == "nvcr.io/nvidia/cuda:12.9.1-base-ubuntu24.04",
+        ),
         # A misspelt field would drop the role: up would run as the caller, maybe elsewhere.
         (
             {"aws:assumeRoles": [{"rolearn": "arn:aws:iam::123456789012:role/Deployer"}]},

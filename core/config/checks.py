@@ -79,6 +79,18 @@ def _image(r: _Reader, key: str) -> str:
     if image_pinned(image):
         return image
     default = str(r.decls[key].default)
+    if not image.strip():
+        r.problem(
+            key, f"is empty (the fix removes it, so the default runs: {default})", r.rm_fix(key)
+        )
+        return image
+    if image_pinned(image.strip()):
+        r.problem(
+            key,
+            f"{_short(image)!r} has white space around it; did you mean {image.strip()}?",
+            r.set_fix(key, image.strip()),
+        )
+        return image
     repository = _repository(image)
     if not image or repository == _repository(default):
         # The default is this image, pinned: removing the key keeps what was meant.
