@@ -1002,6 +1002,9 @@ def _taint(key="gpu-workload", value="", effect="NoSchedule"):
             lambda c: c.aws.assume_role_arn == "arn:aws:iam::123456789012:role/Deployer",
         ),
         ({"aws:profile": ["workshop"]}, lambda c: c.aws.profile == "workshop"),
+        # A version written as a tag or a patch release is that minor: never an upgrade.
+        ({"kubernetesVersion": "v1.33"}, lambda c: c.kubernetes_version == "1.33"),
+        ({"kubernetesVersion": "1.33.2"}, lambda c: c.kubernetes_version == "1.33"),
         (
             {"gpuCheckImage": "nvcr.io/nvidia/cuda:12.9.1-base-ubuntu24.04 "},  # pinned, padded
             lambda c: c.checks.gpu_image == "nvcr.io/nvidia/cuda:12.9.1-base-ubuntu24.04",

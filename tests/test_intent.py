@@ -130,3 +130,17 @@ def test_a_taint_is_rewritten_as_kubernetes_takes_it_or_not_at_all():
     assert intent.taint("dedicated", "", "NoExecute") == {"key": "dedicated", "effect": "NoExecute"}
     assert intent.taint("é", "x", "NoSchedule") is None  # no key can be read: no guess
     assert intent.kubectl_taint("[bold]x[/]") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "meant"),
+    [
+        ("v1.33", "1.33"),
+        ("1.33.2", "1.33"),
+        ("1.33-eks-1", "1.33"),
+        (" 1.33 ", "1.33"),
+        ("one", None),
+    ],
+)
+def test_a_version_written_as_a_release_is_its_minor(text, meant):
+    assert intent.minor_version(text) == meant

@@ -80,6 +80,12 @@ def duration(text: str) -> str | None:
     return durations.written(int(total))
 
 
+def minor_version(text: str) -> str | None:
+    """`v1.33`, `1.33.2`, `1.33-eks-1` or ` 1.33 ` as 1.33 (EKS versions are MAJOR.MINOR)."""
+    found = re.fullmatch(r"\s*[vV]?([0-9]+)\.([0-9]+)(?:[.+-][0-9A-Za-z.+-]*)?\s*", text)
+    return f"{int(found.group(1))}.{int(found.group(2))}" if found else None
+
+
 def dns_label(text: str) -> str | None:
     """`GPU_Pool` as `gpu-pool`: a Kubernetes object name (RFC 1123 label, 63 characters)."""
     found = re.sub(r"[^a-z0-9]+", "-", text.strip().lower()).strip("-")[:63].rstrip("-")

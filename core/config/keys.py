@@ -74,10 +74,14 @@ def _kubernetes_version(r: _Reader) -> str | None:
         )
         return None
     if not VERSION_RE.fullmatch(text):
+        # `v1.33`, `1.33.2` or ` 1.33` mean 1.33: never an upgrade the stack did not ask for.
+        meant = intent.minor_version(text)
+        usable = meant in table.versions and table.versions[meant].phase(r.today) != "ended"
         r.problem(
             "kubernetesVersion",
-            f"{_short(text)!r} is not a Kubernetes MAJOR.MINOR version (e.g. 1.33)",
-            fix,
+            f"{_short(text)!r} is not a Kubernetes MAJOR.MINOR version (e.g. 1.33)"
+            + (f"; did you mean {meant}?" if usable else ""),
+            r.set_fix("kubernetesVersion", meant) if usable else fix,
         )
         return None
     dates = table.versions.get(text)
