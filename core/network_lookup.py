@@ -8,6 +8,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import core.config.intent as intent
 from core.aws_errors import aws_error, call_failed, unparsable
 from core.config.model import NetworkInputs
 from core.problems import ConfigError, Problem, set_command
@@ -224,7 +225,9 @@ def _vpc_problem(
         others = ", ".join(f"{v.name or '(no Name)'} ({v.id})" for v in api.find_vpcs([]))
         why = f"no VPC carries Name={vpc_name!r} in {region}; found: {others or 'no VPCs'}"
     named = sorted({v.name for v in api.find_vpcs([]) if v.name and v.name != vpc_name})
-    example = named[0] if len(named) == 1 and not vpcs else "<Name tag>"
+    # The one VPC there is, or the name written with spaces, another case or a typo.
+    meant = named[0] if len(named) == 1 else intent.closest(vpc_name.strip(), named, cutoff=0.8)
+    example = meant if meant and not vpcs else "<Name tag>"
     return Problem("vpcName", why, set_command("vpcName", example, stack=stack))
 
 

@@ -62,6 +62,21 @@ def test_missing_vpc_names_the_tag_and_what_was_found():
     assert p.fix.startswith("pulumi config set --stack dev vpcName")
 
 
+@pytest.mark.parametrize(
+    ("written", "fix"),
+    [
+        (" training-on-eks ", "vpcName training-on-eks"),  # spaces around it
+        ("Training-On-EKS", "vpcName training-on-eks"),  # another case
+        ("zzz", "vpcName '<Name tag>'"),  # nothing near: no guess at another team's VPC
+    ],
+)
+def test_a_vpc_name_written_nearly_right_gets_the_name_that_exists(written, fix):
+    with pytest.raises(ConfigError) as err:
+        resolve(load_account(), vpc_name=written)
+    (p,) = err.value.problems
+    assert p.fix == f"pulumi config set --stack dev {fix}"
+
+
 def test_several_vpcs_with_the_name_are_refused():
     twins = account(vpc("training-on-eks", "10.0.0.0/16"), vpc("training-on-eks", "10.2.0.0/16"))
     with pytest.raises(ConfigError) as err:
