@@ -910,6 +910,11 @@ def _taint(key="gpu-workload", value="", effect="NoSchedule"):
             lambda c: c.node_groups[1].min_size == 3,
         ),
         ({"nodeGroups": _groups(minSize=-1)}, lambda c: c.node_groups[1].min_size == 0),
+        ({"nodeGroups": _groups(name="NG X86")}, lambda c: c.node_groups[1].name == "NG-X86"),
+        (
+            {"nodeGroups": _groups(instanceType="C6I.2XLARGE")},
+            lambda c: c.node_groups[1].instance_type == "c6i.2xlarge",
+        ),
         # Naming an EFA type asks for EFA: the fix keeps EFA on, with a type that has it.
         ({"efaInstanceType": "g6.8xlage"}, lambda c: c.checks.efa_instance_type == "g6.8xlarge"),
         ({"efaInstanceType": "g6.xlarge"}, lambda c: c.checks.efa_instance_type == "g6.8xlarge"),

@@ -107,7 +107,7 @@ def _node_group(r, key, item, minor, seen, lookups) -> NodeGroupSpec | None:
                 f"{key}.name",
                 f"{_short(repr(name))} is not a valid node group name (1-63 letters, digits, "
                 "'-' or '_')",
-                r.set_fix(f"{key}.name", f"ng-{key[len('nodeGroups[') : -1]}"),
+                r.set_fix(f"{key}.name", _node_group_name_like(name, key, seen)),
             )
     elif name in seen:
         r.problem(
@@ -165,6 +165,15 @@ def _node_group(r, key, item, minor, seen, lookups) -> NodeGroupSpec | None:
         capacity_type=capacity,
         disk_size=disk,
     )
+
+
+def _node_group_name_like(name: object, key: str, seen: set[str]) -> str:
+    """The name written in the alphabet EKS takes (`NG X86` as NG-X86), else `ng-<index>`."""
+    written = name if isinstance(name, str) else ""
+    cleaned = re.sub(r"[^A-Za-z0-9_-]+", "-", written).strip("-_")[:63]
+    if NODE_GROUP_NAME_RE.fullmatch(cleaned) and cleaned not in seen:
+        return cleaned
+    return f"ng-{key[len('nodeGroups[') : -1]}"
 
 
 def _resolve_ami(r, key, item, minor, lookups) -> tuple[str | None, str | None]:

@@ -334,6 +334,7 @@ class _Reader:
         names = self.catalog() if self.catalog else None
         if not names:
             return None
+        typed = typed.strip().lower()  # `C6I.2XLARGE`: EC2's names are lower case
         family = it.family(typed)
         if arch is None:
             sibling = next((n for n in names if it.family(n) == family), None)
