@@ -892,6 +892,11 @@ def _taint(key="gpu-workload", value="", effect="NoSchedule"):
         ({"gpuInstanceFamilies": "g6"}, lambda c: c.gpu_pool.instance_families == ("g6",)),
         ({"gpuInstanceFamilies": "g6, g5"}, lambda c: c.gpu_pool.instance_families == ("g6", "g5")),
         ({"gpuInstanceCategories": ["G"]}, lambda c: c.gpu_pool.instance_categories == ("g",)),
+        ({"gpuCapacityTypes": ["Spot"]}, lambda c: c.gpu_pool.capacity_types == ("spot",)),
+        (
+            {"gpuCapacityTypes": ["spot", "ON_DEMAND"]},
+            lambda c: c.gpu_pool.capacity_types == ("spot", "on-demand"),
+        ),
         ({"gpuExpireAfter": "never"}, lambda c: c.gpu_pool.expire_after == "Never"),
         ({"gpuConsolidateAfter": "10 minutes"}, lambda c: c.gpu_pool.consolidate_after == "10m"),
         ({"gpuConsolidateAfter": "1.5h"}, lambda c: c.gpu_pool.consolidate_after == "1h30m"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import core.config.intent as intent
 from core.config.model import (
     CATEGORY_RE,
@@ -41,15 +43,19 @@ def _gpu_pool(r: _Reader) -> GpuPoolSpec | None:
                 "must name at least one capacity type",
                 r.rm_fix("gpuCapacityTypes"),
             )
+        # `Spot`, `ON_DEMAND` or `on demand` mean a capacity type: the fix keeps each one meant
+        # (spot stays spot, never the dearer on-demand default).
+        meant = {c: _capacity_type(c) for c in capacity}
         for c in capacity:
             if c not in KARPENTER_CAPACITY_TYPES:
                 r.problem(
                     "gpuCapacityTypes",
                     f"{_short(repr(c))} is not a capacity type "
-                    f"({', '.join(KARPENTER_CAPACITY_TYPES)})",
+                    f"({', '.join(KARPENTER_CAPACITY_TYPES)})"
+                    + (f"; did you mean {meant[c]}?" if meant[c] else ""),
                     r.set_fix(
                         "gpuCapacityTypes",
-                        [x for x in capacity if x in KARPENTER_CAPACITY_TYPES] or ["on-demand"],
+                        list(dict.fromkeys(m for m in meant.values() if m)) or ["on-demand"],
                     ),
                 )
     limits = {
@@ -81,3 +87,9 @@ def _gpu_pool(r: _Reader) -> GpuPoolSpec | None:
         consolidate_after=durations["gpuConsolidateAfter"],
         expire_after=durations["gpuExpireAfter"],
     )
+
+
+def _capacity_type(written: str) -> str | None:
+    """The Karpenter capacity type `written` means (`Spot`, `ON_DEMAND`, `reserve`), or None."""
+    folded = re.sub(r"[\s_]+", "-", written.strip().lower())
+    return intent.closest(folded, KARPENTER_CAPACITY_TYPES)
