@@ -92,10 +92,10 @@ def _image(r: _Reader, key: str) -> str:
         )
         return image
     repository = _repository(image)
-    if not image or repository == _repository(default):
+    if repository == _repository(default):
         # The default is this image, pinned: removing the key keeps what was meant.
         fix = r.rm_fix(key)
-        hint = f" (the fix pins it to the default, {default})" if image else ""
+        hint = f" (the fix pins it to the default, {default})"
     else:
         # Another image: its tags are the registry's to say; removing the key would swap it for
         # the default, a different image.
