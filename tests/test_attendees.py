@@ -164,6 +164,9 @@ def test_force_overwrites_but_keeps_the_stacks_own_encryption(project: Path):
 def test_missing_source_is_reported(tmp_path: Path):
     with pytest.raises(attendees.AttendeeError, match="source stack file is missing"):
         attendees.plan_attendees(tmp_path, ["alice"], source_stack="dev")
+    (tmp_path / "Pulumi.workshop.yaml").write_text("config: {}\n")
+    with pytest.raises(attendees.AttendeeError, match=r"\(see --from; stacks here: workshop\)"):
+        attendees.plan_attendees(tmp_path, ["alice"], source_stack="dev")
 
 
 def test_numbered_names_pad_to_the_widest_number():

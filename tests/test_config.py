@@ -983,6 +983,10 @@ def _taint(key="gpu-workload", value="", effect="NoSchedule"):
             ),
         ),
         (
+            {"nodeGroups": _groups(labels=["team=ml", "gpu"])},  # the one without a value goes
+            lambda c: dict(c.node_groups[1].labels) == {"team": "ml"},
+        ),
+        (
             {"nodeGroups": _groups(labels=["team=ml", "tier=1"])},
             lambda c: dict(c.node_groups[1].labels) == {"team": "ml", "tier": "1"},
         ),

@@ -210,7 +210,11 @@ def plan_attendees(
     if not names:
         errors.append("name at least one attendee stack, or use --count N")
     if not source_path.is_file():
-        errors.append(f"{source_path}: the source stack file is missing (see --from)")
+        stacks = sorted(
+            f.name[len("Pulumi.") : -len(".yaml")] for f in directory.glob("Pulumi.*.yaml")
+        )
+        here = f"; stacks here: {', '.join(stacks)}" if stacks else ""
+        errors.append(f"{source_path}: the source stack file is missing (see --from{here})")
     seen: set[str] = set()
     for name in names:
         errors.extend(stack_name_errors(name))

@@ -50,12 +50,19 @@ def labels(r: _Reader, key: str, raw: Any) -> tuple[tuple[str, str], ...]:
         words = labels.split(",") if isinstance(labels, str) else labels
         readable = isinstance(words, list) and all(isinstance(w, str) for w in words)
         pairs = [w.strip().partition("=") for w in words] if readable else []
-        if pairs and all(eq for _, eq, _ in pairs):
+        kept = {k: v for k, eq, v in pairs if eq}
+        dropped = [k for k, eq, _ in pairs if not eq and k]
+        if kept:
             r.problem(
                 f"{key}.labels",
                 f"must be a map of label key to value, got {_short(repr(labels))}; kubectl's "
-                "key=value is written as a map here",
-                r.set_fix(f"{key}.labels", {k: v for k, _, v in pairs}),
+                "key=value is written as a map here"
+                + (
+                    f" (the fix drops {', '.join(dropped)}: a label is key=value)"
+                    if dropped
+                    else ""
+                ),
+                r.set_fix(f"{key}.labels", kept),
             )
         else:
             r.wrong_shape(f"{key}.labels", "a map of label key to value", labels)
