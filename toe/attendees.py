@@ -210,9 +210,7 @@ def plan_attendees(
     if not names:
         errors.append("name at least one attendee stack, or use --count N")
     if not source_path.is_file():
-        stacks = sorted(
-            f.name[len("Pulumi.") : -len(".yaml")] for f in directory.glob("Pulumi.*.yaml")
-        )
+        stacks = stack_names(directory)
         here = f"; stacks here: {', '.join(stacks)}" if stacks else ""
         errors.append(f"{source_path}: the source stack file is missing (see --from{here})")
     seen: set[str] = set()

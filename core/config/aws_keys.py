@@ -11,6 +11,7 @@ from functools import cache
 from pathlib import Path
 
 import core.config.intent as intent
+from core.config.fields import unknown_fields
 from core.config.model import ARN_RE, AwsAccess
 from core.config.values import _json_or_none, _Reader, _short, valid_regions
 from core.problems import chain, rm_command, set_command
@@ -166,7 +167,9 @@ def _aws_access(r: _Reader, region: str | None) -> AwsAccess | None:
             return None
         role = parsed
         if key.partition(":")[2] in aws_provider_keys():  # else _unknown_keys moves it
-            _unknown_role_fields(r, key, entry, role)
+            # A misspelt field (`rolearn`) is dropped by the provider, and without roleArn
+            # `pulumi up` runs as the caller's own identity, maybe in another account.
+            unknown_fields(r, entry, role, assume_role_fields(), "assume-role entry")
         break
     return AwsAccess(
         region=region,
@@ -175,26 +178,3 @@ def _aws_access(r: _Reader, region: str | None) -> AwsAccess | None:
         assume_role_session_name=role.get("sessionName") or None,
         assume_role_external_id=role.get("externalId") or None,
     )
-
-
-def _unknown_role_fields(r: _Reader, key: str, entry: str, role: dict) -> None:
-    """A misspelt field (`rolearn`) would be dropped by the provider, and without roleArn
-    `pulumi up` runs as the caller's own identity, maybe in another account: a problem.
-    `entry` is the path of the role object (`aws:assumeRoles[0]`)."""
-    fields = assume_role_fields()
-    for name, value in role.items():
-        if name in fields:
-            continue
-        meant = intent.closest(str(name), fields)
-        path = f"{entry}.{name}"
-        r.problem(
-            key,
-            f"{name!r} is not a field of an assume-role entry ({', '.join(fields)})"
-            + (f"; did you mean {meant}?" if meant else ""),
-            chain(
-                rm_command(path, stack=r.stack),
-                set_command(f"{entry}.{meant}", value, stack=r.stack),
-            )
-            if meant and meant not in role
-            else rm_command(path, stack=r.stack),
-        )

@@ -8,9 +8,11 @@ from collections.abc import Mapping
 import core.config.intent as intent
 import core.config.node_labels as node_labels
 from core import instance_types as it
+from core.config.fields import unknown_fields
 from core.config.model import (
     INT32_MAX,
     NODE_GROUP_EXAMPLE,
+    NODE_GROUP_FIELDS,
     NODE_GROUP_NAME_RE,
     NodeGroupSpec,
 )
@@ -99,7 +101,7 @@ def _node_group(r, key, item, minor, seen, lookups) -> NodeGroupSpec | None:
         )
         return None
     before = len(r.problems)
-    moved = node_labels.unknown_fields(r, key, item)
+    moved = unknown_fields(r, key, item, NODE_GROUP_FIELDS, "node group")
     name = item.get("name", "")
     if not isinstance(name, str) or not NODE_GROUP_NAME_RE.fullmatch(name):
         if "name" not in moved:

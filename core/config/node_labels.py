@@ -1,14 +1,14 @@
-"""Rules for a node group's labels and taints, and for fields an object in it does not have."""
+"""Rules for a node group's labels and taints."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import core.config.intent as intent
+from core.config.fields import unknown_fields
 from core.config.model import (
-    NODE_GROUP_FIELDS,
     TAINT_EFFECTS,
     TAINT_FIELDS,
     TAINT_KEY_MAX,
@@ -17,30 +17,6 @@ from core.config.model import (
 )
 from core.config.values import _Reader, _short
 from core.problems import chain
-
-
-def unknown_fields(
-    r: _Reader, key: str, item: Mapping, fields: Sequence[str] = NODE_GROUP_FIELDS
-) -> set[str]:
-    """Fields a node group (or a taint) does not have; returns the known fields they were meant
-    to be. The program ignores an unknown field, so a typo (`valu`) would lose its value."""
-    what = "node group" if fields is NODE_GROUP_FIELDS else "taint"
-    meant: set[str] = set()
-    for name, value in item.items():
-        if name in fields:
-            continue
-        suggestion = intent.closest(str(name), fields)
-        path = f"{key}.{name}"
-        if suggestion is None or suggestion in item:
-            r.problem(path, f"is not a {what} field", r.rm_fix(path))
-            continue
-        meant.add(suggestion)
-        r.problem(
-            path,
-            f"is not a {what} field; did you mean {suggestion}?",
-            chain(r.rm_fix(path), r.set_fix(f"{key}.{suggestion}", value)),
-        )
-    return meant
 
 
 def labels(r: _Reader, key: str, raw: Any) -> tuple[tuple[str, str], ...]:
@@ -123,7 +99,7 @@ def taints(r: _Reader, key: str, raw: Any) -> tuple[Taint, ...]:
         if not isinstance(taint, Mapping):
             r.wrong_shape(tkey, "an object with key, value and effect", taint)
             continue
-        moved = unknown_fields(r, tkey, taint, TAINT_FIELDS)
+        moved = unknown_fields(r, tkey, taint, TAINT_FIELDS, "taint")
         tk, tv, effect = taint.get("key"), taint.get("value", ""), taint.get("effect")
         ok = not moved
         if "key" not in moved and (
