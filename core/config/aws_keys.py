@@ -169,7 +169,7 @@ def _aws_access(r: _Reader, region: str | None) -> AwsAccess | None:
         if key.partition(":")[2] in aws_provider_keys():  # else _unknown_keys moves it
             # A misspelt field (`rolearn`) is dropped by the provider, and without roleArn
             # `pulumi up` runs as the caller's own identity, maybe in another account.
-            unknown_fields(r, entry, role, assume_role_fields(), "assume-role entry")
+            unknown_fields(r, entry, role, assume_role_fields(), "role")
         break
     return AwsAccess(
         region=region,
