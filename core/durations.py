@@ -25,12 +25,12 @@ def seconds(text: object) -> float | None:
 
 
 def written(total: int) -> str | None:
-    """A whole number of seconds (above 0) as the CRD's text: 5400 is `1h30m`."""
-    if total <= 0:
+    """A whole number of seconds as the CRD's text: 5400 is `1h30m`, 0 is `0s`; None below 0."""
+    if total < 0:
         return None
     parts = []
     for unit, size in UNIT_SECONDS.items():
         count, total = divmod(total, size)
         if count:
             parts.append(f"{count}{unit}")
-    return "".join(parts)
+    return "".join(parts) or "0s"

@@ -178,9 +178,7 @@ def unitless_duration(text: str) -> list[str]:
     if not found:
         return []
     number = int(found.group(1))
-    if number == 0:
-        return ["0s"]
-    return [durations.written(number), durations.written(number * 60)]
+    return list(dict.fromkeys((durations.written(number), durations.written(number * 60))))
 
 
 def ami_type(written: str, facts: it.InstanceFacts, minor: int | None) -> str | None:
