@@ -51,9 +51,7 @@ INPUT_KEYS = (
     "clusterName",
     "region",
     "awsProfile",
-    "assumeRoleArn",
-    "assumeRoleSessionName",
-    "assumeRoleExternalId",
+    "assumeRoles",
     "endpoint",
     "certificateAuthority",
     "namespace",
@@ -97,12 +95,26 @@ def eks_api_factory(props: Mapping[str, Any]) -> Any:
     session = eks_token.session_for(
         props["region"],
         props.get("awsProfile") or None,
-        props.get("assumeRoleArn") or None,
-        props.get("assumeRoleSessionName") or None,
-        props.get("assumeRoleExternalId") or None,
+        props.get("assumeRoles") or (),
     )
     token = eks_token.get_token(props["clusterName"], props["region"], session)
     return eks_token.core_v1_api(props["endpoint"], props["certificateAuthority"], token)
+
+
+def with_assume_roles(olds: Mapping[str, Any]) -> dict[str, Any]:
+    """State written before `assumeRoles` held one role in three keys: read it as the list, so
+    that upgrading this program does not replace (and re-read) every stack's readout."""
+    old_keys = {
+        "assumeRoleArn": "roleArn",
+        "assumeRoleSessionName": "sessionName",
+        "assumeRoleExternalId": "externalId",
+    }
+    if "assumeRoles" in olds or not old_keys.keys() & olds.keys():
+        return dict(olds)
+    upgraded = {k: v for k, v in olds.items() if k not in old_keys}
+    role = {field: olds[key] for key, field in old_keys.items() if olds.get(key)}
+    upgraded["assumeRoles"] = [role] if role.get("roleArn") else []
+    return upgraded
 
 
 def _override(value: Any) -> float | None:
@@ -157,6 +169,7 @@ class ReadoutProvider(pulumi.dynamic.ResourceProvider):
         self, _id: str, olds: dict[str, Any], news: dict[str, Any]
     ) -> pulumi.dynamic.DiffResult:
         """Any input change replaces the readout; an input not known yet (preview) may change."""
+        olds = with_assume_roles(olds)
         changed = [k for k in INPUT_KEYS if is_unknown(news.get(k)) or olds.get(k) != news.get(k)]
         return pulumi.dynamic.DiffResult(
             changes=bool(changed), replaces=changed, delete_before_replace=False
@@ -263,9 +276,7 @@ def inputs(args: ValidationReadoutArgs) -> dict[str, Any]:
         "clusterName": args.cluster_name,
         "region": args.access.region,
         "awsProfile": args.access.profile or "",
-        "assumeRoleArn": args.access.assume_role_arn or "",
-        "assumeRoleSessionName": args.access.assume_role_session_name or "",
-        "assumeRoleExternalId": args.access.assume_role_external_id or "",
+        "assumeRoles": [dict(role) for role in args.access.assume_roles],  # chained, in order
         "endpoint": args.endpoint,
         "certificateAuthority": args.certificate_authority,
         "namespace": args.namespace,

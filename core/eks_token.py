@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 # Same scheme as aws-cli `awscli/customizations/eks/get_token.py` (FACTS.md, "Credentials"):
@@ -88,40 +89,53 @@ def api_client(endpoint: str, certificate_authority: str, token: str) -> Any:
 
 
 def session_for(
-    region: str,
-    profile: str | None = None,
-    role_arn: str | None = None,
-    session_name: str | None = None,
-    external_id: str | None = None,
+    region: str, profile: str | None = None, roles: Sequence[Mapping[str, Any]] = ()
 ) -> Any:
-    """A boto3 session that reaches AWS as the aws provider does: its `aws:profile`, then its
-    first assume-role entry (pulumi-aws `assumeRoles`), in its `aws:region`."""
+    """A boto3 session that reaches AWS as the aws provider does: its `aws:profile`, then each
+    `aws:assumeRoles` entry assumed in turn from the one before (role chaining), in its
+    `aws:region`."""
     import boto3
 
     session = boto3.session.Session(profile_name=profile, region_name=region)
-    if not role_arn:
-        return session
-    params = {"RoleArn": role_arn, "RoleSessionName": session_name or "training-on-eks"}
-    if external_id:
-        params["ExternalId"] = external_id
-    creds = session.client("sts", region_name=region).assume_role(**params)["Credentials"]
-    return boto3.session.Session(
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-        region_name=region,
-    )
+    for role in roles:
+        if not role.get("roleArn"):
+            continue  # the provider assumes nothing for an entry without a role
+        creds = session.client("sts", region_name=region).assume_role(**assume_role_params(role))
+        session = boto3.session.Session(
+            aws_access_key_id=creds["Credentials"]["AccessKeyId"],
+            aws_secret_access_key=creds["Credentials"]["SecretAccessKey"],
+            aws_session_token=creds["Credentials"]["SessionToken"],
+            region_name=region,
+        )
+    return session
+
+
+def assume_role_params(role: Mapping[str, Any]) -> dict[str, Any]:
+    """STS AssumeRole's parameters for one entry in the aws provider's field names. The session
+    policy, source identity and tags go too: a trust policy may demand them. `duration` does
+    not: how long the session lasts does not change who it is."""
+    params: dict[str, Any] = {
+        "RoleArn": role["roleArn"],
+        "RoleSessionName": role.get("sessionName") or "training-on-eks",
+    }
+    for field, param in (
+        ("externalId", "ExternalId"),
+        ("policy", "Policy"),
+        ("sourceIdentity", "SourceIdentity"),
+        ("transitiveTagKeys", "TransitiveTagKeys"),
+    ):
+        if role.get(field):
+            params[param] = role[field]
+    if role.get("policyArns"):
+        params["PolicyArns"] = [{"arn": arn} for arn in role["policyArns"]]
+    if role.get("tags"):
+        params["Tags"] = [{"Key": k, "Value": v} for k, v in role["tags"].items()]
+    return params
 
 
 def session_for_access(access: Any) -> Any:
-    """`session_for` from a components.config.AwsAccess (or anything with the same fields)."""
-    return session_for(
-        access.region,
-        access.profile,
-        access.assume_role_arn,
-        access.assume_role_session_name,
-        access.assume_role_external_id,
-    )
+    """`session_for` from a core.config.AwsAccess (or anything with the same fields)."""
+    return session_for(access.region, access.profile, access.assume_roles)
 
 
 class ClusterUnreachable(Exception):

@@ -435,6 +435,15 @@ def test_kubernetes_provider_has_no_default():
 # ---------------------------------------------------------------------------- issue: mislead
 
 
+DEPLOYER = "arn:aws:iam::123456789012:role/Deployer"
+TRAINER = "arn:aws:iam::210987654321:role/Trainer"
+READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
+
+
+def test_no_role_to_assume_is_no_role(lookup):
+    assert read(lookup, **{"aws:assumeRoles": []}).aws.assume_roles == ()
+
+
 def _problems(lookup, stack="dev", **overrides):
     with pytest.raises(ConfigError) as err:
         read(lookup, stack=stack, **overrides)
@@ -1013,7 +1022,21 @@ def _taint(key="gpu-workload", value="", effect="NoSchedule"):
         ),
         (
             {"aws:assumeRoles": "arn:aws:iam::123456789012:role/Deployer"},
-            lambda c: c.aws.assume_role_arn == "arn:aws:iam::123456789012:role/Deployer",
+            lambda c: c.aws.assume_roles[0]["roleArn"] == DEPLOYER,
+        ),
+        ({"aws:assumeRoles": {"roleArn": DEPLOYER}}, lambda c: c.aws.assume_roles[0]["roleArn"]),
+        # Role chaining: every role is kept, in order (the provider assumes each in turn).
+        (
+            {"aws:assumeRoles": [{"roleArn": DEPLOYER}, TRAINER]},
+            lambda c: [r["roleArn"] for r in c.aws.assume_roles] == [DEPLOYER, TRAINER],
+        ),
+        (
+            {"aws:assumeRoles": [{"roleArn": DEPLOYER}, {"rolearn": TRAINER}]},
+            lambda c: [r["roleArn"] for r in c.aws.assume_roles] == [DEPLOYER, TRAINER],
+        ),
+        (
+            {"aws:assumeRoles": [{"roleArn": f" {DEPLOYER} ", "policyArns": READ_ONLY}]},
+            lambda c: c.aws.assume_roles == ({"roleArn": DEPLOYER, "policyArns": [READ_ONLY]},),
         ),
         ({"aws:profile": ["workshop"]}, lambda c: c.aws.profile == "workshop"),
         # A version written as a tag or a patch release is that minor: never an upgrade.
@@ -1026,11 +1049,11 @@ def _taint(key="gpu-workload", value="", effect="NoSchedule"):
         # A misspelt field would drop the role: up would run as the caller, maybe elsewhere.
         (
             {"aws:assumeRoles": [{"rolearn": "arn:aws:iam::123456789012:role/Deployer"}]},
-            lambda c: c.aws.assume_role_arn == "arn:aws:iam::123456789012:role/Deployer",
+            lambda c: c.aws.assume_roles[0]["roleArn"] == DEPLOYER,
         ),
         (
             {"aws:assumeRole": {"RoleArn": "arn:aws:iam::123456789012:role/Deployer"}},
-            lambda c: c.aws.assume_role_arn == "arn:aws:iam::123456789012:role/Deployer",
+            lambda c: c.aws.assume_roles[0]["roleArn"] == DEPLOYER,
         ),
     ],
     ids=lambda v: "" if callable(v) else str(v)[:60],
@@ -1067,6 +1090,21 @@ def test_every_fix_keeps_what_was_meant(lookup, tmp_path, overrides, kept):
         ({"nodeGroups": _groups(taints="é")}, "nodeGroups[1].taints", "write each taint"),
         ({"clusterAdminArns": ["Instructor"]}, "clusterAdminArns", "aws sts get-caller-identity"),
         ({"aws:assumeRoles": "Deployer"}, "aws:assumeRoles", "'aws:assumeRoles[0].roleArn'"),
+        (
+            {"aws:assumeRoles": [{"roleArn": DEPLOYER}, "Trainer"]},
+            "aws:assumeRoles",
+            "'aws:assumeRoles[1].roleArn'",
+        ),
+        (
+            {"aws:assumeRoles": [{"sessionName": "toe"}]},
+            "aws:assumeRoles[0].roleArn",
+            "aws iam get-role",
+        ),
+        (
+            {"aws:assumeRoles": [{"roleArn": DEPLOYER, "tags": ["team"]}]},
+            "aws:assumeRoles[0].tags",
+            "pulumi_aws.config.outputs.AssumeRoles",
+        ),
         ({"aws:profile": {"name": "workshop"}}, "aws:profile", "aws configure list-profiles"),
         # Which was meant only the writer knows: both readings, each a command.
         ({"gpuMaxGpus": "1.5"}, "gpuMaxGpus", "gpuMaxGpus 1 or pulumi config set"),

@@ -109,8 +109,41 @@ def test_sessions_reach_aws_as_the_provider_does(monkeypatch, tmp_path):
         assert plain.region_name == "ap-northeast-2"
         role = "arn:aws:iam::123456789012:role/Deployer"
         assumed = eks_token.session_for(
-            "ap-northeast-2", profile="workshop", role_arn=role, session_name="toe"
+            "ap-northeast-2", profile="workshop", roles=[{"roleArn": role, "sessionName": "toe"}]
         )
         arn = assumed.client("sts").get_caller_identity()["Arn"]
         assert arn == "arn:aws:sts::123456789012:assumed-role/Deployer/toe"
+        # Role chaining: the session is the last role's, as `pulumi up` runs as it.
+        chained = eks_token.session_for(
+            "ap-northeast-2",
+            roles=[{"roleArn": role}, {"roleArn": "arn:aws:iam::210987654321:role/Trainer"}],
+        )
+        arn = chained.client("sts").get_caller_identity()["Arn"]
+        assert arn == "arn:aws:sts::210987654321:assumed-role/Trainer/training-on-eks"
         assert boto3  # the module the helper builds its sessions from
+
+
+def test_every_field_a_trust_policy_may_demand_is_sent_to_sts():
+    """The STS parameters of one `aws:assumeRoles` entry, checked against botocore's model."""
+    import botocore.session
+
+    from core import eks_token
+
+    role = {
+        "roleArn": "arn:aws:iam::123456789012:role/Deployer",
+        "externalId": "workshop-2026",
+        "policy": '{"Version": "2012-10-17", "Statement": []}',
+        "policyArns": ["arn:aws:iam::aws:policy/ReadOnlyAccess"],
+        "sourceIdentity": "instructor",
+        "tags": {"team": "ml"},
+        "transitiveTagKeys": ["team"],
+        "duration": "30m",
+    }
+    params = eks_token.assume_role_params(role)
+    model = botocore.session.get_session().get_service_model("sts")
+    shape = model.operation_model("AssumeRole").input_shape
+    assert set(params) <= set(shape.members)
+    assert params["PolicyArns"] == [{"arn": "arn:aws:iam::aws:policy/ReadOnlyAccess"}]
+    assert params["Tags"] == [{"Key": "team", "Value": "ml"}]
+    assert params["RoleSessionName"] == "training-on-eks"
+    assert "DurationSeconds" not in params

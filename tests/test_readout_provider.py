@@ -28,6 +28,8 @@ from core.config import AwsAccess
 from core.results import ERROR, PASSED, UNAVAILABLE
 from toe.offline.simulated_cluster import NS, FakeCoreV1, node, pod, terminated
 
+DEPLOYER = "arn:aws:iam::123456789012:role/Deployer"
+TRAINER = "arn:aws:iam::210987654321:role/Trainer"
 PROPS: dict[str, Any] = {
     "clusterName": "toe-dev",
     "region": "ap-northeast-2",
@@ -111,6 +113,30 @@ def test_diff_replaces_on_any_input_change_and_nothing_else() -> None:
     assert (rerun.changes, rerun.replaces, rerun.delete_before_replace) == (True, ["runId"], False)
     both = provider.diff("id", olds, {**PROPS, "endpoint": "https://new", "efaRequired": True})
     assert both.replaces == ["endpoint", "efaRequired"]
+
+
+@pytest.mark.parametrize(
+    ("old_state", "roles", "replaces"),
+    [
+        ({"assumeRoleArn": "", "assumeRoleSessionName": "", "assumeRoleExternalId": ""}, [], []),
+        (
+            {"assumeRoleArn": DEPLOYER, "assumeRoleSessionName": "toe", "assumeRoleExternalId": ""},
+            [{"roleArn": DEPLOYER, "sessionName": "toe"}],
+            [],
+        ),
+        # A role added to the chain is another identity: the readout reads again as it.
+        (
+            {"assumeRoleArn": DEPLOYER},
+            [{"roleArn": DEPLOYER}, {"roleArn": TRAINER}],
+            ["assumeRoles"],
+        ),
+    ],
+)
+def test_state_from_before_role_chaining_is_read_as_the_list(old_state, roles, replaces) -> None:
+    """Upgrading this program replaces no readout whose role did not change."""
+    olds = {**PROPS, "awsProfile": "", **old_state}
+    news = {**PROPS, "awsProfile": "", "assumeRoles": roles}
+    assert readout.ReadoutProvider().diff("id", olds, news).replaces == replaces
 
 
 def test_create_reads_both_jobs(messages: dict[str, list[Any]]) -> None:

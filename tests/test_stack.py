@@ -419,5 +419,5 @@ def test_readout_and_teardown_reach_aws_as_the_provider_does():
     )
     (readout,) = run.of_type("pulumi-python:dynamic/training-on-eks:ValidationReadout")
     assert readout.inputs["awsProfile"] == "workshop"
-    assert readout.inputs["assumeRoleArn"] == "arn:aws:iam::123456789012:role/Deployer"
+    assert readout.inputs["assumeRoles"] == [{"roleArn": "arn:aws:iam::123456789012:role/Deployer"}]
     assert readout.inputs["region"] == "ap-northeast-2"

@@ -5,6 +5,7 @@ reaches AWS: region, profile, assume-role.
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import re
 import shlex
 from functools import cache
@@ -14,7 +15,7 @@ import core.config.intent as intent
 from core.config.fields import unknown_fields
 from core.config.model import ARN_RE, AwsAccess
 from core.config.values import _json_or_none, _Reader, _short, valid_regions
-from core.problems import chain, rm_command, set_command
+from core.problems import chain, set_command
 from core.wellknown import PROJECT
 
 
@@ -31,10 +32,23 @@ def aws_provider_keys() -> frozenset[str]:
 def assume_role_fields() -> tuple[str, ...]:
     """The fields of one `aws:assumeRoles` entry as the aws provider names them (roleArn,
     sessionName, ...: the getters of pulumi_aws.config.outputs.AssumeRoles)."""
+
+    return tuple(sorted(assume_role_field_kinds()))
+
+
+@cache
+def assume_role_field_kinds() -> dict[str, str]:
+    """Each `aws:assumeRoles` field and what it holds ("text", "list" or "map"), from the return
+    types of pulumi_aws.config.outputs.AssumeRoles' getters (Optional[str], Sequence, Mapping)."""
     from pulumi_aws.config.outputs import AssumeRoles
 
     getters = (v.fget for v in vars(AssumeRoles).values() if isinstance(v, property))
-    return tuple(sorted(getattr(f, "_pulumi_name", f.__name__) for f in getters))
+    kinds = {}
+    for getter in getters:
+        returns = str(inspect.signature(getter).return_annotation)
+        kind = "list" if "Sequence" in returns else "map" if "Mapping" in returns else "text"
+        kinds[getattr(getter, "_pulumi_name", getter.__name__)] = kind
+    return kinds
 
 
 def _unknown_keys(r: _Reader) -> None:
@@ -120,8 +134,8 @@ def _region(r: _Reader) -> str | None:
 
 
 def _aws_access(r: _Reader, region: str | None) -> AwsAccess | None:
-    """The aws provider's profile and first assume-role entry (pulumi-aws 7: `aws:assumeRoles`,
-    a list of {roleArn, sessionName, externalId}; `aws:assumeRole` before it)."""
+    """The aws provider's profile and assume-role entries (pulumi-aws 7: `aws:assumeRoles`, a
+    list of {roleArn, sessionName, ...} assumed in order; `aws:assumeRole`, one, before it)."""
     if region is None:
         return None
     profile = r.values.get("aws:profile") or None
@@ -138,43 +152,90 @@ def _aws_access(r: _Reader, region: str | None) -> AwsAccess | None:
             + set_command("aws:profile", "<profile>", stack=r.stack),
         )
         return None
-    role: dict = {}
+    roles = _assume_roles(r)
+    if roles is None:
+        return None
+    return AwsAccess(region=region, profile=profile, assume_roles=roles)
+
+
+def _is_role(entry: object) -> bool:
+    return isinstance(entry, dict) and isinstance(entry.get("roleArn", ""), str)
+
+
+def _assume_roles(r: _Reader) -> tuple[dict, ...] | None:
+    """Every assume-role entry, in order (the provider chains them); None after a problem that
+    leaves no role to assume."""
     for key in ("aws:assumeRoles", "aws:assumeRole"):
         raw = r.values.get(key)
         if not raw:
             continue
         parsed = _json_or_none(raw)
-        entry = f"{key}[0]" if isinstance(parsed, list) else key
-        if isinstance(parsed, list):
-            parsed = parsed[0] if parsed else {}
-        if not isinstance(parsed, dict) or not isinstance(parsed.get("roleArn", ""), str):
+        listed = isinstance(parsed, list)
+        entries = parsed if listed else [raw.strip() if parsed is None else parsed]
+        one = key == "aws:assumeRole"  # pulumi-aws 6 read one role; 7 reads a list of them
+        if not all(_is_role(e) for e in entries) or not (listed or one):
             # Removing it would run as the caller's own identity instead of the role: the fix
-            # keeps the role where one was written.
-            arn = parsed if isinstance(parsed, str) else raw.strip()
-            path = (
-                "aws:assumeRoles[0].roleArn"
-                if key == "aws:assumeRoles"
-                else "aws:assumeRole.roleArn"
-            )
+            # keeps each role where one was written.
+            written = [e if _is_role(e) else {"roleArn": str(e).strip()} for e in entries]
+            bad = next((i for i, e in enumerate(entries) if not _is_role(e)), 0)
+            path = f"{key}.roleArn" if one else f"{key}[{bad}].roleArn"
             r.problem(
                 key,
                 "must be an object with roleArn (a list of them for assumeRoles)",
-                chain(rm_command(key, stack=r.stack), set_command(path, arn, stack=r.stack))
-                if ARN_RE.fullmatch(arn)
+                set_command(key, written[0] if one else written, stack=r.stack)
+                if entries and all(ARN_RE.fullmatch(w["roleArn"]) for w in written)
                 else "write it as the aws provider reads it: "
                 + set_command(path, "<role ARN>", stack=r.stack),
             )
             return None
-        role = parsed
         if key.partition(":")[2] in aws_provider_keys():  # else _unknown_keys moves it
-            # A misspelt field (`rolearn`) is dropped by the provider, and without roleArn
-            # `pulumi up` runs as the caller's own identity, maybe in another account.
-            unknown_fields(r, entry, role, assume_role_fields(), "role")
-        break
-    return AwsAccess(
-        region=region,
-        profile=profile,
-        assume_role_arn=role.get("roleArn") or None,
-        assume_role_session_name=role.get("sessionName") or None,
-        assume_role_external_id=role.get("externalId") or None,
+            for i, entry in enumerate(entries):
+                where = f"{key}[{i}]" if listed else key
+                # A misspelt field (`rolearn`) is dropped by the provider, and without roleArn
+                # `pulumi up` runs as the caller's own identity, maybe in another account.
+                meant = unknown_fields(r, where, entry, assume_role_fields(), "role")
+                _field_kinds(r, where, entry)
+                arn = entry.get("roleArn", "")
+                if "roleArn" not in meant and not ARN_RE.fullmatch(arn):
+                    # Without one the provider assumes nothing (and warns it will refuse that).
+                    r.problem(
+                        f"{where}.roleArn",
+                        f"must be the ARN of the role to assume, got {_short(arn)}",
+                        r.set_fix(f"{where}.roleArn", arn.strip())
+                        if ARN_RE.fullmatch(arn.strip())
+                        else "find it with aws iam get-role --role-name <name> --query Role.Arn; "
+                        + r.set_fix(f"{where}.roleArn", "<role ARN>"),
+                    )
+        return tuple(entries)
+    return ()
+
+
+def _field_kinds(r: _Reader, where: str, entry: dict) -> None:
+    """Each field as the provider's schema types it: text, a list of text, a map of text."""
+    for name, value in entry.items():
+        kind = assume_role_field_kinds().get(name)
+        if kind == "list" and isinstance(value, str):
+            # One policy ARN or tag key written bare is a list of that one.
+            r.problem(f"{where}.{name}", "must be a list", r.set_fix(f"{where}.{name}", [value]))
+        elif (
+            (kind == "text" and not isinstance(value, str))
+            or (kind == "list" and not _all_text(value, list))
+            or (kind == "map" and not _all_text(value, dict))
+        ):
+            what = {"text": "text", "list": "a list of text", "map": "a map of text to text"}
+            r.problem(
+                f"{where}.{name}",
+                f"must be {what[kind]}, got {_short(value)}",
+                "write it as the aws provider reads it (pulumi_aws.config.outputs.AssumeRoles): "
+                + r.set_fix(f"{where}.{name}", "<value>"),
+            )
+
+
+def _all_text(value: object, shape: type) -> bool:
+    items = value.items() if isinstance(value, dict) else value
+    if not isinstance(value, shape):
+        return False
+    return all(
+        all(isinstance(part, str) for part in item) if shape is dict else isinstance(item, str)
+        for item in items
     )

@@ -5,6 +5,7 @@ rules check against (each with its source).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -226,9 +227,11 @@ class AwsAccess:
 
     region: str
     profile: str | None = None
-    assume_role_arn: str | None = None
-    assume_role_session_name: str | None = None
-    assume_role_external_id: str | None = None
+    # Every `aws:assumeRoles` entry in the provider's field names (roleArn, sessionName, ...), in
+    # order: the provider assumes each from the credentials of the one before (role chaining:
+    # terraform-provider-aws internal/provider/sdkv2/provider.go hands every assume_role block
+    # to aws-sdk-go-base), so the identity `pulumi up` runs as is the last one's.
+    assume_roles: tuple[Mapping[str, Any], ...] = field(default=(), hash=False)
 
 
 @dataclass(frozen=True)
