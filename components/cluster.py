@@ -9,7 +9,7 @@ import pulumi_eks as eks
 import pulumi_kubernetes as k8s
 
 from core import wellknown as wk
-from core.config import StackConfig
+from core.config import AwsAccess, StackConfig
 from core.iam import parse_principal
 from core.network_lookup import NetworkFacts
 
@@ -42,6 +42,19 @@ def _deployer_arn() -> str | None:
         return None
 
 
+def kubeconfig_options(access: AwsAccess) -> dict[str, str]:
+    """How the kubeconfig's `aws eks get-token` reaches AWS as the aws provider does: its profile
+    and the role it assumes. pulumi-eks takes `aws:profile` by itself but no role from the aws
+    provider (nodejs/eks/cluster/cluster.ts, createCluster), and leaves the profile out of its
+    `kubeconfig` output (genKubeconfig(false), "to enable multi-user access"): with either alone,
+    pulumi-kubernetes would reach the cluster as the caller's own identity, which EKS did not make
+    admin. Config allows one role at most (core/config/aws_keys.py), `--role` takes one."""
+    options = {"profile_name": access.profile} if access.profile else {}
+    if access.assume_roles:
+        options["role_arn"] = access.assume_roles[-1]["roleArn"]
+    return options
+
+
 @dataclass(frozen=True)
 class ClusterArgs:
     config: StackConfig
@@ -66,6 +79,7 @@ class Cluster(pulumi.ComponentResource):
         super().__init__("training-on-eks:cluster:Cluster", name, None, opts)
         cfg, net = args.config, args.network
         self.cluster_name = cfg.cluster_name
+        options = kubeconfig_options(cfg.access)
         admins, skipped = extra_admins(cfg.cluster_admin_arns, _deployer_arn())
         for arn in skipped:
             pulumi.log.warn(
@@ -112,6 +126,10 @@ class Cluster(pulumi.ComponentResource):
                 for index, arn in enumerate(admins)
             }
             or None,
+            # The exported kubeconfig assumes the role too, so it reaches the cluster as its admin.
+            provider_credential_opts=eks.KubeconfigOptionsArgs(role_arn=options["role_arn"])
+            if "role_arn" in options
+            else None,
             tags={"training-on-eks/stack": cfg.stack},
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -119,7 +137,7 @@ class Cluster(pulumi.ComponentResource):
         self.kubeconfig = pulumi.Output.secret(self.eks.kubeconfig_json)
         self.provider = k8s.Provider(
             f"{name}-k8s",
-            kubeconfig=self.kubeconfig,
+            kubeconfig=pulumi.Output.secret(self.eks.get_kubeconfig(**options)),
             enable_server_side_apply=True,
             opts=pulumi.ResourceOptions(parent=self),
         )

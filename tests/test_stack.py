@@ -13,6 +13,9 @@ from toe.offline.harness import ProgramError, ProgramRun, run_program, unwrap_se
 DEV = yaml.safe_load(WORKSHOP_STACK.read_text())["config"]
 
 
+DEPLOYER = "arn:aws:iam::123456789012:role/Deployer"
+
+
 @pytest.fixture(scope="module")
 def dev() -> ProgramRun:
     return run_program("dev")
@@ -177,6 +180,36 @@ def test_the_kubernetes_provider_gets_the_kubeconfig_as_a_secret(dev):
     provider = one(dev, "pulumi:providers:kubernetes")
     raw = provider.inputs["kubeconfig"]
     assert raw != unwrap_secret(raw), "the provider's kubeconfig input must be secret"
+
+
+def _token_args(kubeconfig) -> list[str]:
+    import json
+
+    text = unwrap_secret(kubeconfig)
+    return (json.loads(text) if isinstance(text, str) else text)["users"][0]["user"]["exec"]["args"]
+
+
+@pytest.mark.parametrize(
+    ("config", "program", "exported"),
+    [
+        ({}, [], []),
+        # pulumi-eks leaves the profile out of its output (multi-user access); the program's
+        # provider needs it, or it reaches the cluster as whoever the default credentials are.
+        ({"aws:profile": "workshop"}, ["--profile", "workshop"], []),
+        (
+            {"aws:profile": "workshop", "aws:assumeRoles": [{"roleArn": DEPLOYER}]},
+            ["--role", DEPLOYER, "--profile", "workshop"],
+            ["--role", DEPLOYER],
+        ),
+    ],
+)
+def test_the_kubeconfigs_reach_the_cluster_as_the_aws_provider_does(config, program, exported):
+    """The identity EKS made admin is the aws provider's: its profile, then its role."""
+    run = run_program("dev", config=config)
+    provider = one(run, "pulumi:providers:kubernetes")
+    base = ["--region", "ap-northeast-2", "eks", "get-token", "--cluster-name", "toe-dev"]
+    assert _token_args(provider.inputs["kubeconfig"]) == [*base, "--output", "json", *program]
+    assert _token_args(run.outputs[outputs.KUBECONFIG]) == [*base, "--output", "json", *exported]
 
 
 def test_two_attendee_stacks_never_collide():

@@ -189,6 +189,7 @@ def _assume_roles(r: _Reader) -> tuple[dict, ...] | None:
             )
             return None
         if key.partition(":")[2] in aws_provider_keys():  # else _unknown_keys moves it
+            before = len(r.problems)
             for i, entry in enumerate(entries):
                 where = f"{key}[{i}]" if listed else key
                 # A misspelt field (`rolearn`) is dropped by the provider, and without roleArn
@@ -206,8 +207,45 @@ def _assume_roles(r: _Reader) -> tuple[dict, ...] | None:
                         else "find it with aws iam get-role --role-name <name> --query Role.Arn; "
                         + r.set_fix(f"{where}.roleArn", "<role ARN>"),
                     )
+            if len(r.problems) == before:  # each role reads; can the kubeconfig assume it?
+                _one_role_for_the_kubeconfig(r, key, entries)
         return tuple(entries)
     return ()
+
+
+# The kubeconfig's exec plugin, `aws eks get-token --role-arn`, assumes one role and sends only
+# RoleArn and RoleSessionName (awscli customizations/eks/get_token.py, _get_role_credentials).
+GET_TOKEN_CANNOT_SEND = ("externalId", "sourceIdentity", "tags")
+
+
+def _one_role_for_the_kubeconfig(r: _Reader, key: str, entries: list) -> None:
+    """pulumi-kubernetes reaches the cluster through that kubeconfig: a role it cannot assume as
+    the aws provider did would meet the cluster as an identity EKS did not make admin, and `pulumi
+    up` would fail after the cluster was created. An AWS CLI profile can hold what it cannot."""
+    profile = (
+        "write the role in an AWS CLI profile instead (role_arn, source_profile, external_id in "
+        "~/.aws/config: the aws CLI, boto3 and the aws provider all assume it) and use it: "
+        + chain(r.rm_fix(key), r.set_fix("aws:profile", "<profile>"))
+    )
+    if len(entries) > 1:
+        r.problem(
+            key,
+            f"chains {len(entries)} roles, and the cluster's kubeconfig (`aws eks get-token "
+            "--role`) assumes one",
+            profile,
+        )
+        return
+    for i, entry in enumerate(entries):
+        for name in (n for n in GET_TOKEN_CANNOT_SEND if entry.get(n)):
+            path = f"{key}[{i}].{name}" if key == "aws:assumeRoles" else f"{key}.{name}"
+            r.problem(
+                path,
+                "cannot be sent by the cluster's kubeconfig (`aws eks get-token --role` sends "
+                "the role alone)",
+                profile
+                if name == "externalId"
+                else "if the role's trust policy does not demand it, remove it: " + r.rm_fix(path),
+            )
 
 
 def _field_kinds(r: _Reader, where: str, entry: dict) -> None:

@@ -37,6 +37,8 @@ CONSOLIDATE_AFTER = 30.0
 # consolidation.go) before it deletes the NodeClaim; drain and termination take a few seconds.
 CONSOLIDATION_TOLERANCE = 10.0 + 15.0 + 20.0
 JOBS = ("validation-gpu-check", "validation-efa-check")
+# The role the dev stack assumes (aws:assumeRoles); moto's STS lets anyone assume any role.
+DEPLOYER = "arn:aws:iam::123456789012:role/Deployer"
 READOUT = "validation-readout"
 
 
@@ -172,8 +174,18 @@ def test_8_a_broken_config_reaches_the_user_through_the_cli(rehearsal: Rehearsal
 def test_2_up_runs_the_checks_on_a_karpenter_gpu_node(rehearsal: Rehearsal) -> None:
     r = rehearsal
     configure(r, "dev")
+    # From here on the dev stack runs as a role it assumes, as an instructor's often does.
+    r.pulumi("config", "set", "--stack", "dev", "--path", "aws:assumeRoles[0].roleArn", DEPLOYER)
     r.pulumi("up", "--stack", "dev", "--yes", "--skip-preview")
     out = outputs(r, "dev")
+
+    # EKS made the role admin and no one else: the Kubernetes objects below were created, so the
+    # program's kubeconfig (`aws eks get-token --role`, the real aws CLI) reached the cluster as
+    # the role, and so did the readout that read the checks. The exported one assumes it too.
+    entries = r.moto("eks").list_access_entries(clusterName="toe-dev")["accessEntries"]
+    assert entries == [DEPLOYER], entries
+    args = json.loads(out["kubeconfig"])["users"][0]["user"]["exec"]["args"]
+    assert args[args.index("--role") + 1] == DEPLOYER
     gpu, efa = out["validation"]["gpu"], out["validation"]["efa"]
     assert gpu["status"] == "passed", gpu
     assert [g["name"] for g in gpu["gpus"]] == ["NVIDIA H200"]  # the H200 capture, replayed

@@ -19,12 +19,12 @@ from toe.offline.answers import AwsAnswers, _make_invoke_error
 from toe.offline.program import ACCOUNT_ID, Registration, unwrap_secret
 
 
-def fake_kubeconfig(cluster_name: str, region: str) -> dict:
+def fake_kubeconfig(cluster_name: str, region: str, options: dict | None = None) -> dict:
     """pulumi-eks's kubeconfig for a cluster at the endpoint EKS would give it."""
     digest = hashlib.sha256(f"{region}/{cluster_name}".encode()).hexdigest()[:32].upper()
     server = f"https://{digest}.gr7.{region}.eks.amazonaws.com"
     ca_data = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg=="
-    return pulumi_eks.kubeconfig(server, ca_data, region, cluster_name)
+    return pulumi_eks.kubeconfig(server, ca_data, region, cluster_name, options)
 
 
 class HarnessMocks:
@@ -46,7 +46,20 @@ class HarnessMocks:
             ),
             "aws:servicequotas/getServiceQuota:getServiceQuota": aws.get_service_quota,
             "aws:index/getCallerIdentity:getCallerIdentity": aws.caller_identity,
+            "eks:index:Cluster/getKubeconfig": self.get_kubeconfig,
         }
+        self.clusters: dict[str, tuple[str, dict]] = {}  # component name: EKS name, options
+
+    def get_kubeconfig(self, args: dict) -> dict:
+        """Cluster.getKubeconfig (cluster.ts): the kubeconfig with the profile, for the given
+        options; unknown at preview, as the cluster's endpoint is."""
+        from pulumi.runtime import rpc
+
+        if self.preview:
+            return {"result": rpc.UNKNOWN}
+        name, _ = self.clusters[str(args["__self__"]).rsplit("::", 1)[-1]]
+        options = {k: args.get(k) for k in ("profileName", "roleArn")}
+        return {"result": json.dumps(fake_kubeconfig(name, self.aws.region, options))}
 
     # Pulumi calls these two from its thread pool.
     def call(self, args) -> dict:
@@ -64,10 +77,14 @@ class HarnessMocks:
             rid = f"{inputs['resourceId']},{inputs['key']}"
             if not self.preview:
                 self.aws.apply_tag(unwrap_secret(inputs))
-        elif args.typ == "eks:index:Cluster" and not self.preview:
+        elif args.typ == "eks:index:Cluster":
             name = inputs.get("name") or args.name
-            kubeconfig = fake_kubeconfig(name, self.aws.region)
-            state.update(kubeconfig=kubeconfig, kubeconfigJson=json.dumps(kubeconfig))
+            self.clusters[args.name] = (name, inputs.get("providerCredentialOpts") or {})
+            if not self.preview:
+                # The output leaves the profile out (cluster.ts, genKubeconfig(false)).
+                options = {**self.clusters[args.name][1], "profileName": None}
+                kubeconfig = fake_kubeconfig(name, self.aws.region, options)
+                state.update(kubeconfig=kubeconfig, kubeconfigJson=json.dumps(kubeconfig))
         elif args.typ == "aws:iam/role:Role" and not self.preview:
             state.update(arn=f"arn:aws:iam::{ACCOUNT_ID}:role/{args.name}", name=args.name)
         elif args.typ == READOUT_TYPE and not self.preview:
@@ -138,7 +155,7 @@ READOUT_TYPE = "pulumi-python:dynamic/training-on-eks:ValidationReadout"
 
 def _monitor_class():
     from pulumi.runtime import mocks, rpc
-    from pulumi.runtime.proto import resource_pb2
+    from pulumi.runtime.proto import provider_pb2, resource_pb2
     from pulumi.runtime.sync_await import _sync_await
 
     class HarnessMonitor(mocks.MockMonitor):
@@ -199,9 +216,20 @@ def _monitor_class():
 
         def Call(self, request):
             args = rpc.deserialize_properties(request.args)
+            if "__self__" in request.args.fields:  # a method's resource: its URN
+                ref = request.args.fields["__self__"]
+                fields = ref.struct_value.fields
+                args["__self__"] = (
+                    fields["urn"].string_value if "urn" in fields else ref.string_value
+                )
             call_args = mocks.MockCallArgs(token=request.tok, args=args, provider="")
             ret = self.mocks.call(call_args)
             ret_proto = _sync_await(rpc.serialize_properties(ret, {}))
-            return resource_pb2.CallResponse(**{"return": ret_proto})
+            # A method's result is made from its resource (getKubeconfig: from the cluster).
+            owner = args.get("__self__")
+            deps = provider_pb2.CallResponse.ReturnDependencies(urns=[owner] if owner else [])
+            return provider_pb2.CallResponse(
+                **{"return": ret_proto}, returnDependencies={k: deps for k in ret}
+            )
 
     return HarnessMonitor

@@ -38,6 +38,31 @@ def _boto():
     return boto3.session.Session()
 
 
+def assume_roles(roles, region: str) -> None:
+    """Run as the last of `assumeRoles`, each assumed from the one before: terraform-provider-aws
+    hands every assume_role block to aws-sdk-go-base (internal/provider/sdkv2/provider.go). The
+    plugin's calls read the ambient credentials, so the assumed ones replace them."""
+    import json
+    import os
+
+    if isinstance(roles, str):
+        roles = json.loads(roles)
+    for role in roles or ():
+        if not role.get("roleArn"):
+            continue
+        creds = (
+            _boto()
+            .client("sts", region_name=region)
+            .assume_role(
+                RoleArn=role["roleArn"],
+                RoleSessionName=role.get("sessionName") or "aws-go-sdk",
+            )["Credentials"]
+        )
+        os.environ["AWS_ACCESS_KEY_ID"] = creds["AccessKeyId"]
+        os.environ["AWS_SECRET_ACCESS_KEY"] = creds["SecretAccessKey"]
+        os.environ["AWS_SESSION_TOKEN"] = creds["SessionToken"]
+
+
 def _error(err: Exception) -> str:
     from core.aws_errors import aws_error
 
@@ -678,6 +703,7 @@ class AwsProvider(Servicer):
         import os
 
         os.environ["AWS_DEFAULT_REGION"] = self.region
+        assume_roles(args.get("assumeRoles"), self.region)
         self.functions = Functions(self.region)
         return answer
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import ssl
 import sys
 import time
@@ -201,11 +202,14 @@ class Cluster(pulumi.ComponentResource):
         parts = pulumi.Output.all(
             endpoint, self.eks_cluster.certificate_authority.data, region, self.eks_cluster.name
         )
-        self.kubeconfig = parts.apply(lambda v: pulumi_eks.kubeconfig(v[0], v[1], v[2], v[3], None))
-        profile = pulumi.Config("aws").get("profile")
-        provider_config = parts.apply(
-            lambda v: json.dumps(pulumi_eks.kubeconfig(v[0], v[1], v[2], v[3], profile))
+        # createCluster (cluster.ts): the options given, else AWS_PROFILE, else aws:profile; the
+        # output leaves the profile out (genKubeconfig(false)), the provider's keeps it.
+        options = pulumi_eks.credential_options(
+            args.get("providerCredentialOpts"), pulumi.Config("aws").get("profile"), os.environ
         )
+        shared = {**options, "profileName": None}
+        self.kubeconfig = parts.apply(lambda v: pulumi_eks.kubeconfig(*v, shared))
+        provider_config = parts.apply(lambda v: json.dumps(pulumi_eks.kubeconfig(*v, options)))
         k8s_provider = pulumi.ProviderResource(
             "kubernetes",
             f"{name}-eks-k8s",
@@ -339,8 +343,12 @@ def _eks_cluster(cluster_urn: str) -> pulumi.Resource:
     the cluster and deleted before it."""
     from pulumi.resource import DependencyResource
 
+    return DependencyResource(_eks_cluster_urn(cluster_urn))
+
+
+def _eks_cluster_urn(cluster_urn: str) -> str:
     prefix, name = cluster_urn.rsplit("::", 1)
-    return DependencyResource(f"{prefix}$aws:eks/cluster:Cluster::{name}-eksCluster")
+    return f"{prefix}$aws:eks/cluster:Cluster::{name}-eksCluster"
 
 
 class ManagedNodeGroup(pulumi.ComponentResource):
@@ -425,6 +433,28 @@ class EksProvider(provider.Provider):
                 state={"nodeGroup": component.node_group, "placementGroupName": ""},
             )
         raise Exception(f"{resource_type} is not implemented by the rehearsal's eks plugin")
+
+    def call(self, token, args) -> provider.CallResult:
+        if token != "eks:index:Cluster/getKubeconfig":
+            raise Exception(f"{token} is not implemented by the rehearsal's eks plugin")
+        # Cluster.getKubeconfig (cluster.ts L2324-2335): the EKS cluster's name, endpoint, region
+        # and CA with these options, the profile included; JSON text.
+        options = {k: args.get(k) for k in ("profileName", "roleArn")}
+        component = args["__self__"]
+        urn = pulumi.Output.from_input(component if isinstance(component, str) else component.urn)
+        state = urn.apply(lambda u: registered_outputs(_eks_cluster_urn(u)))
+        result = state.apply(
+            lambda c: json.dumps(
+                pulumi_eks.kubeconfig(
+                    c["endpoint"],
+                    c["certificateAuthority"]["data"],
+                    c["arn"].split(":")[3],
+                    c["name"],
+                    options,
+                )
+            )
+        )
+        return provider.CallResult(outputs={"result": result})
 
 
 if __name__ == "__main__":
