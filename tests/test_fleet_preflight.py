@@ -328,6 +328,17 @@ def test_a_fleet_across_regions_is_refused(project, tmp_path):
         fp.run(["attendee01", "attendee02"], project_dir=mixed, clients=object())
 
 
+def test_a_fleet_whose_stacks_reach_aws_differently_is_refused(project, tmp_path):
+    """Its quotas and identity are one account's: a stack with its own profile is not in it."""
+    directory, _ = project
+    mixed = tmp_path / "profiles"
+    shutil.copytree(directory, mixed)
+    path = mixed / "Pulumi.attendee02.yaml"
+    path.write_text(path.read_text() + "  aws:profile: other-account\n")
+    with pytest.raises(preflight.CouldNotCheck, match="attendee02: other-account"):
+        fp.run(["attendee01", "attendee02"], project_dir=mixed, clients=object())
+
+
 def test_cli_fleet_json_and_exit_codes(server, project, monkeypatch, capsys):
     directory, _ = project
     session_at(server, load_account())

@@ -359,6 +359,23 @@ def test_no_credentials_exits_2(monkeypatch, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["status"] == "could-not-check"
 
 
+def test_preflight_asks_aws_as_the_stack_does(tmp_path):
+    """The stack's role (aws:assumeRoles) is the identity `pulumi up` runs as: its account's
+    quotas and permissions are the ones that count."""
+    role = "arn:aws:iam::210987654321:role/Deployer"
+    fixes.set_config(
+        workshop_copy(tmp_path) / "Pulumi.dev.yaml", **{"aws:assumeRoles": [{"roleArn": role}]}
+    )
+    from core.config import aws_access
+    from toe.stackfiles import stack_config
+
+    access = aws_access(stack_config("dev", tmp_path), "ap-northeast-2", stack="dev")
+    assert access.assume_roles == ({"roleArn": role},)
+    with mock_aws():
+        _clients, identity = preflight.connect("ap-northeast-2", access=access)
+    assert identity["Arn"] == "arn:aws:sts::210987654321:assumed-role/Deployer/training-on-eks"
+
+
 def test_rejected_credentials_cannot_check():
     with mock_aws():
         sts = boto3.client("sts", region_name="ap-northeast-2")

@@ -226,6 +226,23 @@ def test_command_prints_summary_and_json(
     assert seen[1]["kubeconfig"] == "kc.yaml"
 
 
+def test_a_stack_is_reported_as_the_identity_that_made_its_cluster(tmp_path: Path) -> None:
+    """--stack reaches EKS as the stack's aws provider does (its role is the cluster's admin)."""
+    import fixes
+    from conftest import workshop_copy
+
+    role = "arn:aws:iam::123456789012:role/Deployer"
+    stack_file = workshop_copy(tmp_path) / "Pulumi.dev.yaml"
+    fixes.set_config(stack_file, **{"aws:assumeRoles": [{"roleArn": role}]})
+    with mock_aws():
+        session = report.stack_session("dev", "ap-northeast-2", tmp_path)
+        arn = session.client("sts").get_caller_identity()["Arn"]
+        ambient = report.stack_session("nosuch", "ap-northeast-2", tmp_path)
+        plain = ambient.client("sts").get_caller_identity()["Arn"]
+    assert arn == "arn:aws:sts::123456789012:assumed-role/Deployer/training-on-eks"
+    assert "assumed-role" not in plain
+
+
 def test_clients_for_cluster_under_moto(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
         monkeypatch.delenv(key, raising=False)

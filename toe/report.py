@@ -139,6 +139,25 @@ def clients_for_cluster(cluster: str, region: str, session: Any = None) -> Clien
     return Clients(client.CoreV1Api(api), client.BatchV1Api(api))
 
 
+def stack_session(stack: str, region: str, project_dir: Path | None = None) -> Any:
+    """A boto3 session that reaches AWS as the stack's aws provider does (its profile and role:
+    EKS made that identity the cluster's admin); the ambient one without the stack's file."""
+    from core import eks_token
+    from core.config import AwsAccess, aws_access
+    from toe.stackfiles import StackFileError, stack_config
+
+    try:
+        access = aws_access(stack_config(stack, project_dir), region, stack=stack)
+    except (StackFileError, OSError):
+        access = AwsAccess(region)
+    try:
+        return eks_token.session_for_access(access)
+    except Exception as exc:  # a profile that is not there, a role it may not assume
+        raise ReportError(
+            f"cannot reach AWS as stack {stack} does: {readout.describe_exception(exc)}"
+        ) from None
+
+
 def clients_for_kubeconfig(path: str, context: str | None = None) -> Clients:
     """Clients from a kubeconfig file (the stack's one runs `aws eks get-token`)."""
     from kubernetes import client, config
@@ -251,7 +270,8 @@ def connect(
         return clients_for_kubeconfig(kubeconfig, context)
     if stack:
         outputs = stack_outputs(stack, runner)
-        clients = clients_for_cluster(outputs["clusterName"], outputs["region"])
+        session = stack_session(stack, outputs["region"])
+        clients = clients_for_cluster(outputs["clusterName"], outputs["region"], session)
         return dataclasses.replace(clients, recorded=outputs.get("validation"))
     if cluster:
         return clients_for_cluster(cluster, region or DEFAULT_REGION)

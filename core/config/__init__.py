@@ -51,6 +51,7 @@ __all__ = [
     "Reading",
     "StackConfig",
     "Taint",
+    "aws_access",
     "aws_provider_keys",
     "derive_cluster_name",
     "from_pulumi",
@@ -60,6 +61,15 @@ __all__ = [
     "schema",
     "valid_regions",
 ]
+
+
+def aws_access(values: Mapping[str, str], region: str, *, stack: str) -> AwsAccess:
+    """How the stack's aws provider reaches AWS (profile, assumed role), from its config alone:
+    for the commands that ask AWS as `pulumi up` will. Where the keys do not read, the ambient
+    credentials (the config check says why)."""
+    r = _Reader(values=values, decls={}, stack=stack, lookup=None, catalog=None, today=_today())
+    access = _aws_access(r, region)
+    return access if access is not None and not r.problems else AwsAccess(region)
 
 
 def read(

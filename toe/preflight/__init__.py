@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from core.config import aws_access
 from core.eks_versions import EKS_VERSIONS
 from toe.preflight.checks import Checker
 from toe.preflight.clients import Clients, bodies_data, connect, guarded  # noqa: F401  (re-exported)
@@ -54,12 +55,13 @@ def run(
     if not (project_dir / f"Pulumi.{stack}.yaml").exists():
         raise CouldNotCheck(guidance.unknown_stack(stack, project_dir))
     try:
-        region = region or stack_config(stack, project_dir).get("aws:region")
+        values = stack_config(stack, project_dir)
     except StackFileError as err:
         raise CouldNotCheck(str(err)) from None
+    region = region or values.get("aws:region")
     if not region:
         raise CouldNotCheck(f"no region: stack {stack!r} sets no aws:region and --region is absent")
-    clients, identity = connect(region, clients)
+    clients, identity = connect(region, clients, aws_access(values, region, stack=stack))
     today = today or datetime.now(UTC).date()
     overrides = {**(overrides or {}), "aws:region": region}
     checker = Checker(stack, region, clients, identity, today, project_dir, eks_table, overrides)

@@ -10,6 +10,7 @@ from typing import Any
 
 from core import account_apis
 from core import instance_types as it
+from core.config import AwsAccess
 from toe.preflight.verdicts import UNCHECKED, Check, CouldNotCheck
 
 
@@ -51,17 +52,27 @@ class Clients:
         )
 
 
-def connect(region: str, clients: Clients | None = None) -> tuple[Clients, Mapping[str, str]]:
-    """The clients (from the ambient credentials unless given) and who they are; CouldNotCheck
-    when there are no credentials or they do not work: then nothing else can be asked either."""
+def connect(
+    region: str, clients: Clients | None = None, access: AwsAccess | None = None
+) -> tuple[Clients, Mapping[str, str]]:
+    """The clients (unless given: as the stack's aws provider reaches AWS, its profile and role)
+    and who they are; CouldNotCheck when there are no credentials or they do not work: then
+    nothing else can be asked either."""
+    from core import eks_token
     from toe import guidance
 
     if clients is None:
-        import boto3
+        from botocore.exceptions import NoCredentialsError
 
-        session = boto3.Session(region_name=region)
-        if session.get_credentials() is None:
-            raise CouldNotCheck(guidance.NO_CREDENTIALS)
+        try:
+            session = eks_token.session_for_access(access or AwsAccess(region))
+            if session.get_credentials() is None:
+                raise NoCredentialsError()
+        except NoCredentialsError:
+            raise CouldNotCheck(guidance.NO_CREDENTIALS) from None
+        except Exception as err:  # a profile that is not there, a role it may not assume
+            why = guidance.aws_error(err, "STS")
+            raise CouldNotCheck(f"could not reach AWS as the stack does: {why}") from err
         clients = Clients.from_session(session, region)
     try:
         identity = clients.sts.get_caller_identity()

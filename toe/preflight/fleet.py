@@ -10,6 +10,7 @@ from typing import Any
 
 from core import account_checks as ac
 from core import instance_types as it
+from core.config import AwsAccess, aws_access
 from core.problems import Problem
 from toe.preflight import (
     FAIL,
@@ -53,21 +54,30 @@ def run(
     project_dir = resolve_dir(project_dir)
     if not stacks:
         raise CouldNotCheck(f"no Pulumi.<stack>.yaml files in {project_dir}")
-    regions = {}
+    regions, values = {}, {}
     for stack in stacks:
         if not (project_dir / f"Pulumi.{stack}.yaml").exists():
             raise CouldNotCheck(guidance.unknown_stack(stack, project_dir))
         try:
-            regions[stack] = stack_config(stack, project_dir).get("aws:region")
+            values[stack] = stack_config(stack, project_dir)
         except StackFileError as err:
             raise CouldNotCheck(str(err)) from None
+        regions[stack] = values[stack].get("aws:region")
     if None in regions.values() or len(set(regions.values())) != 1:
         found = ", ".join(f"{s}: {r or 'none'}" for s, r in regions.items())
         raise CouldNotCheck(
             f"a fleet shares one region (the quotas are per region); the stacks say {found}"
         )
     region = next(iter(regions.values()))
-    clients, identity = connect(region, clients)
+    # One account and identity for the fleet (its quotas are shared): the one its stacks use.
+    accesses = {stack: aws_access(values[stack], region, stack=stack) for stack in stacks}
+    if len(set(accesses.values())) != 1:
+        found = ", ".join(f"{s}: {a.profile or 'default'} {_roles(a)}" for s, a in accesses.items())
+        raise CouldNotCheck(
+            f"a fleet reaches AWS one way; the stacks' profiles and roles differ ({found}): "
+            "run preflight per stack"
+        )
+    clients, identity = connect(region, clients, next(iter(accesses.values())))
     checker = _FleetChecker(list(stacks), region, clients, project_dir, facts or FleetFacts.load())
     checks, per_stack = checker.all()
     return FleetReport(
@@ -77,6 +87,14 @@ def run(
         caller=identity.get("Arn", ""),
         checks=tuple(checks),
         per_stack=per_stack,
+    )
+
+
+def _roles(access: AwsAccess) -> str:
+    return (
+        "as " + ", ".join(r.get("roleArn", "") for r in access.assume_roles)
+        if access.assume_roles
+        else ""
     )
 
 
