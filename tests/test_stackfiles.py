@@ -77,8 +77,7 @@ def test_keys_without_a_namespace_are_the_projects_as_for_the_cli(tmp_path):
 def test_the_cli_entry_point_reports_a_broken_stack_file(tmp_path, capsys, monkeypatch):
     shutil.copy(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
     (tmp_path / "Pulumi.team.yaml").write_text("config: [\n")
-    monkeypatch.chdir(tmp_path)
-    code = cli.main(["attendees", "list"])
+    code = cli.main(["attendees", "list", "--dir", str(tmp_path)])
     assert code == 2
     assert "Pulumi.team.yaml:2:1:" in capsys.readouterr().err
 

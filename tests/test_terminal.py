@@ -75,3 +75,30 @@ def test_a_region_or_cluster_name_aws_refuses_is_a_usage_error_before_any_call(a
         main(argv)
     assert done.value.code == 2
     assert said in capsys.readouterr().err
+
+
+def _subparsers(parser):
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield name, sub
+                for inner, deeper in _subparsers(sub):
+                    yield f"{name} {inner}", deeper
+
+
+def test_every_command_reads_the_same_project_folder():
+    """One --dir rule: a command run from elsewhere must not read or write other stack files
+    than the one beside it."""
+    from toe.cli import build_parser
+    from toe.terminal import project_folder
+
+    found = {}
+    for name, sub in _subparsers(build_parser()):
+        for action in sub._actions:
+            if "--dir" in action.option_strings:
+                found[name] = (action.default, action.type, action.help)
+    assert {"synth", "preflight", "cost", "fleet", "attendees add", "attendees list"} <= set(found)
+    assert {(default, kind) for default, kind, _ in found.values()} == {(None, project_folder)}
+    assert len({text for *_, text in found.values()}) == 1

@@ -55,15 +55,23 @@ def project_folder(text: str) -> Path:
     return path
 
 
+def add_project_dir(parser: argparse.ArgumentParser, *aliases: str, dest: str = "dir") -> None:
+    """--dir, the project folder every command reads and writes the stack files in: this
+    checkout unless given (toe.stackfiles.resolve_dir reads None as it)."""
+    parser.add_argument(
+        *aliases,
+        "--dir",
+        dest=dest,
+        type=project_folder,
+        default=None,
+        help="project directory, with Pulumi.yaml and the stack files (default: this checkout)",
+    )
+
+
 def add_report_arguments(parser: argparse.ArgumentParser, *, quoting: str) -> None:
     """--dir, --json and --verbose, as the commands that ask AWS take them; `quoting` says where
     one line of each answer that was not AWS's error document shows (e.g. "the table quotes")."""
-    parser.add_argument(
-        "--dir",
-        type=project_folder,
-        default=None,
-        help="project directory (default: this checkout)",
-    )
+    add_project_dir(parser)
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument(
         "--verbose",

@@ -404,6 +404,13 @@ def test_3_the_kubeconfig_is_ciphertext_in_state(rehearsal: Rehearsal) -> None:
     assert kubeconfig["users"][0]["user"]["exec"]["command"] == "aws"
     # Nowhere else in the stack's outputs: the exec plugin's arguments appear in no plaintext.
     assert "get-token" not in json.dumps(stack["outputs"])
+    # Nor in the program's Kubernetes provider (its kubeconfig names the profile and the role).
+    (provider,) = (
+        res
+        for res in state["deployment"]["resources"]
+        if res["type"] == "pulumi:providers:kubernetes" and res["urn"].endswith("::cluster-k8s")
+    )
+    assert "get-token" not in json.dumps(provider), provider["inputs"]["kubeconfig"]
 
 
 def test_4_a_second_up_changes_nothing_and_run_id_replaces_only_the_checks(

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
-from toe.terminal import project_folder
+from toe.terminal import add_project_dir
 
 NAME = "attendees"
 HELP = "Generate attendee stack files (Pulumi.<name>.yaml) from the dev stack, or list them."
@@ -53,21 +52,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--format", choices=("table", "json"), default="table", help="output format"
     )
     for action in (add, listing):
-        action.add_argument(
-            "--dir",
-            type=project_folder,
-            default=Path("."),
-            help="project directory (default: current)",
-        )
+        add_project_dir(action)
 
 
 def run(args: argparse.Namespace) -> int:
     from rich.text import Text
 
     from toe import attendees
+    from toe.stackfiles import resolve_dir
     from toe.terminal import console as make_console
     from toe.terminal import styled
 
+    args.dir = resolve_dir(args.dir)
     console = make_console(soft_wrap=True)
     err = make_console(stderr=True, soft_wrap=True)
     try:

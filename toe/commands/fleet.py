@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from toe.terminal import positive_int, project_folder
+from toe.terminal import add_project_dir, positive_int
 
 NAME = "fleet"
 HELP = "Preview, deploy or destroy many stacks in parallel with live progress and per-stack logs."
@@ -31,14 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=Path("build/fleet-logs"),
         help="one log file per stack, <stack>.<operation>.log (default: build/fleet-logs)",
     )
-    parser.add_argument(
-        "--work-dir",
-        "--dir",
-        dest="work_dir",
-        type=project_folder,
-        default=Path("."),
-        help="project directory with Pulumi.yaml (default: current)",
-    )
+    add_project_dir(parser, "--work-dir", dest="work_dir")
     parser.add_argument(
         "--secrets-provider",
         help="for stacks created here, e.g. awskms://alias/toe-workshop "
@@ -62,11 +55,12 @@ def run(args: argparse.Namespace) -> int:
     from rich.live import Live
 
     from toe import fleet
+    from toe.stackfiles import resolve_dir
     from toe.terminal import console as make_console
 
     console = make_console()
     err = make_console(stderr=True, soft_wrap=True)
-    work_dir = args.work_dir.resolve()
+    work_dir = resolve_dir(args.work_dir).resolve()
     if args.operation == "destroy" and not args.yes:
         err.print("error: fleet destroy deletes every selected stack's resources; add --yes")
         return 2

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from toe.terminal import EXIT_PROGRAM_ERROR, money, project_folder
+from toe.terminal import EXIT_PROGRAM_ERROR, add_project_dir, money
 
 NAME = "synth"
 HELP = (
@@ -34,13 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="render as `pulumi preview` sees it: values known only after up show as <computed>",
     )
-    parser.add_argument(
-        "--dir",
-        dest="project_dir",
-        type=project_folder,
-        default=None,
-        help="project directory holding Pulumi.yaml (default: this checkout)",
-    )
+    add_project_dir(parser, dest="project_dir")
     parser.add_argument(
         "--timeline",
         action="store_true",
