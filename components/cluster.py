@@ -43,12 +43,11 @@ def _deployer_arn() -> str | None:
 
 
 def kubeconfig_options(access: AwsAccess) -> dict[str, str]:
-    """How the kubeconfig's `aws eks get-token` reaches AWS as the aws provider does: its profile
-    and the role it assumes. pulumi-eks takes `aws:profile` by itself but no role from the aws
-    provider (nodejs/eks/cluster/cluster.ts, createCluster), and leaves the profile out of its
-    `kubeconfig` output (genKubeconfig(false), "to enable multi-user access"): with either alone,
-    pulumi-kubernetes would reach the cluster as the caller's own identity, which EKS did not make
-    admin. Config allows one role at most (core/config/aws_keys.py), `--role` takes one."""
+    """The kubeconfig options under which `aws eks get-token` reaches AWS as the aws provider
+    does: its profile and the role it assumes. Without them pulumi-eks takes `aws:profile` but no
+    role (nodejs/eks/cluster/cluster.ts, createCluster), and its `kubeconfig` output has no profile
+    (genKubeconfig(false)): pulumi-kubernetes would run as the default credentials, an identity
+    EKS did not make admin. Config allows one role at most (core/config/aws_keys.py)."""
     options = {"profile_name": access.profile} if access.profile else {}
     if access.assume_roles:
         options["role_arn"] = access.assume_roles[-1]["roleArn"]
@@ -126,10 +125,9 @@ class Cluster(pulumi.ComponentResource):
                 for index, arn in enumerate(admins)
             }
             or None,
-            # The exported kubeconfig assumes the role too, so it reaches the cluster as its admin.
-            provider_credential_opts=eks.KubeconfigOptionsArgs(role_arn=options["role_arn"])
-            if "role_arn" in options
-            else None,
+            # pulumi-eks's own provider gets both; its exported kubeconfig the role (so it reaches
+            # the cluster as its admin), not the profile (cluster.ts: "multi-user access").
+            provider_credential_opts=eks.KubeconfigOptionsArgs(**options) if options else None,
             tags={"training-on-eks/stack": cfg.stack},
             opts=pulumi.ResourceOptions(parent=self),
         )

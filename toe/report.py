@@ -264,13 +264,15 @@ def connect(
     context: str | None = None,
     stack: str | None = None,
     runner: Runner = subprocess.run,
+    project_dir: Path | None = None,
 ) -> Clients:
-    """Clients from whichever of --cluster/--region, --kubeconfig or --stack was given."""
+    """Clients from whichever of --cluster/--region, --kubeconfig or --stack was given (its
+    stack file in `project_dir`, this checkout unless given)."""
     if kubeconfig:
         return clients_for_kubeconfig(kubeconfig, context)
     if stack:
         outputs = stack_outputs(stack, runner)
-        session = stack_session(stack, outputs["region"])
+        session = stack_session(stack, outputs["region"], project_dir)
         clients = clients_for_cluster(outputs["clusterName"], outputs["region"], session)
         return dataclasses.replace(clients, recorded=outputs.get("validation"))
     if cluster:

@@ -655,6 +655,8 @@ def test_7_the_fleet_goes_up_and_down_through_the_automation_api(
         "report",
         "--stack",
         "attendee01",
+        "--dir",
+        str(r.project),
         check=False,
     )
     assert report.returncode == 0, report.stdout + report.stderr

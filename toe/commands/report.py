@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from core import wellknown as wk
-from toe.terminal import add_region, eks_cluster_name, positive_seconds
+from toe.terminal import add_project_dir, add_region, eks_cluster_name, positive_seconds
 
 NAME = "report"
 HELP = (
@@ -28,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--stack", metavar="NAME", help="read clusterName/region from this stack's outputs"
     )
     add_region(parser, "AWS region of --cluster (default ap-northeast-2)")
+    add_project_dir(parser)  # with --stack: whose stack file says how to reach AWS
     parser.add_argument("--context", default=None, help="kubeconfig context (with --kubeconfig)")
     parser.add_argument(
         "--namespace", default=wk.VALIDATION_NAMESPACE, help="namespace of the validation Jobs"
@@ -59,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
             kubeconfig=args.kubeconfig,
             context=args.context,
             stack=args.stack,
+            project_dir=args.dir,
         )
     except report.ReportError as exc:
         print(f"report: {exc}", file=sys.stderr)

@@ -439,10 +439,15 @@ class EksProvider(provider.Provider):
             raise Exception(f"{token} is not implemented by the rehearsal's eks plugin")
         # Cluster.getKubeconfig (cluster.ts L2324-2335): the EKS cluster's name, endpoint, region
         # and CA with these options, the profile included; JSON text.
+        from pulumi.resource import DependencyResource
+
         options = {k: args.get(k) for k in ("profileName", "roleArn")}
         component = args["__self__"]
         urn = pulumi.Output.from_input(component if isinstance(component, str) else component.urn)
-        state = urn.apply(lambda u: registered_outputs(_eks_cluster_urn(u)))
+        # Made from the EKS cluster's outputs, the result depends on it (the call's
+        # returnDependencies), as pulumi-eks's does: what uses it is deleted before the cluster.
+        cluster = urn.apply(lambda u: DependencyResource(_eks_cluster_urn(u)).urn)
+        state = pulumi.Output.all(cluster, cluster.apply(registered_outputs)).apply(lambda v: v[1])
         result = state.apply(
             lambda c: json.dumps(
                 pulumi_eks.kubeconfig(
