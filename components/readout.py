@@ -276,7 +276,9 @@ def inputs(args: ValidationReadoutArgs) -> dict[str, Any]:
         "clusterName": args.cluster_name,
         "region": args.access.region,
         "awsProfile": args.access.profile or "",
-        "assumeRoles": [dict(role) for role in args.access.assume_roles],  # chained, in order
+        "assumeRoles": [
+            dict(role) for role in args.access.assume_roles
+        ],  # as the provider has them
         "endpoint": args.endpoint,
         "certificateAuthority": args.certificate_authority,
         "namespace": args.namespace,

@@ -32,7 +32,6 @@ def aws_provider_keys() -> frozenset[str]:
 def assume_role_fields() -> tuple[str, ...]:
     """The fields of one `aws:assumeRoles` entry as the aws provider names them (roleArn,
     sessionName, ...: the getters of pulumi_aws.config.outputs.AssumeRoles)."""
-
     return tuple(sorted(assume_role_field_kinds()))
 
 
@@ -270,10 +269,9 @@ def _field_kinds(r: _Reader, where: str, entry: dict) -> None:
 
 
 def _all_text(value: object, shape: type) -> bool:
-    items = value.items() if isinstance(value, dict) else value
+    """`value` is a list of text (shape list) or a map of text to text (shape dict)."""
     if not isinstance(value, shape):
         return False
-    return all(
-        all(isinstance(part, str) for part in item) if shape is dict else isinstance(item, str)
-        for item in items
-    )
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+    return all(isinstance(item, str) for item in value)
