@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 
 import pulumi
@@ -145,8 +146,10 @@ class Cluster(pulumi.ComponentResource):
         self.certificate_authority = kubeconfig_cluster.apply(
             lambda c: c["certificate-authority-data"]
         )
+        # The same identity as the exported kubeconfig: the role, when the stack assumes one.
+        role = f" --role-arn {shlex.quote(options['role_arn'])}" if "role_arn" in options else ""
         self.update_kubeconfig_command = pulumi.Output.from_input(
-            f"aws eks update-kubeconfig --region {cfg.region} --name {cfg.cluster_name}"
+            f"aws eks update-kubeconfig --region {cfg.region} --name {cfg.cluster_name}{role}"
         )
         self.register_outputs(
             {

@@ -210,6 +210,8 @@ def test_the_kubeconfigs_reach_the_cluster_as_the_aws_provider_does(config, prog
     base = ["--region", "ap-northeast-2", "eks", "get-token", "--cluster-name", "toe-dev"]
     assert _token_args(provider.inputs["kubeconfig"]) == [*base, "--output", "json", *program]
     assert _token_args(run.outputs[outputs.KUBECONFIG]) == [*base, "--output", "json", *exported]
+    command = run.outputs[outputs.UPDATE_KUBECONFIG_COMMAND]
+    assert command.endswith(f"--name toe-dev --role-arn {DEPLOYER}" if exported else "toe-dev")
     given = {"aws:profile": "profileName", "aws:assumeRoles": "roleArn"}
     opts = run.named("cluster-eks").inputs.get("providerCredentialOpts")
     assert set(opts or {}) == {given[k] for k in config}

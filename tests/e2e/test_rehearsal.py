@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shlex
 import shutil
 import time
 from pathlib import Path
@@ -391,7 +392,7 @@ def test_12_a_check_image_that_does_not_exist_fails_as_the_kubelet_reports_it(
         )
 
 
-def test_3_the_kubeconfig_is_ciphertext_in_state(rehearsal: Rehearsal) -> None:
+def test_3_the_kubeconfig_is_ciphertext_in_state(rehearsal: Rehearsal, tmp_path) -> None:
     r = rehearsal
     state = json.loads(r.pulumi("stack", "export", "--stack", "dev").stdout)
     stack = next(
@@ -411,6 +412,21 @@ def test_3_the_kubeconfig_is_ciphertext_in_state(rehearsal: Rehearsal) -> None:
         if res["type"] == "pulumi:providers:kubernetes" and res["urn"].endswith("::cluster-k8s")
     )
     assert "get-token" not in json.dumps(provider), provider["inputs"]["kubeconfig"]
+
+    # The command the stack prints (the real aws CLI, against moto's EKS) writes a kubeconfig
+    # that reaches the cluster as its admin, the role the stack assumes.
+    written = tmp_path / "kubeconfig"
+    command = shlex.split(outputs(r, "dev")["updateKubeconfigCommand"])
+    assert command[-2:] == ["--role-arn", DEPLOYER]
+    r.run(*command, "--kubeconfig", str(written))
+    nodes = r.run(
+        str(ROOT / ".venv" / "bin" / "python"),
+        "-c",
+        "from kubernetes import client, config; config.load_kube_config(); "
+        "print(len(client.CoreV1Api().list_node().items))",
+        env={"KUBECONFIG": str(written)},
+    )
+    assert nodes.stdout.strip().isdigit(), nodes.stdout  # listing nodes takes cluster scope
 
 
 def test_4_a_second_up_changes_nothing_and_run_id_replaces_only_the_checks(
