@@ -1094,7 +1094,7 @@ def test_every_fix_keeps_what_was_meant(lookup, tmp_path, overrides, kept):
         (
             {"aws:assumeRoles": [{"roleArn": DEPLOYER}, {"roleArn": TRAINER}]},
             "aws:assumeRoles",
-            "AWS CLI profile",
+            "the one before as its source_profile",
         ),
         (
             {"aws:assumeRoles": [{"roleArn": DEPLOYER, "externalId": "workshop-2026"}]},

@@ -221,17 +221,19 @@ def _one_role_for_the_kubeconfig(r: _Reader, key: str, entries: list) -> None:
     """pulumi-kubernetes reaches the cluster through that kubeconfig: a role it cannot assume as
     the aws provider did would meet the cluster as an identity EKS did not make admin, and `pulumi
     up` would fail after the cluster was created. An AWS CLI profile can hold what it cannot."""
+    use = chain(r.rm_fix(key), r.set_fix("aws:profile", "<profile>"))
+    # The aws CLI, boto3 and the aws provider all assume a profile's role (and a chain of them).
     profile = (
         "write the role in an AWS CLI profile instead (role_arn, source_profile, external_id in "
-        "~/.aws/config: the aws CLI, boto3 and the aws provider all assume it) and use it: "
-        + chain(r.rm_fix(key), r.set_fix("aws:profile", "<profile>"))
+        f"~/.aws/config) and use it: {use}"
     )
     if len(entries) > 1:
         r.problem(
             key,
             f"chains {len(entries)} roles, and the cluster's kubeconfig (`aws eks get-token "
             "--role`) assumes one",
-            profile,
+            "write the chain as AWS CLI profiles in ~/.aws/config, each with its role_arn and the "
+            f"one before as its source_profile, and use the last: {use}",
         )
         return
     for i, entry in enumerate(entries):
