@@ -176,6 +176,28 @@ def test_destroy_runs_the_program_and_sweeps_with_the_stack_outputs(fake, monkey
     assert "[sweep] leftover: eni-0abc (available)" in (fake.logs / "a2.destroy.log").read_text()
 
 
+def test_the_sweep_looks_where_the_stack_reached_aws(fake, monkeypatch):
+    """A stack that assumes another account's role left its leftovers in that account."""
+    import fixes
+    from moto import mock_aws
+
+    swept = []
+    sweep = types.ModuleType("toe.sweep")
+
+    def find_leftovers(session, cluster, vpc_id=None):
+        swept.append(session.client("sts").get_caller_identity()["Arn"])
+        return []
+
+    sweep.find_leftovers = find_leftovers
+    monkeypatch.setitem(sys.modules, "toe.sweep", sweep)
+    stacks = fake.stacks({"a1": {}})
+    role = "arn:aws:iam::210987654321:role/Deployer"
+    fixes.set_config(fake.project / "Pulumi.a1.yaml", **{"aws:assumeRoles": [{"roleArn": role}]})
+    with mock_aws():
+        fleet.run_fleet("destroy", stacks, fake.options())
+    assert swept == ["arn:aws:sts::210987654321:assumed-role/Deployer/training-on-eks"]
+
+
 def test_destroy_without_the_sweep_module_says_so(fake, monkeypatch):
     monkeypatch.setitem(sys.modules, "toe.sweep", None)  # import now raises ImportError
     stacks = fake.stacks({"a1": {}, "gone": {"exists": False}})

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from core.config import AwsAccess
 from toe import attendees
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ VALIDATION_OUTPUT = "validationSummary"
 
 
 # (region, cluster name, VPC id) -> the resources a destroyed stack left behind.
-Sweep = Callable[[str | None, str, str | None], list[Any]]
+Sweep = Callable[[AwsAccess, str, str | None], list[Any]]
 
 
 def select_stacks(work_dir: Path, requested: Sequence[str] | None, operation: str) -> list[str]:
@@ -63,10 +64,12 @@ def load_sweep() -> tuple[Sweep | None, str | None]:
     except ImportError:
         return None, "teardown sweep skipped: toe.sweep is not installed"
 
-    def sweep(region: str | None, cluster: str, vpc_id: str | None) -> list[Any]:
-        import boto3
+    def sweep(access: AwsAccess, cluster: str, vpc_id: str | None) -> list[Any]:
+        from core import eks_token
 
-        session = boto3.Session(region_name=region)
+        # As the stack reached AWS: with another account's role, the ambient identity would
+        # look in the wrong account and find nothing left.
+        session = eks_token.session_for_access(access)
         return list(module.find_leftovers(session, cluster, vpc_id=vpc_id))
 
     return sweep, None
@@ -266,8 +269,12 @@ class _StackRunner:
             fields.update(self._run_sweep(target, log))
         return fields
 
-    def _sweep_target(self, stack: str, handle: auto.Stack) -> tuple[str | None, str, str | None]:
-        """Region, cluster name and VPC id to sweep, from the outputs or else the stack file."""
+    def _sweep_target(self, stack: str, handle: auto.Stack) -> tuple[AwsAccess, str, str | None]:
+        """How to reach AWS (the stack's region, profile and role), the cluster name and the VPC
+        id to sweep, from the outputs or else the stack file."""
+        from core.config import aws_access
+        from toe.stackfiles import StackFileError, stack_config
+
         try:
             outputs = {key: out.value for key, out in handle.outputs().items()}
         except Exception:  # a stack that never deployed has no outputs to read
@@ -276,16 +283,20 @@ class _StackRunner:
         config = (attendees.load_stack_document(path).get("config") or {}) if path.is_file() else {}
         region = outputs.get("region") or config.get(attendees.REGION_KEY)
         cluster = outputs.get("clusterName") or attendees.cluster_name_for(stack, config)
-        return region, cluster, outputs.get("vpcId")
+        try:
+            access = aws_access(stack_config(stack, self.options.work_dir), region, stack=stack)
+        except (StackFileError, OSError):
+            access = AwsAccess(region)
+        return access, cluster, outputs.get("vpcId")
 
-    def _run_sweep(self, target: tuple[str | None, str, str | None], log: TextIO) -> dict[str, Any]:
+    def _run_sweep(self, target: tuple[AwsAccess, str, str | None], log: TextIO) -> dict[str, Any]:
         if self.sweep is None:
             if self.sweep_note:
                 log.write(f"[fleet] {self.sweep_note}\n")
             return {"note": self.sweep_note} if self.sweep_note else {}
-        region, cluster, vpc_id = target
+        access, cluster, vpc_id = target
         try:
-            leftovers = self.sweep(region, cluster, vpc_id)
+            leftovers = self.sweep(access, cluster, vpc_id)
         except Exception as error:  # the destroy itself succeeded; report the sweep's problem
             log.write(f"[fleet] sweep of {cluster} failed: {error}\n")
             return {"note": f"sweep failed: {error}"}
