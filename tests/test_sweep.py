@@ -644,6 +644,7 @@ def test_table_output_and_exit_codes_through_a_delete(
 
     code, out, _ = _cli(capsys)
     assert code == 0 and "Clean" in out
+    assert "account 123456789012" in out  # whose resources: moto's account
     for decoy in DECOYS:
         assert _ids(sweep.find_leftovers(seeded.session, decoy)) == seeded.seeded[decoy]
 

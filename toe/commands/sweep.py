@@ -73,6 +73,9 @@ OUTPUT_SCHEMA: dict[str, Any] = {
         },
         "exit_code": {"enum": [0, 1, 2]},
         "error": {"type": "string"},
+        # Whose resources were looked at: a clean sweep of another account proves nothing.
+        "account": {"type": ["string", "null"]},
+        "caller": {"type": ["string", "null"]},
     },
 }
 
@@ -149,6 +152,15 @@ def _status_line(cluster: str, status: str) -> str:
     )
 
 
+def _identity(session: Any, region: str) -> tuple[str | None, str | None]:
+    """The account and caller the sweep asked as (STS); unknown rather than no verdict."""
+    try:
+        me = session.client("sts", region_name=region).get_caller_identity()
+    except Exception:  # the sweep itself answered: only the label is missing
+        return None, None
+    return me.get("Account"), me.get("Arn")
+
+
 def run(args: argparse.Namespace) -> int:
     import boto3
     from botocore.exceptions import BotoCoreError
@@ -188,7 +200,10 @@ def run(args: argparse.Namespace) -> int:
 
     status = sweep.cluster_status(session, args.cluster)
     total = sweep.total_hourly(leftovers)
+    account, caller = _identity(session, args.region)
     document.update(
+        account=account,
+        caller=caller,
         cluster_status=status,
         leftovers=[item.to_dict() for item in leftovers],
         total_hourly_usd=total,
@@ -206,7 +221,8 @@ def run(args: argparse.Namespace) -> int:
                 markup=False,
             )
         else:
-            console.print(f"Clean: nothing tied to {args.cluster} in {args.region}.", markup=False)
+            where = f"{args.region}, account {account or 'unknown'}"
+            console.print(f"Clean: nothing tied to {args.cluster} in {where}.", markup=False)
 
     if not leftovers:
         return finish(EXIT_CLEAN)
