@@ -815,3 +815,34 @@ def test_an_html_error_page_is_one_line_and_exit_2(
     assert line.startswith(f"sweep: could not check cluster {CLUSTER} in {REGION}: {why}")
     assert "<" not in line
     assert json.loads(out)["error"] == line.split(f"{REGION}: ", 1)[1]
+
+
+def test_a_stack_is_swept_in_the_account_its_role_reaches(tmp_path, capsys, monkeypatch) -> None:
+    """--stack takes the cluster, region, profile and role from the stack file (its outputs are
+    gone after destroy): another account's role is swept in that account."""
+    import fixes
+    from conftest import workshop_copy
+
+    for key in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    role = "arn:aws:iam::210987654321:role/Deployer"
+    fixes.set_config(
+        workshop_copy(tmp_path) / "Pulumi.dev.yaml", **{"aws:assumeRoles": [{"roleArn": role}]}
+    )
+    with mock_aws():
+        code = main(["sweep", "--stack", "dev", "--dir", str(tmp_path), "--json"])
+    document = json.loads(capsys.readouterr().out)
+    jsonschema.validate(document, command.OUTPUT_SCHEMA)
+    assert code == 0, document
+    assert (document["cluster"], document["region"]) == ("toe-dev", "ap-northeast-2")
+    assert document["account"] == "210987654321"
+    assert document["caller"].endswith(":assumed-role/Deployer/training-on-eks")
+
+
+def test_a_cluster_needs_its_region_and_a_stack_its_file(tmp_path, capsys) -> None:
+    assert main(["sweep", "--cluster", "toe-dev"]) == 2
+    assert "--region is required with --cluster" in capsys.readouterr().err
+    assert main(["sweep", "--stack", "nosuch", "--dir", str(tmp_path), "--json"]) == 2
+    document = json.loads(capsys.readouterr().out)
+    jsonschema.validate(document, command.OUTPUT_SCHEMA)
+    assert document["error"]

@@ -633,8 +633,12 @@ def test_6_destroy_runs_the_program_in_the_promised_order_and_leaves_nothing(
     for subnet in r.moto("ec2").describe_subnets()["Subnets"]:
         keys = {t["Key"] for t in subnet.get("Tags", [])}
         assert keys <= {"Name"}, (subnet["SubnetId"], keys)
-    sweep = r.toe("sweep", "--cluster", "toe-dev", "--region", REGION, check=False)
+    # The sweep asks as the stack did (its role), from the stack file: its outputs are gone.
+    sweep = r.toe("sweep", "--stack", "dev", "--dir", str(r.project), "--json", check=False)
     assert sweep.returncode == 0, sweep.stdout + sweep.stderr
+    swept = json.loads(sweep.stdout)
+    assert (swept["cluster"], swept["region"]) == ("toe-dev", REGION)
+    assert ":assumed-role/Deployer/" in swept["caller"], swept["caller"]
 
 
 def test_7_the_fleet_goes_up_and_down_through_the_automation_api(

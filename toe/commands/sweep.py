@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from typing import Any
 
-from toe.terminal import add_region
+from toe.terminal import add_project_dir, add_region
 
 NAME = "sweep"
 HELP = (
@@ -81,8 +82,16 @@ OUTPUT_SCHEMA: dict[str, Any] = {
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--cluster", required=True, help="EKS cluster name, e.g. toe-dev")
-    add_region(parser, "AWS region, e.g. ap-northeast-2", required=True)
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--cluster", help="EKS cluster name, e.g. toe-dev (with --region)")
+    target.add_argument(
+        "--stack",
+        metavar="NAME",
+        help="the stack's cluster, region, profile and role, from its stack file in --dir (its "
+        "outputs are gone after destroy)",
+    )
+    add_region(parser, "AWS region, e.g. ap-northeast-2 (default with --stack: its aws:region)")
+    add_project_dir(parser)
     parser.add_argument(
         "--vpc-id", default=None, help="only look in this VPC (volumes have no VPC)"
     )
@@ -98,7 +107,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument(
-        "--profile", default=None, help="AWS named profile (default: the usual chain)"
+        "--profile",
+        default=None,
+        help="AWS named profile (default: the stack's with --stack, else the usual chain)",
     )
     parser.add_argument(
         "--attempts",
@@ -161,9 +172,32 @@ def _identity(session: Any, region: str) -> tuple[str | None, str | None]:
     return me.get("Account"), me.get("Arn")
 
 
+def _session(args: argparse.Namespace) -> Any:
+    """--stack: the cluster, region and session the stack's own config gives (its outputs are
+    gone once it is destroyed); `args` takes the cluster and region."""
+    from core import eks_token
+    from core.config import aws_access
+    from toe import guidance
+    from toe.attendees import cluster_name_for
+    from toe.stackfiles import resolve_dir, stack_config
+
+    project = resolve_dir(args.dir)
+    if not (project / f"Pulumi.{args.stack}.yaml").is_file():
+        raise ValueError(guidance.unknown_stack(args.stack, project))
+    values = stack_config(args.stack, project)  # StackFileError: a ValueError, said as such
+    args.region = args.region or values.get("aws:region")
+    if not args.region:
+        raise ValueError(f"stack {args.stack} sets no aws:region: give --region")
+    args.cluster = cluster_name_for(args.stack, values)
+    access = aws_access(values, args.region, stack=args.stack)
+    if args.profile:
+        access = dataclasses.replace(access, profile=args.profile)
+    return eks_token.session_for_access(access)
+
+
 def run(args: argparse.Namespace) -> int:
     import boto3
-    from botocore.exceptions import BotoCoreError
+    from botocore.exceptions import BotoCoreError, ClientError
 
     from toe import sweep
     from toe.terminal import console as make_console
@@ -188,14 +222,20 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps(document, indent=2, sort_keys=True))
         return code
 
+    if args.cluster and not args.region:
+        print("sweep: --region is required with --cluster", file=sys.stderr)
+        return EXIT_UNCHECKED
     try:
+        session = _session(args) if args.stack else None
+        document.update(cluster=args.cluster, region=args.region)
         sweep.validate_cluster_name(args.cluster)
-        session = boto3.Session(region_name=args.region, profile_name=args.profile)
+        if session is None:
+            session = boto3.Session(region_name=args.region, profile_name=args.profile)
         leftovers = sweep.find_leftovers(session, args.cluster, args.vpc_id)
-    except (ValueError, sweep.SweepCheckError, BotoCoreError) as err:
-        line = f"sweep: could not check cluster {args.cluster} in {args.region}: {err}"
-        document["error"] = str(err)
-        print(line, file=sys.stderr)
+    except (ValueError, sweep.SweepCheckError, BotoCoreError, ClientError) as err:
+        what = f"cluster {args.cluster} in {args.region}" if args.cluster else f"stack {args.stack}"
+        document.update(cluster=args.cluster or "", region=args.region or "", error=str(err))
+        print(f"sweep: could not check {what}: {err}", file=sys.stderr)
         return finish(EXIT_UNCHECKED)
 
     status = sweep.cluster_status(session, args.cluster)
