@@ -272,8 +272,7 @@ class _StackRunner:
     def _sweep_target(self, stack: str, handle: auto.Stack) -> tuple[AwsAccess, str, str | None]:
         """How to reach AWS (the stack's region, profile and role), the cluster name and the VPC
         id to sweep, from the outputs or else the stack file."""
-        from core.config import aws_access
-        from toe.stackfiles import StackFileError, stack_config
+        from toe.stackfiles import stack_access
 
         try:
             outputs = {key: out.value for key, out in handle.outputs().items()}
@@ -283,10 +282,7 @@ class _StackRunner:
         config = (attendees.load_stack_document(path).get("config") or {}) if path.is_file() else {}
         region = outputs.get("region") or config.get(attendees.REGION_KEY)
         cluster = outputs.get("clusterName") or attendees.cluster_name_for(stack, config)
-        try:
-            access = aws_access(stack_config(stack, self.options.work_dir), region, stack=stack)
-        except (StackFileError, OSError):
-            access = AwsAccess(region)
+        access = stack_access(stack, region, self.options.work_dir)
         return access, cluster, outputs.get("vpcId")
 
     def _run_sweep(self, target: tuple[AwsAccess, str, str | None], log: TextIO) -> dict[str, Any]:

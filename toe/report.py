@@ -143,15 +143,10 @@ def stack_session(stack: str, region: str, project_dir: Path | None = None) -> A
     """A boto3 session that reaches AWS as the stack's aws provider does (its profile and role:
     EKS made that identity the cluster's admin); the ambient one without the stack's file."""
     from core import eks_token
-    from core.config import AwsAccess, aws_access
-    from toe.stackfiles import StackFileError, stack_config
+    from toe.stackfiles import stack_access
 
     try:
-        access = aws_access(stack_config(stack, project_dir), region, stack=stack)
-    except (StackFileError, OSError):
-        access = AwsAccess(region)
-    try:
-        return eks_token.session_for_access(access)
+        return eks_token.session_for_access(stack_access(stack, region, project_dir))
     except Exception as exc:  # a profile that is not there, a role it may not assume
         raise ReportError(
             f"cannot reach AWS as stack {stack} does: {readout.describe_exception(exc)}"

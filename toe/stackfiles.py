@@ -185,6 +185,17 @@ def _config_text(value: Any) -> str:
     return str(value)
 
 
+def stack_access(stack: str, region: str | None, project_dir: Path | None = None) -> Any:
+    """How the stack's aws provider reaches AWS (core.config.AwsAccess: its profile and role),
+    from its stack file; the ambient credentials where there is no file to read."""
+    from core.config import AwsAccess, aws_access
+
+    try:
+        return aws_access(stack_config(stack, project_dir), region, stack=stack)
+    except (StackFileError, OSError):
+        return AwsAccess(region)
+
+
 def stack_config(
     stack: str, project_dir: Path | None = None, overrides: Mapping[str, Any] | None = None
 ) -> dict[str, str]:

@@ -189,8 +189,8 @@ def _assume_roles(r: _Reader) -> tuple[dict, ...] | None:
             return None
         if key.partition(":")[2] in aws_provider_keys():  # else _unknown_keys moves it
             before = len(r.problems)
-            for i, entry in enumerate(entries):
-                where = f"{key}[{i}]" if listed else key
+            wheres = [f"{key}[{i}]" if listed else key for i in range(len(entries))]
+            for where, entry in zip(wheres, entries, strict=True):
                 # A misspelt field (`rolearn`) is dropped by the provider, and without roleArn
                 # `pulumi up` runs as the caller's own identity, maybe in another account.
                 meant = unknown_fields(r, where, entry, assume_role_fields(), "role")
@@ -207,7 +207,7 @@ def _assume_roles(r: _Reader) -> tuple[dict, ...] | None:
                         + r.set_fix(f"{where}.roleArn", "<role ARN>"),
                     )
             if len(r.problems) == before:  # each role reads; can the kubeconfig assume it?
-                _one_role_for_the_kubeconfig(r, key, entries)
+                _one_role_for_the_kubeconfig(r, key, list(zip(wheres, entries, strict=True)))
         return tuple(entries)
     return ()
 
@@ -217,7 +217,7 @@ def _assume_roles(r: _Reader) -> tuple[dict, ...] | None:
 GET_TOKEN_CANNOT_SEND = ("externalId", "sourceIdentity", "tags")
 
 
-def _one_role_for_the_kubeconfig(r: _Reader, key: str, entries: list) -> None:
+def _one_role_for_the_kubeconfig(r: _Reader, key: str, entries: list[tuple[str, dict]]) -> None:
     """pulumi-kubernetes reaches the cluster through that kubeconfig: a role it cannot assume as
     the aws provider did would meet the cluster as an identity EKS did not make admin, and `pulumi
     up` would fail after the cluster was created. An AWS CLI profile can hold what it cannot."""
@@ -236,9 +236,9 @@ def _one_role_for_the_kubeconfig(r: _Reader, key: str, entries: list) -> None:
             f"one before as its source_profile, and use the last: {use}",
         )
         return
-    for i, entry in enumerate(entries):
+    for where, entry in entries:
         for name in (n for n in GET_TOKEN_CANNOT_SEND if entry.get(n)):
-            path = f"{key}[{i}].{name}" if key == "aws:assumeRoles" else f"{key}.{name}"
+            path = f"{where}.{name}"
             r.problem(
                 path,
                 "cannot be sent by the cluster's kubeconfig (`aws eks get-token --role` sends "
