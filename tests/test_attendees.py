@@ -197,7 +197,7 @@ def test_cli_add_count_then_list_json(project: Path, capsys):
     assert out.count("wrote ") == 3
     assert "training-on-eks:webhookToken" in out  # the operator is told what was not copied
 
-    assert main(["attendees", "list", "--format", "json", "--dir", str(project)]) == 0
+    assert main(["attendees", "list", "--json", "--dir", str(project)]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["name"] for r in rows] == ["attendee01", "attendee02", "attendee03", "dev"]
     assert [r["managesRoleTags"] for r in rows] == [False, False, False, True]

@@ -79,7 +79,7 @@ def test_the_toe_command_runs_from_any_folder_with_dir(tmp_path):
 
     helped = _toe("--help", cwd=tmp_path)
     assert helped.returncode == 0 and helped.stdout.startswith("usage: toe "), helped.stderr
-    listed = _toe("attendees", "list", "--format", "json", "--dir", str(ROOT), cwd=tmp_path)
+    listed = _toe("attendees", "list", "--json", "--dir", str(ROOT), cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
     assert "dev" in [row["name"] for row in json.loads(listed.stdout)]
     # Its own data (the bundled prices, the EKS calendar) comes from the package, not the cwd.

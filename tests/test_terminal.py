@@ -16,7 +16,7 @@ def test_attendees_list_into_head_ends_quietly(tmp_path):
     """`python -m toe attendees list | head -n 1`: no BrokenPipeError traceback, exit 0."""
     for index in range(200):
         (tmp_path / f"Pulumi.attendee{index:03d}.yaml").write_text("config: {}\n")
-    command = f"{sys.executable} -m toe attendees list --dir {tmp_path} --format json | head -n 1"
+    command = f"{sys.executable} -m toe attendees list --dir {tmp_path} --json | head -n 1"
     done = subprocess.run(
         ["bash", "-o", "pipefail", "-c", command],
         cwd=ROOT,
@@ -102,3 +102,18 @@ def test_every_command_reads_the_same_project_folder():
     assert {"synth", "preflight", "cost", "fleet", "attendees add", "attendees list"} <= set(found)
     assert {(default, kind) for default, kind, _ in found.values()} == {(None, project_folder)}
     assert len({text for *_, text in found.values()}) == 1
+
+
+def test_every_command_with_machine_output_takes_json():
+    """Scripts ask every command for JSON the same way: `--json`, a flag (no `--format`)."""
+    import argparse
+
+    from toe.cli import build_parser
+
+    takes = {}
+    for name, sub in _subparsers(build_parser()):
+        for action in sub._actions:
+            assert "--format" not in action.option_strings, name
+            if "--json" in action.option_strings:
+                takes[name] = isinstance(action, argparse._StoreTrueAction)
+    assert takes == dict.fromkeys(("attendees list", "cost", "preflight", "report", "sweep"), True)

@@ -125,7 +125,7 @@ def test_offline_job_tests_synthesizes_every_stack_and_uploads_it():
     assert "permissions" not in job and "secrets." not in yaml.safe_dump(job)
     runs = "\n".join(step.get("run", "") for step in job["steps"])
     assert "make test" in runs
-    assert "toe attendees list --format json" in runs
+    assert "toe attendees list --json" in runs
     assert 'toe synth --stack "$stack"' in runs
     upload = next(
         s for s in job["steps"] if s.get("uses", "").startswith("actions/upload-artifact")
@@ -166,6 +166,6 @@ def test_stack_list_command_feeds_the_matrix(tmp_path: Path, capsys):
 
     for name in ("dev", "attendee01"):
         (tmp_path / f"Pulumi.{name}.yaml").write_text("config:\n  aws:region: ap-northeast-2\n")
-    assert main(["attendees", "list", "--format", "json", "--dir", str(tmp_path)]) == 0
+    assert main(["attendees", "list", "--json", "--dir", str(tmp_path)]) == 0
     rows = yaml.safe_load(capsys.readouterr().out)
     assert [row["name"] for row in rows] == ["attendee01", "dev"]

@@ -48,9 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add.add_argument("--force", action="store_true", help="overwrite existing stack files")
 
     listing = actions.add_parser("list", help="show the stack files and what each stack gets")
-    listing.add_argument(
-        "--format", choices=("table", "json"), default="table", help="output format"
-    )
+    listing.add_argument("--json", action="store_true", help="print the stack files as JSON")
     for action in (add, listing):
         add_project_dir(action)
 
@@ -130,7 +128,7 @@ def _list(args: argparse.Namespace, console) -> int:
     from toe import attendees
 
     stacks = attendees.list_stack_files(args.dir)
-    if args.format == "json":
+    if args.json:
         rows = [
             {
                 "name": s.name,
