@@ -185,10 +185,10 @@ def test_account_file_quotas(tmp_path):
     assert quotas[ac.QUOTA_G_VT] == 0.0
     assert quotas[ac.QUOTA_STANDARD] == DEFAULT_QUOTAS[ac.QUOTA_STANDARD]
     path.write_text("region: ap-northeast-2\nvpcs: []\nquotas: {G: 1}\n")
-    with pytest.raises(AccountError, match="'G' is not a quota code"):
+    with pytest.raises(AccountError, match=r"quotas\.G: is not one of L-1216C47A"):
         load_account(path)
     path.write_text("region: ap-northeast-2\nvpcs: []\nquotas: {L-DB2E81BA: -1}\n")
-    with pytest.raises(AccountError, match="not a non-negative number"):
+    with pytest.raises(AccountError, match=r"quotas\.L-DB2E81BA: -1 is not a number at least 0"):
         load_account(path)
 
 

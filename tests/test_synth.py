@@ -425,7 +425,7 @@ def test_checkov_finds_no_failed_checks_in_the_manifests(result):
     [
         (
             "region: ap-northeast-2\nvpcs:\n  - {name: v, cidr: 10.0.0.0/16, subnets: 5}\n",
-            "vpcs[0].subnets: needs a list of subnets, not 5",
+            "vpcs[0].subnets: is a whole number, needs a list",
         ),
         (
             "region: ap-northeast-2\nvpcs:\n  - name: v\n    cidr: 10.0.0.0/16\n    subnets:\n"
@@ -435,7 +435,7 @@ def test_checkov_finds_no_failed_checks_in_the_manifests(result):
         ),
         (
             "region: ap-northeast-2\nvpcs:\n  - {name: v, cidr: 10.0.0.0/8}\n",
-            "vpcs[0].cidr: 10.0.0.0/8 is a /8; AWS VPCs are /16 to /28",
+            "vpcs[0].cidr: 10.0.0.0/8 is a /8; AWS VPC and subnet blocks are /16 to /28",
         ),
         (
             "region: ap-northeast-2\nvpcs:\n  - name: v\n    cidr: 10.0.0.0/16\n    subnets:\n"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import toe.offline.account_file as account_file
+from core.account_checks import QUOTA_G_VT, QUOTA_P, QUOTA_STANDARD
+from core.instance_types import facts_from_describe
+from toe.offline.account_file import AccountError
 from toe.offline.moto import shared_botocore_models
 
 WORKSHOP_ACCOUNT = Path(__file__).resolve().parents[1] / "accounts" / "workshop.yaml"
@@ -14,20 +17,13 @@ WORKSHOP_ACCOUNT = Path(__file__).resolve().parents[1] / "accounts" / "workshop.
 ID_SEED = 20251126
 # EC2 running on-demand vCPU quotas (Service Quotas codes; moto does not simulate the service).
 # An account file without `quotas:` gets these generous values.
-DEFAULT_QUOTAS = {
-    "L-1216C47A": 640.0,  # Standard (A, C, D, H, I, M, R, T, Z) instances
-    "L-DB2E81BA": 192.0,  # G and VT instances
-    "L-417A185B": 192.0,  # P instances
-}
-QUOTA_CODE_PREFIX = "L-"
-
-
-class AccountError(ValueError):
-    """The account file is not usable; the message says where and why."""
+DEFAULT_QUOTAS = {QUOTA_STANDARD: 640.0, QUOTA_G_VT: 192.0, QUOTA_P: 192.0}
 
 
 @dataclass(frozen=True)
 class SubnetSpec:
+    """A subnet as the account file names it: its Name tag, zone and block."""
+
     name: str
     az: str
     cidr: str
@@ -36,6 +32,8 @@ class SubnetSpec:
 
 @dataclass(frozen=True)
 class VpcSpec:
+    """A VPC as the account file names it, with its subnets."""
+
     name: str
     cidr: str
     subnets: tuple[SubnetSpec, ...]
@@ -61,6 +59,8 @@ class SimulatedCluster:
 
 @dataclass(frozen=True)
 class Account:
+    """The simulated account: its region, VPCs, quotas and, optionally, the cluster's results."""
+
     region: str
     vpcs: tuple[VpcSpec, ...]
     source: str
@@ -68,133 +68,73 @@ class Account:
     quotas: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_QUOTAS))
 
 
-# AWS VPC and subnet sizes: /16 (65,536 addresses) to /28 (16) (Amazon VPC user guide, "VPC
-# CIDR blocks" and "Subnet sizing").
-VPC_PREFIXES = range(16, 29)
+class _MotoEc2:
+    """EC2's data as moto copies it: the zones of each region, the instance types each zone
+    offers and their GPUs (DescribeInstanceTypes' shape)."""
 
+    def __init__(self) -> None:
+        # moto's EC2 models make three boto3 sessions on import: with one loader, 0.3 s less.
+        with shared_botocore_models():
+            from moto.ec2.models.availability_zones_and_regions import RegionsAndZonesBackend
+            from moto.ec2.models.instance_types import INSTANCE_TYPE_OFFERINGS, INSTANCE_TYPES
 
-def _zones(region: str) -> frozenset[str]:
-    """The zones EC2 has in `region`, from moto's copy of EC2's region data."""
-    # moto's EC2 models make three boto3 sessions on import: with one loader, 0.3 s less.
-    with shared_botocore_models():
-        from moto.ec2.models.availability_zones_and_regions import RegionsAndZonesBackend
+        self._zones = RegionsAndZonesBackend.zones
+        self._offers = INSTANCE_TYPE_OFFERINGS["availability-zone"]
+        self._types = INSTANCE_TYPES
 
-    return frozenset(z.name for z in RegionsAndZonesBackend.zones.get(region, []))
+    def zones(self, region: str) -> frozenset[str]:
+        return frozenset(z.name for z in self._zones.get(region, []))
+
+    def offered(self, region: str, zone: str) -> frozenset[str]:
+        return frozenset(
+            o["InstanceType"] for o in self._offers.get(region, ()) if o["Location"] == zone
+        )
+
+    def gpu_node(self, instance_type: str) -> bool:
+        item = self._types.get(instance_type)
+        facts = facts_from_describe(item) if item is not None else None
+        return facts is not None and facts.has_nvidia_gpu and facts.kubernetes_arch == "amd64"
 
 
 def load_account(path: Path = WORKSHOP_ACCOUNT) -> Account:
-    """Read and check an account file; raise AccountError naming the file and the bad entry."""
-    from core.config import valid_regions
+    """Read and check an account file; AccountError lists every problem in it, each with a fix."""
     from toe.stackfiles import StackFileError, read_yaml_mapping
 
     path = Path(path)
     if not path.exists():
-        raise AccountError(f"{path}: no such account file")
+        raise AccountError(path, reason=f"{path}: no such account file")
     try:
         raw = read_yaml_mapping(path)
     except StackFileError as err:
-        raise AccountError(f"{path.parent}/{err}") from None
-    region = raw.get("region")
-    if not isinstance(region, str) or not region:
-        raise AccountError(f"{path}: region: needs an AWS region such as ap-northeast-2")
-    if region not in valid_regions():
-        raise AccountError(f"{path}: region: {region!r} is not an AWS region")
-    if not isinstance(raw.get("vpcs"), list):
-        raise AccountError(f"{path}: vpcs: needs a list of VPCs (name, cidr, subnets)")
-    zones = _zones(region)
-    vpcs = []
-    seen_subnets: list[tuple[str, ipaddress.IPv4Network]] = []
-    for i, vpc in enumerate(raw["vpcs"]):
-        where = f"{path}: vpcs[{i}]"
-        if not isinstance(vpc, dict) or not {"name", "cidr"} <= vpc.keys():
-            raise AccountError(f"{where} needs name and cidr")
-        net = _network(f"{where}.cidr", vpc["cidr"])
-        if net.prefixlen not in VPC_PREFIXES:
-            raise AccountError(
-                f"{where}.cidr: {vpc['cidr']} is a /{net.prefixlen}; AWS VPCs are /16 to /28"
-            )
-        subnets_raw = vpc.get("subnets") or []
-        if not isinstance(subnets_raw, list):
-            raise AccountError(f"{where}.subnets: needs a list of subnets, not {subnets_raw!r}")
-        subnets = []
-        for j, sub in enumerate(subnets_raw):
-            swhere = f"{where}.subnets[{j}]"
-            if not isinstance(sub, dict) or not {"name", "az", "cidr"} <= sub.keys():
-                raise AccountError(f"{swhere} needs name, az and cidr")
-            if str(sub["az"]) not in zones:
-                raise AccountError(
-                    f"{swhere}.az: {sub['az']!r} is not a zone of {region} "
-                    f"({', '.join(sorted(zones)) or 'none known'})"
-                )
-            cidr = _network(f"{swhere}.cidr", sub["cidr"])
-            if not cidr.subnet_of(net):
-                raise AccountError(
-                    f"{swhere}.cidr: {sub['cidr']} is outside the VPC's {vpc['cidr']}"
-                )
-            if cidr.prefixlen not in VPC_PREFIXES:
-                raise AccountError(f"{swhere}.cidr: {sub['cidr']} is not /16 to /28")
-            clash = next((w for w, other in seen_subnets if other.overlaps(cidr)), None)
-            if clash is not None and clash.startswith(f"{where}."):
-                raise AccountError(f"{swhere}.cidr: {sub['cidr']} overlaps {clash}")
-            seen_subnets.append((f"{swhere}.cidr", cidr))
-            tags = sub.get("tags") or {}
-            if not isinstance(tags, dict) or not all(
-                isinstance(k, str) and isinstance(v, str) for k, v in tags.items()
-            ):
-                raise AccountError(f"{swhere}.tags: needs a map of tag key to text value")
-            subnets.append(SubnetSpec(str(sub["name"]), str(sub["az"]), str(sub["cidr"]), tags))
-        vpcs.append(VpcSpec(str(vpc["name"]), str(vpc["cidr"]), tuple(subnets)))
-    return Account(
-        region=region,
-        vpcs=tuple(vpcs),
-        source=str(path),
-        cluster=_cluster(f"{path}: cluster", raw.get("cluster"), region),
-        quotas=_quotas(path, raw.get("quotas")),
+        raise AccountError(path, reason=f"{path.parent}/{err}") from None
+    found = account_file.problems(raw, _MotoEc2())
+    if found:
+        raise AccountError(path, found)
+    vpcs = tuple(
+        VpcSpec(
+            vpc["name"],
+            vpc["cidr"],
+            tuple(
+                SubnetSpec(sub["name"], sub["az"], sub["cidr"], sub.get("tags") or {})
+                for sub in vpc.get("subnets") or ()
+            ),
+        )
+        for vpc in raw["vpcs"]
     )
+    quotas = dict(DEFAULT_QUOTAS) | {k: float(v) for k, v in (raw.get("quotas") or {}).items()}
+    return Account(raw["region"], vpcs, str(path), _cluster(raw.get("cluster")), quotas)
 
 
-def _cluster(where: str, raw: object, region: str) -> SimulatedCluster | None:
+def _cluster(raw: Mapping | None) -> SimulatedCluster | None:
     if raw is None:
         return None
-    node = raw.get("gpuNode") if isinstance(raw, dict) else None
-    if not isinstance(node, dict) or not {"instanceType", "zone"} <= node.keys():
-        raise AccountError(f"{where}.gpuNode needs instanceType and zone")
-    if not str(node["zone"]).startswith(region):
-        raise AccountError(f"{where}.gpuNode: zone {node['zone']} is not in {region}")
-    checks = {}
-    for name, check in (raw.get("checks") or {}).items():
-        if not isinstance(check, dict) or "message" not in check:
-            raise AccountError(f"{where}.checks.{name} needs message (and exitCode)")
-        checks[str(name)] = CheckOutcome(int(check.get("exitCode", 0)), str(check["message"]))
-    return SimulatedCluster(
-        instance_type=str(node["instanceType"]),
-        zone=str(node["zone"]),
-        capacity_type=str(node.get("capacityType", "on-demand")),
-        checks=checks,
-    )
-
-
-def _quotas(path: Path, raw: object) -> dict[str, float]:
-    """`quotas:` maps a quota code to its value; codes not listed keep their default."""
-    quotas = dict(DEFAULT_QUOTAS)
-    if raw is None:
-        return quotas
-    if not isinstance(raw, dict):
-        raise AccountError(f"{path}: quotas must map a quota code (L-...) to a number")
-    for code, value in raw.items():
-        if not str(code).startswith(QUOTA_CODE_PREFIX):
-            raise AccountError(f"{path}: quotas: {code!r} is not a quota code (L-...)")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise AccountError(f"{path}: quotas.{code}: {value!r} is not a non-negative number")
-        quotas[str(code)] = float(value)
-    return quotas
-
-
-def _network(where: str, cidr: object) -> ipaddress.IPv4Network:
-    try:
-        return ipaddress.IPv4Network(str(cidr))
-    except ValueError as err:
-        raise AccountError(f"{where}: {cidr!r} is not an IPv4 CIDR block") from err
+    node = raw["gpuNode"]
+    checks = {
+        name: CheckOutcome(check.get("exitCode", 0), check["message"])
+        for name, check in (raw.get("checks") or {}).items()
+    }
+    capacity = node.get("capacityType", "on-demand")
+    return SimulatedCluster(node["instanceType"], node["zone"], capacity, checks)
 
 
 def create_in_moto(account: Account, session) -> None:
