@@ -60,7 +60,7 @@ def _problems(tmp_path, document) -> tuple[FileProblem, ...]:
 
 def test_the_schema_is_valid_and_the_workshop_account_follows_it():
     schema = json.loads(SCHEMA.read_text())
-    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.Draft7Validator.check_schema(schema)
     jsonschema.validate(yaml.safe_load(WORKSHOP_ACCOUNT.read_text()), schema)
     assert load_account().cluster.checks[wk.GPU_CHECK].exit_code == 0
 
@@ -71,9 +71,9 @@ def test_the_schema_names_what_the_code_reads():
     defs = json.loads(SCHEMA.read_text())
     quotas = defs["properties"]["quotas"]["propertyNames"]["enum"]
     assert set(quotas) == set(DEFAULT_QUOTAS) == set(ac.QUOTA_NAMES)
-    checks = defs["$defs"]["cluster"]["properties"]["checks"]["propertyNames"]["enum"]
+    checks = defs["definitions"]["cluster"]["properties"]["checks"]["propertyNames"]["enum"]
     assert set(checks) == {wk.GPU_CHECK, wk.EFA_CHECK, wk.DISTRIBUTED_CHECK}
-    capacity = defs["$defs"]["gpuNode"]["properties"]["capacityType"]["enum"]
+    capacity = defs["definitions"]["gpuNode"]["properties"]["capacityType"]["enum"]
     assert tuple(capacity) == KARPENTER_CAPACITY_TYPES
 
 

@@ -90,6 +90,12 @@ def _required() -> Tools:
 
 
 @pytest.fixture(scope="session")
+def tools() -> Tools:
+    """The built tools, for items that need no world."""
+    return _required()
+
+
+@pytest.fixture(scope="session")
 def world(tmp_path_factory) -> World:
     _required()
     directory = tmp_path_factory.mktemp("world")

@@ -1,6 +1,7 @@
 """Checking an account file before moto is seeded with it.
 
-Its shape is judged by `toe/accounts/account.schema.json` (jsonschema, every error at once); what
+Its shape is judged by `toe/accounts/account.schema.json` (jsonschema, every error at once; draft
+7, the newest the YAML language server's editors check files by, its README says); what
 only EC2's data can judge comes after: the region (botocore's endpoint data), its zones and the
 instance types each zone offers (moto's copy of EC2's data), and the CIDR blocks (the Amazon VPC
 user guide: blocks are /16 to /28, a subnet's lies inside its VPC's). Each problem says where it
@@ -112,8 +113,8 @@ def _told(path: tuple, message: str, fix: str) -> FileProblem:
 
 
 @functools.cache
-def _validator() -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text(encoding="utf-8")))
+def _validator() -> jsonschema.Draft7Validator:
+    return jsonschema.Draft7Validator(json.loads(SCHEMA.read_text(encoding="utf-8")))
 
 
 def problems(raw: Mapping[str, Any], ec2: Ec2Data) -> list[FileProblem]:

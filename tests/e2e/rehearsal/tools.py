@@ -13,6 +13,7 @@ HERE = Path(__file__).resolve().parent
 VERSIONS_FILE = HERE.parent / "tools" / "versions.env"
 BUILD_SCRIPT = HERE.parent / "tools" / "build.sh"
 KARPENTER_SOURCE = HERE.parent / "tools" / "karpenter"
+YAML_LANGUAGE_SERVER_SOURCE = HERE.parent / "tools" / "yaml-language-server"
 
 
 def source_hash(directory: Path) -> str:
@@ -72,6 +73,10 @@ class Tools:
             "karpenter": self._dir(
                 f"karpenter-{v['KARPENTER_VERSION']}-{source_hash(KARPENTER_SOURCE)}"
             ),
+            "yaml-language-server": self._dir(
+                f"yaml-language-server-{v['YAML_LANGUAGE_SERVER_VERSION']}-"
+                f"{source_hash(YAML_LANGUAGE_SERVER_SOURCE)}"
+            ),
         }
 
     def missing(self) -> list[str]:
@@ -128,6 +133,11 @@ class Tools:
     @property
     def karpenter_crds(self) -> list[Path]:
         return sorted((self.folders["karpenter"] / "crds").glob("*.yaml"))
+
+    @property
+    def yaml_language_server_check(self) -> Path:
+        """check.js: the YAML language server's diagnostics for one file, as JSON lines."""
+        return self.folders["yaml-language-server"] / "check.js"
 
     @property
     def aws_bin(self) -> Path:

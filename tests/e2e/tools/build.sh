@@ -9,6 +9,8 @@
 #   <cache>/karpenter-<v>-<src>/       bin/karpenter (Karpenter core with the Auto Mode cloud
 #                                      provider in karpenter/) and crds/ (Karpenter's CRDs);
 #                                      <src> is a hash of karpenter/, so an edit there rebuilds it
+#   <cache>/yaml-language-server-<v>-<src>/   the YAML language server (npm, from the lock file in
+#                                      yaml-language-server/) and its check.js
 # <cache> is $TOE_TOOLS_DIR, else ${XDG_CACHE_HOME:-~/.cache}/training-on-eks/tools. A folder is
 # used only once its `.complete` marker exists, so an interrupted build starts that tool again.
 # Usage: build.sh [--check]   (--check: exit 1 and name what is missing, build nothing)
@@ -36,10 +38,11 @@ source_hash() {
     | sha256sum | cut -c1-12
 }
 karpenter_dir="$cache/karpenter-$KARPENTER_VERSION-$(source_hash "$here/karpenter")"
+yls_dir="$cache/yaml-language-server-$YAML_LANGUAGE_SERVER_VERSION-$(source_hash "$here/yaml-language-server")"
 
 if [[ "${1:-}" == "--check" ]]; then
   missing=0
-  for dir in "$pulumi_dir" "$k8s_provider_dir" "$kube_dir" "$etcd_dir" "$awscli_dir" "$karpenter_dir"; do
+  for dir in "$pulumi_dir" "$k8s_provider_dir" "$kube_dir" "$etcd_dir" "$awscli_dir" "$karpenter_dir" "$yls_dir"; do
     [[ -f "$dir/.complete" ]] || { echo "missing: $dir"; missing=1; }
   done
   exit "$missing"
@@ -173,6 +176,17 @@ build_karpenter() {
   finish "$karpenter_dir" "$module ($(cd "$here/karpenter" && GOTOOLCHAIN="$KARPENTER_GOTOOLCHAIN" mod_sum "$module")) built with $KARPENTER_GOTOOLCHAIN, Go module proxy; main (the Auto Mode cloud provider) from tests/e2e/tools/karpenter; CRDs from its pkg/apis/crds; $((SECONDS - started)) s"
 }
 
+# From npm, exactly as yaml-language-server/package-lock.json pins it (npm ci), without install
+# scripts.
+build_yaml_language_server() {
+  cached "$yls_dir" && return
+  local started=$SECONDS
+  rm -rf "$yls_dir" && mkdir -p "$yls_dir"
+  cp -r "$here/yaml-language-server/." "$yls_dir/"
+  (cd "$yls_dir" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error)
+  finish "$yls_dir" "yaml-language-server@$YAML_LANGUAGE_SERVER_VERSION from npm (package-lock.json in tests/e2e/tools/yaml-language-server), Node $(node --version); $((SECONDS - started)) s"
+}
+
 mkdir -p "$cache"
 total=$SECONDS
 build_etcd
@@ -181,4 +195,5 @@ build_pulumi
 build_kubernetes_provider
 build_kubernetes
 build_karpenter
+build_yaml_language_server
 log "tools ready in $cache ($((SECONDS - total)) s)"
