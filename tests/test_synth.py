@@ -521,3 +521,22 @@ def test_two_synths_writing_one_folder_never_mix(tmp_path, result):
     stack = json.loads((out / synth.PLAN_FILE).read_text())["stack"]
     names = {p.name for p in (out / synth.MANIFEST_DIR).iterdir()}
     assert names and all(name.startswith(f"{stack}-") for name in names)
+
+
+def test_an_account_of_another_region_is_refused_and_the_fix_leaves_the_stack_alone(
+    tmp_path, capsys
+):
+    """The program would look for the VPC in the stack's region and find none: synth says why,
+    and its fix rehearses in the file's region once, without changing the stack file."""
+    from toe.offline.account import WORKSHOP_ACCOUNT
+
+    account = tmp_path / "account.yaml"
+    account.write_text(WORKSHOP_ACCOUNT.read_text().replace("ap-northeast-2", "us-east-1"))
+    argv = ["synth", "--account", str(account), "--out", str(tmp_path / "out")]
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err
+    assert f"{account}: describes us-east-1, but stack dev deploys to ap-northeast-2" in err
+    fix = re.search(r"`(--set \S+)`", err).group(1)
+    stack_file = (ROOT / "Pulumi.dev.yaml").read_bytes()
+    assert cli.main([*argv, *fix.split()]) == 0, capsys.readouterr().err
+    assert (ROOT / "Pulumi.dev.yaml").read_bytes() == stack_file

@@ -25,6 +25,7 @@ from toe.offline.account import (
     create_in_moto,
     load_account,
 )
+from toe.offline.account_file import AccountError
 from toe.offline.answers import AwsAnswers, InvokeError, _session
 from toe.offline.mocks import HarnessMocks, _monitor_class
 from toe.offline.moto import shared_botocore_models
@@ -126,6 +127,7 @@ def run_program(
         )
     project = yaml.safe_load((project_dir / "Pulumi.yaml").read_text())["name"]
     region = cfg.get("aws:region") or account.region
+    _same_region(stack, region, account)
     with _RUN_LOCK, simulated_aws(account):
         answers = AwsAnswers(region, account.quotas)
         harness_mocks = HarnessMocks(answers, preview, account.cluster)
@@ -143,6 +145,22 @@ def run_program(
         config=cfg,
         subnet_tags=tags,
         after=extra,
+    )
+
+
+def _same_region(stack: str, region: object, account: Account) -> None:
+    """Refuse a stack that deploys to a region the account file does not describe: the program
+    would look there and find nothing (a region AWS lacks is the config reader's to report)."""
+    from core.config import valid_regions
+
+    if region == account.region or region not in valid_regions():
+        return
+    raise AccountError(
+        Path(account.source),
+        reason=f"{account.source}: describes {account.region}, but stack {stack} deploys to "
+        f"{region} (aws:region), where the simulated account has nothing; describe {region} in "
+        f"the account file (its region, VPCs and zones), or rehearse this once in the file's "
+        f"region with `--set aws:region={account.region}` (the stack file is not changed)",
     )
 
 
