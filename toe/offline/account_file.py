@@ -1,8 +1,9 @@
 """Checking an account file before moto is seeded with it.
 
 Its shape is judged by `toe/accounts/account.schema.json` (jsonschema, every error at once; draft
-7, the newest the YAML language server's editors check files by, its README says); what
-only EC2's data can judge comes after: the region (botocore's endpoint data), its zones and the
+7, which editors' YAML language servers read from old to new: 1.19's README says "JSON Schema 7
+and below", 1.25's adds 2019-09 and 2020-12; `make e2e` runs 1.25). What only EC2's data can
+judge comes after: the region (botocore's endpoint data), its zones and the
 instance types each zone offers (moto's copy of EC2's data), and the CIDR blocks (the Amazon VPC
 user guide: blocks are /16 to /28, a subnet's lies inside its VPC's). Each problem says where it
 is, what is wrong and an edit that fixes it while keeping what the file meant, where one exists.
