@@ -64,13 +64,6 @@ def core_v1_api(endpoint: str, certificate_authority: str, token: str) -> Any:
     return client.CoreV1Api(api_client(endpoint, certificate_authority, token))
 
 
-def batch_v1_api(endpoint: str, certificate_authority: str, token: str) -> Any:
-    """A `kubernetes.client.BatchV1Api` for the endpoint, trusting the base64 PEM CA data."""
-    from kubernetes import client
-
-    return client.BatchV1Api(api_client(endpoint, certificate_authority, token))
-
-
 def api_client(endpoint: str, certificate_authority: str, token: str) -> Any:
     """A `kubernetes.client.ApiClient` from endpoint, base64 CA data (as EKS gives it), token."""
     from kubernetes import client

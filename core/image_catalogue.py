@@ -99,11 +99,6 @@ def find(reference: str, path: Path = CATALOGUE) -> ImageRecord | None:
     return None
 
 
-def by_config_key(path: Path = CATALOGUE) -> Mapping[str, ImageRecord]:
-    """config key (gpuCheckImage, ...) -> the record of its default."""
-    return {key: r for r in load_catalogue(path).values() for key in r.config_keys}
-
-
 @dataclass(frozen=True)
 class Pull:
     """What a kubelet makes of pulling one image: pulled (with its record), or the waiting

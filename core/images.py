@@ -75,10 +75,6 @@ class ImageRef:
         found = ECR_HOST_RE.fullmatch(self.registry)
         return (found.group(1), found.group(2)) if found else None
 
-    @property
-    def docker_hub(self) -> bool:
-        return self.registry in DOCKER_HUB_HOSTS
-
     def with_tag(self, tag: str) -> str:
         """The same repository at another tag, written as the user wrote the registry."""
         return with_tag(self.text, tag)

@@ -231,22 +231,6 @@ def boto3_lookup(ec2_client) -> InstanceLookup:
     return lookup
 
 
-def boto3_catalog(ec2_client) -> Callable[[], list[str] | None]:
-    """Every instance type EC2 offers in the client's region (DescribeInstanceTypeOfferings)."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    def catalog() -> list[str] | None:
-        try:
-            pages = ec2_client.get_paginator("describe_instance_type_offerings").paginate(
-                LocationType="region"
-            )
-            return sorted({o["InstanceType"] for p in pages for o in p["InstanceTypeOfferings"]})
-        except (BotoCoreError, ClientError):
-            return None
-
-    return catalog
-
-
 def _invoke_error_text(err: Exception) -> str:
     details = getattr(err, "details", None)
     text = details() if callable(details) else str(err)

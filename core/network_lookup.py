@@ -11,7 +11,7 @@ from typing import Protocol
 import core.config.intent as intent
 from core.aws_errors import aws_error, call_failed, unparsable
 from core.config.model import NetworkInputs
-from core.problems import ConfigError, Problem, set_command
+from core.problems import Problem, set_command
 
 MIN_PRIVATE_AZS = 2  # EKS needs subnets in at least two availability zones
 
@@ -229,14 +229,6 @@ def _vpc_problem(
     meant = named[0] if len(named) == 1 else intent.closest(vpc_name.strip(), named, cutoff=0.8)
     example = meant if meant and not vpcs else "<Name tag>"
     return Problem("vpcName", why, set_command("vpcName", example, stack=stack))
-
-
-def resolve_network(api: NetworkApi, inputs: NetworkInputs, *, stack: str) -> NetworkFacts:
-    """`find_network`, raising one ConfigError with its problems."""
-    facts, problems = find_network(api, inputs, stack=stack)
-    if facts is None:
-        raise ConfigError(stack, problems)
-    return facts
 
 
 class NetworkLookupFailed(Exception):

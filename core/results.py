@@ -44,7 +44,6 @@ _SCRIPT_STATUSES = {
     "distributed": (PASSED, FAILED),
 }
 
-_CUDA_RE = re.compile(r"CUDA Version\s*:\s*(\d+(?:\.\d+)*)")
 _MEMORY_RE = re.compile(r"^(\d+)(?:\s*MiB)?$")
 
 
@@ -94,21 +93,10 @@ class EfaResult:
     exit_code: int | None = None
     truncated: int = 0
 
-    @property
-    def efa_providers(self) -> tuple[EfaProvider, ...]:
-        """Only the entries whose provider is `efa` (shm, tcp, ... are not EFA)."""
-        return efa_only(self.providers)
-
 
 def efa_only(providers: tuple[EfaProvider, ...]) -> tuple[EfaProvider, ...]:
-    """The entries whose provider is `efa`."""
+    """The entries whose provider is `efa` (shm, tcp, ... are not EFA)."""
     return tuple(p for p in providers if p.provider == "efa")
-
-
-def parse_cuda_version(text: str) -> str | None:
-    """`CUDA Version: X.Y` from the nvidia-smi header or `nvidia-smi --version`, else None."""
-    match = _CUDA_RE.search(text)
-    return match.group(1) if match else None
 
 
 def _memory_mib(field: str) -> int:

@@ -198,7 +198,7 @@ def test_efa_check_shm_listing_is_not_efa(tmp_path: Path) -> None:
     result = results.parse_efa_result(run.message)
     assert result.status == results.FAILED
     assert [p.provider for p in result.providers] == ["shm", "shm"]
-    assert result.efa_providers == ()
+    assert results.efa_only(result.providers) == ()
 
 
 def test_efa_check_no_device_exit_61_is_unavailable(tmp_path: Path) -> None:
@@ -238,7 +238,7 @@ def test_efa_check_not_requested_still_lists_but_says_so(tmp_path: Path) -> None
     result = results.parse_efa_result(run.message)
     assert (result.status, result.requested) == (results.UNAVAILABLE, False)
     assert result.reason.startswith("not requested (fi_info: 2 efa provider entries")
-    assert len(result.efa_providers) == 2
+    assert len(results.efa_only(result.providers)) == 2
 
 
 def test_efa_check_truncates_at_an_entry_boundary(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import pytest
-from kubernetes.client import BatchV1Api, CoreV1Api
+from kubernetes.client import CoreV1Api
 from moto import mock_aws
 
 from core import eks_token
@@ -76,16 +76,6 @@ def test_core_v1_api_from_endpoint_ca_and_token() -> None:
     assert configuration.ca_cert_data == PEM
     assert configuration.auth_settings()["BearerToken"]["value"] == "Bearer k8s-aws-v1.x"
     assert configuration.verify_ssl is True
-
-
-def test_batch_v1_api_shares_the_configuration() -> None:
-    ca = base64.b64encode(PEM.encode()).decode()
-    api = eks_token.batch_v1_api("https://example.eks", ca, "k8s-aws-v1.y")
-    assert isinstance(api, BatchV1Api)
-    assert (
-        api.api_client.configuration.auth_settings()["BearerToken"]["value"]
-        == "Bearer k8s-aws-v1.y"
-    )
 
 
 def test_sessions_reach_aws_as_the_provider_does(monkeypatch, tmp_path):

@@ -89,7 +89,7 @@ def test_every_default_check_image_is_recorded_with_its_source():
         key: schema[key]["default"]
         for key in ("gpuCheckImage", "efaCheckImage", "distributedCheckImage")
     }
-    recorded = cat.by_config_key()
+    recorded = {key: r for r in cat.load_catalogue().values() for key in r.config_keys}
     assert {key: recorded[key].reference for key in defaults} == defaults
     for record in cat.load_catalogue().values():
         assert record.source

@@ -9,7 +9,7 @@ import pytest
 from moto import mock_aws
 
 from core.config import NetworkInputs
-from core.network_lookup import Boto3NetworkApi, resolve_network
+from core.network_lookup import Boto3NetworkApi, find_network
 from core.problems import ConfigError
 from tests.fakes.error_page import PAGE, error_page_server
 from toe.offline.account import Account, SubnetSpec, VpcSpec, create_in_moto, load_account
@@ -26,7 +26,10 @@ def resolve(account: Account, **kw):
         session = boto3.Session(region_name=REGION)
         create_in_moto(account, session)
         api = Boto3NetworkApi(session.client("ec2"))
-        return resolve_network(api, dataclasses.replace(DEV_LOOKUP, **kw), stack="dev")
+        facts, problems = find_network(api, dataclasses.replace(DEV_LOOKUP, **kw), stack="dev")
+        if facts is None:
+            raise ConfigError("dev", problems)
+        return facts
 
 
 def account(*vpcs: VpcSpec) -> Account:
