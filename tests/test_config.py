@@ -751,6 +751,27 @@ def test_a_region_typo_is_one_problem_naming_aws_region(lookup):
     assert found["aws:region"].fix == "pulumi config set --stack dev aws:region ap-northeast-2"
 
 
+@pytest.mark.parametrize("written", ["eu-central-3", "ap-northeast-9", "Seoul", "us-weast-2"])
+def test_a_region_aws_lacks_is_never_fixed_to_another_one(lookup, written):
+    """The nearest region to eu-central-3 is eu-central-1 or -2: a fix that set it would move
+    the stack to another country (and `us-weast-2` is as near us-east-2 as us-west-2). The fix
+    says what to choose instead."""
+    (problem,) = _problems(lookup, **{"aws:region": written}).values()
+    assert problem.message == f"{written!r} is not an AWS region (botocore's endpoint data)"
+    assert problem.fix == (
+        "pulumi config set --stack dev aws:region <the region to deploy to; the workshop's is "
+        "ap-northeast-2>"
+    )
+
+
+@pytest.mark.parametrize("written", ["AP-Northeast 2", "ap-northest-2"])
+def test_a_region_written_otherwise_is_the_region(lookup, tmp_path, written):
+    """Case, spaces and hyphens, or a slip in the letters with the number kept."""
+    values = {**dev_values(), "aws:region": written}
+    assert _problems(lookup, **values)["aws:region"].fix.endswith("aws:region ap-northeast-2")
+    assert _apply_every_fix(lookup, tmp_path, "dev", values).network.region == "ap-northeast-2"
+
+
 def test_a_failed_look_up_quotes_aws_and_is_not_a_bad_type():
     import boto3
     from botocore.stub import Stubber

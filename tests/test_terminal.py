@@ -63,7 +63,9 @@ def test_fleet_parallel_must_be_a_positive_number(capsys, value):
 @pytest.mark.parametrize(
     ("argv", "said"),
     [
-        (["report", "--cluster", "x", "--region", "us-weast-2"], "did you mean us-west-2?"),
+        (["report", "--cluster", "x", "--region", "us-wset-2"], "did you mean us-west-2?"),
+        # As near to us-east-2 as to us-west-2: naming either would be a guess.
+        (["report", "--cluster", "x", "--region", "us-weast-2"], "data); e.g. ap-northeast-2"),
         (["sweep", "--cluster", "toe-dev", "--region", "Seoul"], "'Seoul' is not an AWS region"),
         (["preflight", "--region", "ap-northeast2"], "did you mean ap-northeast-2?"),
         (["report", "--cluster", "toe dev"], "is not an EKS cluster name"),

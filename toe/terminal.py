@@ -84,12 +84,12 @@ def add_report_arguments(parser: argparse.ArgumentParser, *, quoting: str) -> No
 def aws_region(text: str) -> str:
     """argparse type for --region: a region botocore knows (the config reader's own rule)."""
     from core.config import valid_regions
-    from core.config.intent import closest
+    from core.config.intent import region
 
     regions = valid_regions()
     if text in regions:
         return text
-    near = closest(text, regions)
+    near = region(text, regions)
     raise argparse.ArgumentTypeError(
         f"{text!r} is not an AWS region (botocore's endpoint data)"
         + (f"; did you mean {near}?" if near else "; e.g. ap-northeast-2")

@@ -121,12 +121,17 @@ def _region(r: _Reader) -> str | None:
         return None
     regions = valid_regions()
     if region not in regions:
-        nearest = intent.closest(region, regions) or example
         # One message: every look-up (instance types, offerings) would fail on a bad region.
+        # Only a slip in how it is written is fixed: the nearest other region is elsewhere.
+        meant = intent.region(region, regions)
+        said = f"{region!r} is not an AWS region (botocore's endpoint data)"
         r.problem(
             "aws:region",
-            f"{region!r} is not an AWS region (botocore's endpoint data); did you mean {nearest}?",
-            set_command("aws:region", nearest, stack=r.stack),
+            f"{said}; did you mean {meant}?" if meant else said,
+            set_command("aws:region", meant, stack=r.stack)
+            if meant
+            else f"pulumi config set --stack {r.stack} aws:region <the region to deploy to; "
+            f"the workshop's is {example}>",
         )
         return None
     return region

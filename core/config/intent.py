@@ -33,6 +33,33 @@ def closest(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str | Non
     return folded[found[0]] if found else None
 
 
+def written_otherwise(text: str, names: Iterable[str]) -> str | None:
+    """The one name `text` is once case, spaces, `-` and `_` are set aside (`ap-northeast2`,
+    `AP-NORTHEAST-2 A`), else None. For names where the nearest other one is another thing (a
+    region, a zone): `eu-central-3` is not a typo of eu-central-1, and a fix must not move a
+    stack there."""
+    folded = _folded(text)
+    same = {name for name in names if _folded(name) == folded}
+    return same.pop() if len(same) == 1 else None
+
+
+def _folded(text: str) -> str:
+    return re.sub(r"[-_\s]", "", text).lower()
+
+
+def region(text: str, regions: Iterable[str]) -> str | None:
+    """The region `text` means: written otherwise, or with a slip in its letters while its
+    number is kept (`us-weast-2`). A different number is another region (`eu-central-3` is not
+    eu-central-1), so it means none."""
+    meant = written_otherwise(text, regions)
+    if meant is not None:
+        return meant
+    numbers = re.findall(r"[0-9]+", text)
+    same = {_folded(r): r for r in regions if re.findall(r"[0-9]+", r) == numbers}
+    found = difflib.get_close_matches(_folded(text), list(same), n=2, cutoff=0.8)
+    return same[found[0]] if len(found) == 1 else None
+
+
 def words(text: str, parsed: Any) -> list[str] | None:
     """A list of strings from `g6, g5`, `g6 g5`, `[g6, g5]` or a JSON list of numbers: what the
     CLI stores when `pulumi config set KEY g6` is typed for a list-typed key."""

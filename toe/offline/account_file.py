@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import ipaddress
 import json
-import re
 import reprlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,7 +22,8 @@ from typing import Any, Protocol
 
 import jsonschema
 
-from core.config.intent import closest
+import core.config.intent as intent
+from core.config.intent import closest, written_otherwise
 from core.instance_types import size_rank
 from core.problems import Problem
 
@@ -125,7 +125,7 @@ def problems(raw: Mapping[str, Any], ec2: Ec2Data) -> list[FileProblem]:
     found = [p for error in _validator().iter_errors(raw) for p in _from_schema(error)]
     region = raw.get("region")
     if isinstance(region, str) and region not in valid_regions():
-        near = _written_otherwise(region, valid_regions())
+        near = intent.region(region, valid_regions())
         message = f"{_shown(region)} is not an AWS region (botocore's endpoint data)"
         found.append(
             _fixed(("region",), Edit(("region",), near), message)
@@ -170,13 +170,6 @@ def problems(raw: Mapping[str, Any], ec2: Ec2Data) -> list[FileProblem]:
             kind = node.get("instanceType")
             _instance_type(found, (*where, "instanceType"), kind, region, zone, ec2)
     return sorted(found, key=lambda p: p.key)
-
-
-def _written_otherwise(text: str, names: frozenset[str]) -> str | None:
-    """The one name `text` is when case, spaces, `-` and `_` are set aside (`ap-northeast2`)."""
-    folded = re.sub(r"[-_\s]", "", text).lower()
-    same = [name for name in names if re.sub(r"[-_\s]", "", name).lower() == folded]
-    return same[0] if len(same) == 1 else None
 
 
 def _items(value: object) -> Iterator[tuple[int, dict]]:
@@ -229,7 +222,7 @@ def _zone(found: list, path: tuple, zone: object, zones: frozenset | None, regio
     message = f"{_shown(zone)} is not a zone of {region} ({listed})"
     # Only the same zone written otherwise (`a`, `AP-NORTHEAST-2 A`): a wrong letter is another
     # zone, and which one was meant cannot be known.
-    meant = _written_otherwise(zone, zones) or _written_otherwise(f"{region}{zone}", zones)
+    meant = written_otherwise(zone, zones) or written_otherwise(f"{region}{zone}", zones)
     found.append(
         _fixed(path, Edit(path, meant), message)
         if meant
