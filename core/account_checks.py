@@ -116,8 +116,8 @@ def gpu_family_problems(
     pool: GpuPoolSpec, offered: Mapping[str, frozenset[str]], region: str, stack: str | None = None
 ) -> list[Problem]:
     """Families (and categories) the pool names of which no private zone offers a type (`g5x`,
-    or one this region lacks): Karpenter would launch nothing of them. The fix names the nearest
-    one offered there, keeping the list a restriction."""
+    or one this region lacks): Karpenter would launch nothing of them. The fix names the one
+    offered there that a name is a slip for, keeping the list a restriction, or lists them."""
     types = [n for n, zones in offered.items() if zones]
     categories = sorted({category(n) for n in types})
     problems = _not_offered(
@@ -147,12 +147,16 @@ def _not_offered(
     region: str,
     stack: str | None,
 ) -> list[Problem]:
-    """The names of `named` not in `here`; the fix swaps each for its nearest of `choices`."""
+    """The names of `named` not in `here`; the fix swaps each for the one of `choices` it is a
+    slip for (a category: the nearest in spelling), and drops none it cannot place."""
     one, many, example = _NAMES[key]
     missing = [name for name in named if name not in here]
     if not missing:
         return []
-    nearest = {name: intent.closest(name, choices, cutoff=0.5) for name in missing}
+    if key == "gpuInstanceFamilies":
+        nearest = {name: intent.slip_of_family(name, choices) for name in missing}
+    else:
+        nearest = {name: intent.closest(name, choices, cutoff=0.5) for name in missing}
     kept = list(dict.fromkeys(nearest.get(n, n) for n in named if nearest.get(n, n)))
     meant = [nearest[n] + (f" for {n}" if len(missing) > 1 else "") for n in missing if nearest[n]]
     dropped = [n for n in missing if not nearest[n]]
@@ -166,7 +170,7 @@ def _not_offered(
             + (f" (the fix drops {', '.join(dropped)})" if dropped and kept else ""),
             set_command(key, kept, stack=stack)
             if kept
-            else f"set {key} to {many} offered here, e.g. "
+            else f"set {key} to {many} offered here ({', '.join(choices) or 'none'}), e.g. "
             + set_command(key, [c for c in example if c in here] or example, stack=stack),
         )
     ]

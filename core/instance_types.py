@@ -79,6 +79,19 @@ def category(instance_type: str) -> str:
     return match.group(1) if match else ""
 
 
+@cache
+def known_families() -> frozenset[str]:
+    """Every instance family EC2 has, from the `InstanceType` enum of botocore's EC2 model."""
+    model = botocore.session.get_session().get_service_model("ec2")
+    return frozenset(family(name) for name in model.shape_for("InstanceType").enum)
+
+
+def category_and_generation(family_name: str) -> tuple[str, str] | None:
+    """Karpenter's `instance-category` and `instance-generation` of a family (`p4d` -> p, 4)."""
+    match = INSTANCE_NAME_RE.fullmatch(f"{family_name}.xlarge")
+    return match.group(1, 3) if match else None
+
+
 def family(instance_type: str) -> str:
     """Karpenter's `instance-family` of a type (`g4dn.xlarge` -> `g4dn`)."""
     return instance_type.split(".", 1)[0]

@@ -124,9 +124,10 @@ def test_pool_limits_bound_what_can_launch(ec2_api):
     assert it.pool_can_launch(wide, facts["p5.48xlarge"])
 
 
-def test_a_family_no_private_zone_offers_gets_the_nearest_offered_one(ec2_api):
-    """EC2's own offerings (moto's copy) judge the names: g5x is a typo of g5, p4d is offered in
-    ap-northeast-2 but not in the private subnets' zones, and the list stays a restriction."""
+def test_a_family_no_private_zone_offers_gets_the_one_it_is_a_slip_for(ec2_api):
+    """EC2's own offerings (moto's copy) judge the names: g5x is a typo of g5 (its category and
+    generation), p4d is offered in ap-northeast-2 but not in the private subnets' zones, and the
+    list stays a restriction."""
     offered = ec2_api.offerings(AZS)
     assert ac.gpu_family_problems(POOL, offered, "ap-northeast-2") == []  # no families named
     named = dataclasses.replace(POOL, instance_families=("g6", "g5x"))
@@ -140,10 +141,14 @@ def test_a_family_no_private_zone_offers_gets_the_nearest_offered_one(ec2_api):
     )
     elsewhere = dataclasses.replace(POOL, instance_families=("p4d",))
     (problem,) = ac.gpu_family_problems(elsewhere, offered, "ap-northeast-2")
-    assert problem.message.startswith("p4d: EC2 offers no type of this family in the private")
+    # p4d's A100s are not g4dn's T4s, however near the names: the fix swaps no GPU for another.
+    assert problem.message == (
+        "p4d: EC2 offers no type of this family in the private subnets' zones in ap-northeast-2"
+    )
+    assert problem.fix.startswith("set gpuInstanceFamilies to families offered here (g4dn, ")
     unreadable = dataclasses.replace(POOL, instance_families=("zz9",))
     (problem,) = ac.gpu_family_problems(unreadable, offered, "ap-northeast-2")
-    assert problem.fix.startswith("set gpuInstanceFamilies to families offered here, e.g.")
+    assert problem.fix.startswith("set gpuInstanceFamilies to families offered here (g4dn, ")
 
 
 def test_a_category_no_private_zone_offers_is_judged_before_the_families(ec2_api):

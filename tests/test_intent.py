@@ -112,6 +112,21 @@ def test_a_name_is_folded_and_matched_to_what_ec2_offers():
     assert intent.name("G6 ", FAMILY_RE) == "g6"
     assert intent.name("G5x", FAMILY_RE, offered) == "g5"
     assert intent.name("5", FAMILY_RE, offered) is None  # not a family's shape: no guess
+    assert intent.name("P4D ", FAMILY_RE, offered) == "p4d"
+
+
+def test_no_fix_swaps_one_gpu_for_another_with_a_near_name():
+    """p4d (A100) is nearest in spelling to g4dn (T4), p5 (H100) to p5en (H200): each is a
+    family EC2 has (botocore's model), so it is what was meant. A name EC2 has no family of is a
+    slip for the offered one of its category and generation."""
+    offered = ["g4dn", "g5", "g6", "p5en"]
+    assert intent.slip_of_family("p4d", offered) is None
+    assert intent.name("P4D ", FAMILY_RE, offered) is None
+    assert intent.slip_of_family("p5", offered) is None
+    assert intent.slip_of_family("g5x", offered) == "g5"
+    assert intent.slip_of_family("g4d", offered) == "g4dn"
+    assert intent.slip_of_family("p5n", offered) == "p5en"
+    assert intent.slip_of_family("q9", offered) is None
 
 
 def test_a_list_is_read_from_what_the_cli_stores_for_a_plain_value():

@@ -74,11 +74,27 @@ def words(text: str, parsed: Any) -> list[str] | None:
 
 def name(item: str, pattern: re.Pattern[str], offered: Iterable[str] | None = None) -> str | None:
     """An instance family or category written in capitals or with spaces (`G6 `, `P4D`) as the
-    name it is; with `offered` (what EC2 offers in the region), the nearest offered one."""
+    name it is; with `offered` (what EC2 offers in the region), that name if offered, else the
+    family it is a slip for."""
     folded = item.strip().lower()
     if not pattern.fullmatch(folded):
         return None
-    return folded if offered is None else closest(folded, offered, cutoff=0.5)
+    if offered is None:
+        return folded
+    offered = list(offered)
+    return folded if folded in offered else slip_of_family(folded, offered)
+
+
+def slip_of_family(family: str, offered: Iterable[str]) -> str | None:
+    """The offered family `family` is a slip of the pen for: for a name EC2 has no family of
+    (botocore's model), one of its category and generation (`g5x` -> g5), the nearest in
+    spelling. A family EC2 has is what was meant, offered here or not: p4d's A100 is not g4dn's
+    T4 however near the names, nor p5's H100 p5en's H200, and no fix swaps one in for another."""
+    if family in it.known_families():
+        return None
+    kind = it.category_and_generation(family)
+    alike = [f for f in offered if kind is not None and it.category_and_generation(f) == kind]
+    return closest(family, alike, cutoff=0.5)
 
 
 # Units of a duration as people write them; Karpenter takes s, m and h only (core/durations.py).
