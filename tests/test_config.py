@@ -876,8 +876,12 @@ def test_a_cidr_nothing_can_be_made_of_gets_advice_not_the_open_default(lookup):
     assert "checkip.amazonaws.com" in problem.fix
 
 
-@pytest.mark.parametrize(("written", "meant"), [("spot", "SPOT"), ("on-demand", "ON_DEMAND")])
+@pytest.mark.parametrize(
+    ("written", "meant"),
+    [("spot", "SPOT"), ("on-demand", "ON_DEMAND"), ("SPOTTY", "SPOT"), ("On Demand", "ON_DEMAND")],
+)
 def test_a_capacity_type_in_lower_case_keeps_its_choice(lookup, tmp_path, written, meant):
+    """As the GPU pool reads gpuCapacityTypes (one rule): SPOTTY was once reset to ON_DEMAND."""
     problem = _problems(lookup, nodeGroups=_groups(capacityType=written))[
         "nodeGroups[1].capacityType"
     ]
@@ -1192,3 +1196,14 @@ def test_a_path_set_without_path_is_named_and_set_with_it(lookup, tmp_path):
     )
     fixes.write_stack(tmp_path, "dev", fixed)
     assert read(lookup, project_dir=tmp_path).node_groups[1].capacity_type == "SPOT"
+
+
+@pytest.mark.parametrize("written", ["spott", "SPOTTY", "On Demand", "ondemand"])
+def test_node_groups_and_the_gpu_pool_read_a_capacity_type_alike(lookup, written):
+    """Two keys, one rule (they once disagreed: `SPOTTY` was SPOT in the pool, ON_DEMAND in a
+    node group): each fix names the same choice in its own API's spelling."""
+    eks_to_karpenter = {"SPOT": "spot", "ON_DEMAND": "on-demand"}
+    found = _problems(lookup, nodeGroups=_groups(capacityType=written), gpuCapacityTypes=[written])
+    group = found["nodeGroups[1].capacityType"].fix.rsplit(" ", 1)[-1]
+    pool = found["gpuCapacityTypes"].fix.rsplit(" ", 1)[-1]
+    assert eks_to_karpenter[group] == pool

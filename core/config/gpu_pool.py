@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 import core.config.intent as intent
 from core.config.model import (
     CATEGORY_RE,
@@ -91,5 +89,4 @@ def _gpu_pool(r: _Reader) -> GpuPoolSpec | None:
 
 def _capacity_type(written: str) -> str | None:
     """The Karpenter capacity type `written` means (`Spot`, `ON_DEMAND`, `reserve`), or None."""
-    folded = re.sub(r"[\s_]+", "-", written.strip().lower())
-    return intent.closest(folded, KARPENTER_CAPACITY_TYPES)
+    return intent.choice(written, KARPENTER_CAPACITY_TYPES)

@@ -47,6 +47,15 @@ def _folded(text: str) -> str:
     return re.sub(r"[-_\s]", "", text).lower()
 
 
+def choice(written: str, choices: Iterable[str]) -> str | None:
+    """The one of a few fixed `choices` (an enum) `written` means: the same written otherwise
+    (`On-Demand`, `on demand` for ON_DEMAND or on-demand), else the nearest in spelling
+    (`SPOTTY` for SPOT)."""
+    by_fold = {_folded(c): c for c in choices}
+    found = written_otherwise(written, by_fold.values()) or closest(_folded(written), by_fold)
+    return by_fold.get(found, found)
+
+
 def region(text: str, regions: Iterable[str]) -> str | None:
     """The region `text` means: written otherwise, or with a slip in its letters while its
     number is kept (`us-weast-2`). A different number is another region (`eu-central-3` is not

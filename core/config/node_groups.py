@@ -136,9 +136,9 @@ def _node_group(r, key, item, minor, seen, lookups) -> NodeGroupSpec | None:
     capacity = item.get("capacityType", "ON_DEMAND")
     kinds = it.eks_enum("CapacityTypes")
     if capacity not in kinds:
-        # `spot` or `on-demand` (Karpenter's spelling) mean SPOT and ON_DEMAND: keep the choice.
-        folded = {k.replace("_", "").lower(): k for k in kinds}
-        meant = folded.get(re.sub(r"[-_\s]", "", str(capacity)).lower())
+        # `spot` or `on-demand` (Karpenter's spelling) mean SPOT and ON_DEMAND: keep the choice
+        # (the GPU pool's capacity types read by the same rule).
+        meant = intent.choice(str(capacity), kinds)
         r.problem(
             f"{key}.capacityType",
             f"{_short(repr(capacity))} is not one of {', '.join(kinds)}"
