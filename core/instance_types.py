@@ -80,10 +80,17 @@ def category(instance_type: str) -> str:
 
 
 @cache
-def known_families() -> frozenset[str]:
-    """Every instance family EC2 has, from the `InstanceType` enum of botocore's EC2 model."""
+def known_instance_types() -> frozenset[str]:
+    """Every instance type EC2 has in some region: the `InstanceType` enum of botocore's EC2
+    model. A name in it is what its writer meant, whether this region offers it or not."""
     model = botocore.session.get_session().get_service_model("ec2")
-    return frozenset(family(name) for name in model.shape_for("InstanceType").enum)
+    return frozenset(model.shape_for("InstanceType").enum)
+
+
+@cache
+def known_families() -> frozenset[str]:
+    """Every instance family EC2 has (of `known_instance_types`)."""
+    return frozenset(family(name) for name in known_instance_types())
 
 
 def category_and_generation(family_name: str) -> tuple[str, str] | None:

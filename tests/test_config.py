@@ -478,6 +478,27 @@ def test_a_typo_in_the_x86_type_suggests_the_nearest_x86_type(lookup, tmp_path):
     assert cfg.node_groups[1].instance_type == "c6i.2xlarge"
 
 
+def test_a_type_ec2_has_elsewhere_is_never_swapped_for_a_near_name(lookup):
+    """p3.2xlarge (V100s) is nearest in spelling to t3.2xlarge (burstable, no GPU): a type EC2
+    has (botocore's model) is the one meant, so the fix says how to choose, it picks none."""
+    problem = _problems(lookup, nodeGroups=_groups(instanceType="p3.2xlarge"))[
+        "nodeGroups[1].instanceType"
+    ]
+    assert problem.message == (
+        "EC2 does not offer p3.2xlarge in this region (EC2 has it in other regions)"
+    )
+    assert problem.fix.startswith("choose a type from `aws ec2 describe-instance-type-offerings")
+
+
+def test_a_type_in_capitals_is_the_type(lookup, tmp_path):
+    bad = {"nodeGroups": _groups(instanceType="C6I.2XLARGE ")}
+    problem = _problems(lookup, **bad)["nodeGroups[1].instanceType"]
+    assert "did you mean c6i.2xlarge?" in problem.message
+    assert _apply_every_fix(lookup, tmp_path, "dev", bad).node_groups[1].instance_type == (
+        "c6i.2xlarge"
+    )
+
+
 def test_no_suggestion_when_the_architecture_cannot_be_told(lookup):
     # `c7z` is no family: the close names mix Graviton and x86, so nothing is suggested.
     problem = _problems(lookup, nodeGroups=_groups(instanceType="c7z.2xlarge"))[

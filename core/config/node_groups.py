@@ -201,9 +201,14 @@ def _resolve_ami(r, key, item, minor, lookups) -> tuple[str | None, str | None]:
         return None, None
     if facts is None:
         suggestion = r.suggest_type(instance_type, hinted_arch)
+        known = instance_type.strip().lower() in it.known_instance_types()
         r.problem(
             path,
-            f"EC2 does not know instance type {instance_type!r} in this region"
+            (
+                f"EC2 does not offer {instance_type} in this region (EC2 has it in other regions)"
+                if known
+                else f"EC2 does not know instance type {instance_type!r} in this region"
+            )
             + (f"; did you mean {suggestion}?" if suggestion else ""),
             r.set_fix(path, suggestion)
             if suggestion

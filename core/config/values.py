@@ -327,14 +327,18 @@ class _Reader:
     def suggest_type(self, typed: str, arch: str | None) -> str | None:
         """The nearest type EC2 offers here of the intended architecture, or None.
 
-        The intent is the architecture of the typed family when EC2 has that family (`c6i` in
-        `c6i.2xlage` is x86), else of the explicit amiType; without either, the close names must
-        all agree on one architecture, or nothing is suggested.
+        A type EC2 has (botocore's model) is the one meant: itself when offered here (`C6I.2XLARGE
+        `), else nothing, for p3.2xlarge's V100 is no t3.2xlarge. For other names the intent is
+        the architecture of the typed family when EC2 has that family (`c6i` in `c6i.2xlage` is
+        x86), else of the explicit amiType; without either, the close names must all agree on
+        one architecture, or nothing is suggested.
         """
         names = self.catalog() if self.catalog else None
+        typed = typed.strip().lower()  # `C6I.2XLARGE`: EC2's names are lower case
         if not names:
             return None
-        typed = typed.strip().lower()  # `C6I.2XLARGE`: EC2's names are lower case
+        if typed in it.known_instance_types():
+            return typed if typed in names else None
         family = it.family(typed)
         if arch is None:
             sibling = next((n for n in names if it.family(n) == family), None)
