@@ -121,14 +121,26 @@ def gpu_family_problems(
     types = [n for n, zones in offered.items() if zones]
     categories = sorted({category(n) for n in types})
     problems = _not_offered(
-        "gpuInstanceCategories", pool.instance_categories, categories, categories, region, stack
+        "gpuInstanceCategories",
+        pool.instance_categories,
+        categories,
+        categories,
+        lambda name, choices: intent.closest(name, choices, cutoff=0.5),
+        region,
+        stack,
     )
     if problems:  # families are judged once the categories are ones offered here
         return problems
     families = sorted({family(n) for n in types})
     in_pool = sorted({family(n) for n in types if category(n) in pool.instance_categories})
     return _not_offered(
-        "gpuInstanceFamilies", pool.instance_families, families, in_pool, region, stack
+        "gpuInstanceFamilies",
+        pool.instance_families,
+        families,
+        in_pool,
+        intent.slip_of_family,
+        region,
+        stack,
     )
 
 
@@ -144,19 +156,17 @@ def _not_offered(
     named: Sequence[str],
     here: Sequence[str],
     choices: Sequence[str],
+    place: Callable[[str, Sequence[str]], str | None],
     region: str,
     stack: str | None,
 ) -> list[Problem]:
-    """The names of `named` not in `here`; the fix swaps each for the one of `choices` it is a
-    slip for (a category: the nearest in spelling), and drops none it cannot place."""
+    """The names of `named` not in `here`; the fix swaps each for the one of `choices` that
+    `place` finds it meant, and drops those it cannot place while others remain."""
     one, many, example = _NAMES[key]
     missing = [name for name in named if name not in here]
     if not missing:
         return []
-    if key == "gpuInstanceFamilies":
-        nearest = {name: intent.slip_of_family(name, choices) for name in missing}
-    else:
-        nearest = {name: intent.closest(name, choices, cutoff=0.5) for name in missing}
+    nearest = {name: place(name, choices) for name in missing}
     kept = list(dict.fromkeys(nearest.get(n, n) for n in named if nearest.get(n, n)))
     meant = [nearest[n] + (f" for {n}" if len(missing) > 1 else "") for n in missing if nearest[n]]
     dropped = [n for n in missing if not nearest[n]]

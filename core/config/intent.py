@@ -52,8 +52,8 @@ def choice(written: str, choices: Iterable[str]) -> str | None:
     (`On-Demand`, `on demand` for ON_DEMAND or on-demand), else the nearest in spelling
     (`SPOTTY` for SPOT)."""
     by_fold = {_folded(c): c for c in choices}
-    found = written_otherwise(written, by_fold.values()) or closest(_folded(written), by_fold)
-    return by_fold.get(found, found)
+    folded = _folded(written)
+    return by_fold.get(folded) or by_fold.get(closest(folded, by_fold) or "")
 
 
 def region(text: str, regions: Iterable[str]) -> str | None:

@@ -201,7 +201,7 @@ def _resolve_ami(r, key, item, minor, lookups) -> tuple[str | None, str | None]:
         return None, None
     if facts is None:
         suggestion = r.suggest_type(instance_type, hinted_arch)
-        known = instance_type.strip().lower() in it.known_instance_types()
+        known = instance_type in it.known_instance_types()  # well formed: lower case
         r.problem(
             path,
             (

@@ -232,8 +232,8 @@ def _zone(found: list, path: tuple, zone: object, zones: frozenset | None, regio
 
 
 def _instance_type(found: list, path: tuple, kind: object, region, zone, ec2: Ec2Data) -> None:
-    """The GPU node's type: one the zone offers, amd64 with NVIDIA GPUs as the GPU pool's
-    requirements (core.k8s_objects' NodePool) admit."""
+    """The GPU node's type: one the zone offers, amd64 (the GPU pool's NodePool, in
+    core.k8s_objects, requires it) with NVIDIA GPUs (the GPU check runs nvidia-smi)."""
     if not isinstance(kind, str):
         return
     types = ec2.offered(region, zone)
